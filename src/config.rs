@@ -1,0 +1,580 @@
+//! The TOML configuration file.
+//!
+//! The `[storage]` keys and the `[[feeds]]` `url`/`name` keys are a pinned interface: tools outside
+//! the project write them. Everything else has a default, so the smallest useful file is a storage
+//! table and one feed. Every error names the file, the line and the key, because the person who
+//! reads it is usually editing the file by hand on a server.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+use url::Url;
+
+/// Where the configuration is looked for when `--config` is not given and
+/// `$FEEDCORPUS_CONFIG` is unset.
+pub const SYSTEM_CONFIG: &str = "/etc/feedcorpus/feedcorpus.toml";
+
+/// Default user agent: names the project and where to read about it, so server operators can
+/// find out who is polling them.
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "feedcorpus/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/feedcorpus/feedcorpus)"
+);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the config file: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+/// A validated configuration with absolute paths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this configuration was read from.
+    pub path: PathBuf,
+    pub storage: Storage,
+    pub poll: Poll,
+    pub http: Http,
+    pub feeds: Vec<Feed>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Storage {
+    pub database: PathBuf,
+    pub corpus_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Poll {
+    /// Interval for feeds that do not set their own.
+    pub interval: Duration,
+    /// How many feeds are fetched at the same time.
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Http {
+    /// Whole-request limit: connect, headers and body.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub user_agent: String,
+    /// Largest body accepted, counted after decompression.
+    pub max_body_bytes: u64,
+    pub max_redirects: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feed {
+    pub name: String,
+    pub url: Url,
+    pub interval: Duration,
+}
+
+impl Default for Poll {
+    fn default() -> Self {
+        Poll {
+            interval: Duration::from_secs(30 * 60),
+            concurrency: 8,
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            user_agent: DEFAULT_USER_AGENT.to_string(),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_redirects: 5,
+        }
+    }
+}
+
+// ---- raw, as written in the file ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    storage: RawStorage,
+    #[serde(default)]
+    poll: RawPoll,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    feeds: Vec<RawFeed>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    database: Spanned<String>,
+    corpus_dir: Spanned<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPoll {
+    #[serde(default, deserialize_with = "de_duration")]
+    interval: Option<Duration>,
+    concurrency: Option<Spanned<usize>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default, deserialize_with = "de_duration")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    connect_timeout: Option<Duration>,
+    user_agent: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "de_size")]
+    max_body_size: Option<u64>,
+    max_redirects: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    url: Spanned<String>,
+    name: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "de_duration")]
+    interval: Option<Duration>,
+}
+
+/// Humane durations ("90s", "15m", "1h 30m"); zero is refused because it would mean "poll in a loop".
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let dur = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("invalid duration {text:?} ({e}); write e.g. \"90s\", \"15m\", \"1h30m\"")
+    })?;
+    if dur.is_zero() {
+        return Err(format!("duration {text:?} must be greater than zero"));
+    }
+    Ok(dur)
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Int(i64),
+    Text(String),
+}
+
+fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match SizeValue::deserialize(d)? {
+        SizeValue::Int(n) if n > 0 => Ok(Some(n as u64)),
+        SizeValue::Int(n) => Err(serde::de::Error::custom(format!(
+            "size {n} must be greater than zero"
+        ))),
+        SizeValue::Text(t) => parse_size(&t).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Byte sizes such as "16MiB", "500 KB" or "1048576".
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}; write e.g. \"16MiB\" or \"500KB\""))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "kib" | "k" => 1024.0,
+        "mb" => 1e6,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gb" => 1e9,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("invalid size unit {other:?} in {text:?}")),
+    };
+    let bytes = (num * mult).round();
+    if bytes < 1.0 || !bytes.is_finite() {
+        return Err(format!("size {text:?} must be greater than zero"));
+    }
+    Ok(bytes as u64)
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates config text; `path` names the file in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let src = Source { text, path };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            src.error_at(span.start, None, e.message().trim().to_string())
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = std::path::absolute(&base).unwrap_or(base);
+
+        let resolve = |s: &Spanned<String>, key: &str| -> Result<PathBuf, ConfigError> {
+            let v = s.get_ref().trim();
+            if v.is_empty() {
+                return Err(src.error_at(s.span().start, Some(key), "must not be empty".into()));
+            }
+            Ok(base.join(v))
+        };
+        let storage = Storage {
+            database: resolve(&raw.storage.database, "database")?,
+            corpus_dir: resolve(&raw.storage.corpus_dir, "corpus_dir")?,
+        };
+
+        let mut poll = Poll::default();
+        if let Some(i) = raw.poll.interval {
+            poll.interval = i;
+        }
+        if let Some(c) = raw.poll.concurrency {
+            if *c.get_ref() == 0 || *c.get_ref() > 1024 {
+                return Err(src.error_at(
+                    c.span().start,
+                    Some("concurrency"),
+                    format!("must be between 1 and 1024, got {}", c.get_ref()),
+                ));
+            }
+            poll.concurrency = *c.get_ref();
+        }
+
+        let mut http = Http::default();
+        if let Some(t) = raw.http.timeout {
+            http.timeout = t;
+        }
+        if let Some(t) = raw.http.connect_timeout {
+            http.connect_timeout = t;
+        }
+        if let Some(ua) = raw.http.user_agent {
+            let v = ua.get_ref().trim();
+            if v.is_empty() || v.chars().any(char::is_control) {
+                return Err(src.error_at(
+                    ua.span().start,
+                    Some("user_agent"),
+                    "must be non-empty printable text".into(),
+                ));
+            }
+            http.user_agent = v.to_string();
+        }
+        if let Some(s) = raw.http.max_body_size {
+            http.max_body_bytes = s;
+        }
+        if let Some(r) = raw.http.max_redirects {
+            http.max_redirects = r;
+        }
+
+        let mut feeds = Vec::with_capacity(raw.feeds.len());
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut urls: HashMap<String, usize> = HashMap::new();
+        for f in raw.feeds {
+            let url_at = f.url.span().start;
+            let url = parse_feed_url(f.url.get_ref())
+                .map_err(|m| src.error_at(url_at, Some("url"), m))?;
+            let (name, name_at) = match &f.name {
+                Some(n) => (n.get_ref().trim().to_string(), n.span().start),
+                None => (default_name(&url), url_at),
+            };
+            if name.is_empty() || name.chars().any(char::is_control) {
+                return Err(src.error_at(
+                    name_at,
+                    Some("name"),
+                    "must be non-empty printable text".into(),
+                ));
+            }
+            if let Some(first) = names.insert(name.clone(), name_at) {
+                return Err(src.error_at(
+                    name_at,
+                    Some("name"),
+                    format!(
+                        "duplicate feed name {name:?} (first used on line {})",
+                        src.line_of(first)
+                    ),
+                ));
+            }
+            if let Some(first) = urls.insert(url.as_str().to_string(), url_at) {
+                return Err(src.error_at(
+                    url_at,
+                    Some("url"),
+                    format!(
+                        "duplicate feed url {} (first used on line {})",
+                        url,
+                        src.line_of(first)
+                    ),
+                ));
+            }
+            feeds.push(Feed {
+                name,
+                url,
+                interval: f.interval.unwrap_or(poll.interval),
+            });
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            storage,
+            poll,
+            http,
+            feeds,
+        })
+    }
+
+    /// Where to read the config from: the flag, then `$FEEDCORPUS_CONFIG` (clap fills both into
+    /// `explicit`), then the system path.
+    pub fn locate(explicit: Option<&Path>) -> PathBuf {
+        explicit
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_CONFIG))
+    }
+}
+
+/// Only absolute http(s) URLs are feeds.
+pub fn parse_feed_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some() => Ok(url),
+        "http" | "https" => Err(format!("URL {text:?} has no host")),
+        other => Err(format!(
+            "URL {text:?} has scheme {other:?}; only http and https feeds are polled"
+        )),
+    }
+}
+
+/// A readable name for a feed configured without one: host and path, slugged.
+pub fn default_name(url: &Url) -> String {
+    let raw = format!("{}{}", url.host_str().unwrap_or("feed"), url.path());
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+struct Source<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Source<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.text[..offset].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+
+    /// Builds an error for the byte offset, naming the key written on that line (or `key` when
+    /// given) and the table it sits in.
+    fn error_at(&self, offset: usize, key: Option<&str>, message: String) -> ConfigError {
+        let line = self.line_of(offset);
+        let lines: Vec<&str> = self.text.lines().collect();
+        let line_text = lines.get(line.saturating_sub(1)).copied().unwrap_or("");
+        let key = key.map(str::to_string).or_else(|| key_on_line(line_text));
+        let table = table_before(&lines, line);
+        let key = match (table, key) {
+            (Some(t), Some(k)) => format!("{t} → {k}"),
+            (Some(t), None) => t,
+            (None, Some(k)) => k,
+            (None, None) => "(document)".to_string(),
+        };
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            key,
+            message,
+        }
+    }
+}
+
+fn key_on_line(line: &str) -> Option<String> {
+    let t = line.trim_start();
+    if t.starts_with('[') || t.starts_with('#') {
+        return None;
+    }
+    let (k, _) = t.split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    (!k.is_empty()).then(|| k.to_string())
+}
+
+/// The table header in force at `line` (1-based), e.g. `[http]` or `[[feeds]] #2`.
+fn table_before(lines: &[&str], line: usize) -> Option<String> {
+    let mut header: Option<String> = None;
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for l in lines.iter().take(line) {
+        let t = l.trim();
+        if let Some(rest) = t.strip_prefix("[[") {
+            let name = rest.split("]]").next().unwrap_or("").trim().to_string();
+            let n = counts.entry(name.clone()).or_default();
+            *n += 1;
+            header = Some(format!("[[{name}]] #{n}"));
+        } else if let Some(rest) = t.strip_prefix('[') {
+            let name = rest.split(']').next().unwrap_or("").trim();
+            header = Some(format!("[{name}]"));
+        }
+    }
+    header
+}
+
+impl fmt::Display for Feed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} <{}>", self.name, self.url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/fc/feedcorpus.toml"))
+    }
+
+    const MINIMAL: &str = r#"
+[storage]
+database = "data/feedcorpus.db"
+corpus_dir = "data/corpus"
+
+[[feeds]]
+url = "https://novastan.org/en/tag/war-in-ukraine/feed/"
+name = "novastan-war-in-ukraine"
+"#;
+
+    #[test]
+    fn minimal_file_gets_defaults_and_resolved_paths() {
+        let c = parse(MINIMAL).expect("valid");
+        assert_eq!(
+            c.storage.database,
+            PathBuf::from("/etc/fc/data/feedcorpus.db")
+        );
+        assert_eq!(c.storage.corpus_dir, PathBuf::from("/etc/fc/data/corpus"));
+        assert_eq!(c.feeds.len(), 1);
+        assert_eq!(c.feeds[0].name, "novastan-war-in-ukraine");
+        assert_eq!(c.feeds[0].interval, Poll::default().interval);
+        assert_eq!(c.http.user_agent, DEFAULT_USER_AGENT);
+    }
+
+    #[test]
+    fn per_feed_interval_overrides_global() {
+        let text = format!("{MINIMAL}interval = \"15m\"\n[poll]\ninterval = \"2h\"\n");
+        let c = parse(&text).expect("valid");
+        assert_eq!(c.feeds[0].interval, Duration::from_secs(900));
+        assert_eq!(c.poll.interval, Duration::from_secs(7200));
+    }
+
+    fn invalid(text: &str) -> (usize, String, String) {
+        match parse(text) {
+            Err(ConfigError::Invalid {
+                line, key, message, ..
+            }) => (line, key, message),
+            other => panic!("expected an invalid-config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = format!("{MINIMAL}intervall = \"15m\"\n");
+        let (line, key, msg) = invalid(&text);
+        assert_eq!(line, 9);
+        assert_eq!(key, "[[feeds]] #1 → intervall");
+        assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn bad_duration_names_line_and_key() {
+        let text = format!("{MINIMAL}\n[http]\ntimeout = \"soon\"\n");
+        let (line, key, msg) = invalid(&text);
+        assert_eq!(line, 11);
+        assert_eq!(key, "[http] → timeout");
+        assert!(msg.contains("invalid duration"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_name_and_url_are_rejected() {
+        let dup_name = format!(
+            "{MINIMAL}\n[[feeds]]\nurl = \"https://example.org/feed\"\nname = \"novastan-war-in-ukraine\"\n"
+        );
+        let (line, key, msg) = invalid(&dup_name);
+        assert_eq!(line, 12);
+        assert_eq!(key, "[[feeds]] #2 → name");
+        assert!(msg.contains("first used on line 8"), "{msg}");
+
+        let dup_url = format!(
+            "{MINIMAL}\n[[feeds]]\nurl = \"https://novastan.org/en/tag/war-in-ukraine/feed/\"\nname = \"other\"\n"
+        );
+        let (line, key, msg) = invalid(&dup_url);
+        assert_eq!(line, 11);
+        assert_eq!(key, "[[feeds]] #2 → url");
+        assert!(msg.contains("duplicate feed url"), "{msg}");
+    }
+
+    #[test]
+    fn non_http_url_and_zero_values_are_rejected() {
+        let (_, key, msg) = invalid(&MINIMAL.replace("https://novastan", "file:///novastan"));
+        assert_eq!(key, "[[feeds]] #1 → url");
+        assert!(msg.contains("only http and https"), "{msg}");
+
+        let (_, key, _) = invalid(&format!("{MINIMAL}\n[poll]\nconcurrency = 0\n"));
+        assert_eq!(key, "[poll] → concurrency");
+        let (_, _, msg) = invalid(&format!("{MINIMAL}\n[poll]\ninterval = \"0s\"\n"));
+        assert!(msg.contains("greater than zero"), "{msg}");
+    }
+
+    #[test]
+    fn missing_storage_is_an_error_not_a_panic() {
+        let (_, _, msg) = invalid("[[feeds]]\nurl = \"https://a.example/feed\"\n");
+        assert!(msg.contains("storage"), "{msg}");
+    }
+
+    #[test]
+    fn sizes_and_default_names() {
+        assert_eq!(parse_size("16MiB"), Ok(16 * 1024 * 1024));
+        assert_eq!(parse_size("500 KB"), Ok(500_000));
+        assert!(parse_size("lots").is_err());
+        let url = Url::parse("https://Novastan.org/en/feed/").expect("url");
+        assert_eq!(default_name(&url), "novastan-org-en-feed");
+    }
+
+    #[test]
+    fn error_display_names_file_line_and_key() {
+        let err = parse(&format!("{MINIMAL}bogus = 1\n")).expect_err("invalid");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("/etc/fc/feedcorpus.toml:9: [[feeds]] #1 → bogus:"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! feedcorpus: polls RSS/Atom feeds and grows a normalized plain-text corpus.
+//!
+//! Data flows one way: [`config`] → [`scheduler`] → [`fetch`] → [`parse`] → [`normalize`] →
+//! [`store`] → [`corpus`]. [`worker`] runs that path for one feed and owns the single writer;
+//! [`inspect`] runs fetch → parse → normalize without storing anything.
+
+pub mod config;
+pub mod corpus;
+pub mod entry;
+pub mod fetch;
+pub mod inspect;
+pub mod normalize;
+pub mod parse;
+pub mod scheduler;
+pub mod store;
+pub mod worker;

@@ -1,0 +1,181 @@
+//! The command line: parses arguments and wires the library's stages together.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use feedcorpus::config::{Config, Http};
+use feedcorpus::scheduler::{PollSummary, poll_once, run_daemon};
+use feedcorpus::worker::Engine;
+
+#[derive(Parser)]
+#[command(
+    name = "feedcorpus",
+    version,
+    about = "Polls RSS/Atom feeds into a deduplicated SQLite database and a plain-text corpus"
+)]
+struct Cli {
+    /// Config file [default: $FEEDCORPUS_CONFIG, then /etc/feedcorpus/feedcorpus.toml]
+    #[arg(long, global = true, env = "FEEDCORPUS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log line format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll every configured feed once, then exit
+    Poll,
+    /// Run as a daemon: poll each feed on its interval until SIGTERM or SIGINT
+    Run,
+    /// Fetch or read one feed and print what would be stored, storing nothing
+    Inspect {
+        /// A feed URL (http/https) or a local file
+        source: String,
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // journald stamps every line itself; a second timestamp is noise.
+    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    match (format, under_journald) {
+        (LogFormat::Json, _) => builder.json().flatten_event(true).init(),
+        (LogFormat::Text, true) => builder.without_time().with_ansi(false).init(),
+        (LogFormat::Text, false) => builder.init(),
+    }
+}
+
+/// Cancels the token on SIGTERM or SIGINT; a second signal exits at once.
+fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let token = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let t = token.clone();
+    tokio::spawn(async move {
+        for round in 0..2 {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            if round == 0 {
+                tracing::info!(signal = name, "stopping: finishing stored work");
+                t.cancel();
+            } else {
+                tracing::warn!(signal = name, "second signal: exiting now");
+                std::process::exit(130);
+            }
+        }
+    });
+    Ok(token)
+}
+
+fn print_summary(s: &PollSummary) {
+    for r in &s.reports {
+        match &r.result {
+            Ok(st) => println!(
+                "ok      {}  {} new, {} linked, {} in feed",
+                r.name, st.new, st.linked, st.total
+            ),
+            Err(e) => println!("FAILED  {}  {}: {}", r.name, r.url, e),
+        }
+    }
+    println!(
+        "polled {} feeds: {} ok, {} failed{}; {} new entries, {} records written",
+        s.reports.len(),
+        s.reports.len() - s.failed(),
+        s.failed(),
+        if s.skipped > 0 {
+            format!(", {} not polled (shutdown)", s.skipped)
+        } else {
+            String::new()
+        },
+        s.new_entries(),
+        s.writer.records_written
+    );
+    if let Some(e) = &s.writer.last_corpus_error {
+        println!(
+            "records: {} pending, not written: {e} (entries are stored; the next poll writes them)",
+            s.writer.records_pending
+        );
+    }
+}
+
+async fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Inspect { source, json } => {
+            let http = match &cli.config {
+                Some(p) => Config::load(p)?.http,
+                None => Http::default(),
+            };
+            let result = feedcorpus::inspect::inspect(&source, &http).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                print!("{}", result.to_text());
+            }
+            Ok(())
+        }
+        Command::Poll => {
+            let path = Config::locate(cli.config.as_deref());
+            let config = Config::load(&path)?;
+            let engine = Engine::open(config).await?;
+            let shutdown = shutdown_on_signals()?;
+            let summary = poll_once(&engine, shutdown).await?;
+            print_summary(&summary);
+            engine.store.close().await;
+            Ok(())
+        }
+        Command::Run => {
+            let path = Config::locate(cli.config.as_deref());
+            let config = Config::load(&path)?;
+            tracing::info!(config = %path.display(), feeds = config.feeds.len(), "starting");
+            let engine = Engine::open(config).await?;
+            let shutdown = shutdown_on_signals()?;
+            run_daemon(&engine, shutdown).await?;
+            engine.store.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(real_main(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

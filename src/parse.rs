@@ -1,0 +1,301 @@
+//! Feed bytes → the project's own [`Entry`] values.
+//!
+//! feed-rs does the XML work. Around it this module fixes what matters for a corpus: ids feed-rs
+//! would invent are refused (an invented UUID as dedup key would store the same article on every
+//! poll), dates keep the offset the feed wrote (records carry the publisher's calendar date), and a
+//! panic inside the parser becomes an error for this one feed instead of taking the daemon down.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
+use feed_rs::model;
+
+use crate::entry::{Body, Entry, dedup_key, disambiguate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("not a feed: {0}")]
+    Invalid(String),
+    #[error("the feed parser crashed on this document: {0}")]
+    Panicked(String),
+}
+
+/// What one fetch of a feed yields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedFeed {
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    /// `rss`, `atom`, `json`, …
+    pub format: String,
+    pub entries: Vec<Entry>,
+}
+
+type OffsetMemo = Arc<Mutex<HashMap<DateTime<Utc>, FixedOffset>>>;
+
+/// Parses a feed document. `feed_url` anchors relative links and non-global GUIDs.
+pub fn parse_feed(bytes: &[u8], feed_url: &str) -> Result<ParsedFeed, ParseError> {
+    // feed-rs hands dates to this closure as text and keeps only the UTC instant; remember the
+    // offset each instant was written with so records can show the publisher's calendar day.
+    let offsets: OffsetMemo = Arc::default();
+    let memo = Arc::clone(&offsets);
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(feed_url))
+        // An empty id means "the feed gave none"; never let the parser make one up.
+        .id_generator(|_, _, _| String::new())
+        .timestamp_parser(move |text| {
+            let d = parse_date(text)?;
+            let utc = d.with_timezone(&Utc);
+            if let Ok(mut m) = memo.lock() {
+                m.insert(utc, *d.offset());
+            }
+            Some(utc)
+        })
+        .build();
+
+    let feed = match catch_unwind(AssertUnwindSafe(|| parser.parse(bytes))) {
+        Ok(Ok(feed)) => feed,
+        Ok(Err(e)) => return Err(ParseError::Invalid(e.to_string())),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            return Err(ParseError::Panicked(msg));
+        }
+    };
+    let offsets = offsets.lock().map(|m| m.clone()).unwrap_or_default();
+    let with_offset = |d: Option<DateTime<Utc>>| -> Option<DateTime<FixedOffset>> {
+        d.map(|utc| {
+            let off = offsets
+                .get(&utc)
+                .copied()
+                .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset is valid"));
+            utc.with_timezone(&off)
+        })
+    };
+
+    let mut entries: Vec<Entry> = feed
+        .entries
+        .into_iter()
+        .map(|e| {
+            let guid = Some(e.id.trim().to_string()).filter(|g| !g.is_empty());
+            let url = pick_link(&e.links);
+            let title = e.title.map(|t| t.content).filter(|t| !t.trim().is_empty());
+            let published = with_offset(e.published);
+            let updated = with_offset(e.updated);
+            let key = dedup_key(
+                feed_url,
+                guid.as_deref(),
+                url.as_deref(),
+                title.as_deref(),
+                published.as_ref().or(updated.as_ref()),
+            );
+            let author = people(&e.authors);
+            let body = pick_body(e.content, e.summary);
+            Entry {
+                key,
+                guid,
+                url,
+                title,
+                author,
+                published,
+                updated,
+                body,
+            }
+        })
+        .collect();
+    disambiguate(&mut entries);
+
+    Ok(ParsedFeed {
+        title: feed
+            .title
+            .map(|t| t.content)
+            .filter(|t| !t.trim().is_empty()),
+        site_url: pick_link(&feed.links),
+        format: format!("{:?}", feed.feed_type).to_ascii_lowercase(),
+        entries,
+    })
+}
+
+/// The article's own page: the `alternate` link (or one without `rel`), else the first link.
+fn pick_link(links: &[model::Link]) -> Option<String> {
+    links
+        .iter()
+        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+        .or_else(|| links.first())
+        .map(|l| l.href.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+fn people(list: &[model::Person]) -> Option<String> {
+    let names: Vec<&str> = list
+        .iter()
+        .filter_map(|p| p.name.as_deref().map(str::trim))
+        .filter(|n| !n.is_empty())
+        .collect();
+    (!names.is_empty()).then(|| names.join(", "))
+}
+
+/// Full content when the feed carries it, else the summary.
+fn pick_body(content: Option<model::Content>, summary: Option<model::Text>) -> Option<Body> {
+    if let Some(c) = content {
+        if let Some(text) = c.body.filter(|b| !b.trim().is_empty()) {
+            let is_html = !is_plain(c.content_type.essence().to_string().as_str(), &text);
+            return Some(Body { text, is_html });
+        }
+    }
+    summary
+        .filter(|s| !s.content.trim().is_empty())
+        .map(|s| Body {
+            is_html: !is_plain(s.content_type.essence().to_string().as_str(), &s.content),
+            text: s.content,
+        })
+}
+
+/// RSS calls everything text/plain, yet descriptions are HTML in practice; only trust a
+/// plain-text label when the text has no markup in it.
+fn is_plain(mime: &str, text: &str) -> bool {
+    mime == "text/plain" && !text.contains('<') && !text.contains('&')
+}
+
+/// Dates as feeds write them: RFC 3339, RFC 2822 and the usual near-misses of both.
+pub fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Some(d);
+    }
+    if let Ok(d) = DateTime::parse_from_rfc2822(t) {
+        return Some(d);
+    }
+    // RFC 2822 with a full day or month name, or a trailing comment.
+    let cleaned = t.replace(" UTC", " +0000").replace(" Z", " +0000");
+    if let Ok(d) = DateTime::parse_from_rfc2822(&cleaned) {
+        return Some(d);
+    }
+    for fmt in [
+        "%a, %d %B %Y %H:%M:%S %z",
+        "%A, %d %B %Y %H:%M:%S %z",
+        "%d %B %Y %H:%M:%S %z",
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+    ] {
+        if let Ok(d) = DateTime::parse_from_str(&cleaned, fmt) {
+            return Some(d);
+        }
+    }
+    let utc = FixedOffset::east_opt(0)?;
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
+            return n.and_local_timezone(utc).single();
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0)?.and_local_timezone(utc).single();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &[u8] = include_bytes!("../tests/fixtures/novastan-war-in-ukraine.xml");
+    const FEED_URL: &str = "https://novastan.org/en/tag/war-in-ukraine/feed/";
+
+    #[test]
+    fn seed_feed_has_seven_entries_with_guids_and_dates() {
+        let feed = parse_feed(SEED, FEED_URL).expect("seed parses");
+        assert_eq!(feed.entries.len(), 7);
+        assert_eq!(feed.title.as_deref(), Some("War in Ukraine Archives"));
+        let first = &feed.entries[0];
+        assert_eq!(first.key, "https://novastan.org/en/?p=48744");
+        assert_eq!(
+            first.guid.as_deref(),
+            Some("https://novastan.org/en/?p=48744")
+        );
+        assert_eq!(
+            first.url.as_deref(),
+            Some("https://novastan.org/en/kazakhstan/central-asian-prisoners-war-russia-ukraine/")
+        );
+        assert_eq!(first.author.as_deref(), Some("Emma Collet"));
+        assert_eq!(
+            first.published.map(|d| d.to_rfc3339()),
+            Some("2026-06-15T18:23:24+00:00".to_string())
+        );
+        let body = first.body.as_ref().expect("content:encoded");
+        assert!(body.is_html && body.text.contains("military prison in Lviv region"));
+    }
+
+    #[test]
+    fn offset_written_by_the_feed_survives() {
+        let xml = br#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+            <item><title>Late</title><link>https://e.org/a</link>
+            <pubDate>Tue, 16 Jun 2026 01:30:00 +0500</pubDate></item></channel></rss>"#;
+        let feed = parse_feed(xml, "https://e.org/feed").expect("parses");
+        let e = &feed.entries[0];
+        assert_eq!(e.record_date(Utc::now()), "2026-06-16");
+        assert_eq!(
+            e.published.map(|d| crate::entry::rfc3339_utc(&d)),
+            Some("2026-06-15T20:30:00Z".to_string())
+        );
+    }
+
+    #[test]
+    fn entries_without_id_never_get_an_invented_key() {
+        let xml = br#"<rss version="2.0"><channel><title>t</title>
+            <item><title>No id, no link</title><description>x</description></item>
+            </channel></rss>"#;
+        let a = parse_feed(xml, "https://e.org/feed").expect("parses");
+        let b = parse_feed(xml, "https://e.org/feed").expect("parses");
+        assert_eq!(a.entries[0].guid, None);
+        assert!(a.entries[0].key.starts_with("sha256:"));
+        assert_eq!(
+            a.entries[0].key, b.entries[0].key,
+            "key is stable across parses"
+        );
+    }
+
+    #[test]
+    fn not_xml_is_an_error() {
+        assert!(matches!(
+            parse_feed(b"<html><body>nope</body></html>", "https://e.org/"),
+            Err(ParseError::Invalid(_))
+        ));
+        assert!(parse_feed(b"", "https://e.org/").is_err());
+    }
+
+    #[test]
+    fn date_forms() {
+        for s in [
+            "Mon, 15 Jun 2026 18:23:24 +0000",
+            "Mon, 15 Jun 2026 18:23:24 GMT",
+            "2026-06-15T18:23:24Z",
+            "2026-06-15T18:23:24.5+00:00",
+            "2026-06-15 18:23:24",
+            "Monday, 15 June 2026 18:23:24 +0000",
+        ] {
+            let d = parse_date(s).unwrap_or_else(|| panic!("{s}"));
+            assert_eq!(
+                d.format("%Y-%m-%d %H:%M:%S").to_string(),
+                "2026-06-15 18:23:24",
+                "{s}"
+            );
+        }
+        assert_eq!(
+            parse_date("2026-06-15").map(|d| d.timestamp()),
+            Some(1_781_481_600)
+        );
+        assert!(parse_date("yesterday").is_none());
+    }
+}

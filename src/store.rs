@@ -1,0 +1,488 @@
+//! The database: the only module that speaks SQL.
+//!
+//! SQLite in WAL mode lets `sqlite3` and other readers query while the daemon writes, and a busy
+//! timeout rides out their brief locks. Each fetch's writes are one transaction, so a crash leaves
+//! a feed either fully ingested or untouched. A record path is stored only after the corpus has
+//! made the file durable; entries without one are the corpus's to-do list. Everything
+//! SQLite-specific stays here, so another backend can implement the same methods.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot migrate database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database error while {context}: {source}")]
+    Query {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+trait Context<T> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Query { context, source })
+    }
+}
+
+/// A feed as the config names it.
+#[derive(Debug, Clone)]
+pub struct FeedSpec<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+}
+
+/// An entry ready to store: normalized, with its dedup key.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub key: String,
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub author: Option<String>,
+    /// RFC 3339 UTC.
+    pub published: Option<String>,
+    pub updated: Option<String>,
+    pub record_date: String,
+    pub content_text: String,
+    pub content_hash: String,
+}
+
+/// What a successful fetch says about its feed.
+#[derive(Debug, Clone, Default)]
+pub struct FeedInfo {
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub http_status: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Entries never seen before.
+    pub new: usize,
+    /// Entries already stored from another feed, now linked to this one as well.
+    pub linked: usize,
+    /// Entries in the fetch.
+    pub total: usize,
+}
+
+/// An entry whose record file has to be written (or written again).
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    pub entry_id: i64,
+    pub key: String,
+    pub record_date: String,
+    pub content_text: String,
+    /// Set when the record was written before and its file has gone missing.
+    pub record_path: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+pub fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(open_err)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed fetch survives power loss, not just a killed process.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Store { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        // IMMEDIATE takes the write lock up front, so the busy timeout applies to it instead of
+        // failing later when a read transaction would have to be upgraded.
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .ctx("starting a write transaction")
+    }
+
+    /// Makes the `feeds` table match the config: one row per configured feed, keyed by name;
+    /// feeds no longer configured are kept (their entries stay linked) but marked inactive.
+    /// Returns the row id of each configured feed by name.
+    pub async fn sync_feeds(
+        &self,
+        feeds: &[FeedSpec<'_>],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE feeds SET active = 0")
+            .execute(&mut *tx)
+            .await
+            .ctx("marking feeds inactive")?;
+        let mut ids = HashMap::new();
+        for f in feeds {
+            let row = sqlx::query(
+                "INSERT INTO feeds (name, url, active, added_at) VALUES (?1, ?2, 1, ?3)
+                 ON CONFLICT(name) DO UPDATE SET url = excluded.url, active = 1
+                 RETURNING id",
+            )
+            .bind(f.name)
+            .bind(f.url)
+            .bind(&now)
+            .fetch_one(&mut *tx)
+            .await
+            .ctx("registering a feed")?;
+            ids.insert(f.name.to_string(), row.get::<i64, _>(0));
+        }
+        tx.commit().await.ctx("committing the feed list")?;
+        Ok(ids)
+    }
+
+    /// Stores one fetch: new entries, links to the feed and the feed's status, in one
+    /// transaction.
+    pub async fn ingest(
+        &self,
+        feed_id: i64,
+        info: &FeedInfo,
+        entries: &[NewEntry],
+    ) -> Result<IngestStats, StoreError> {
+        let now = now_rfc3339();
+        let mut stats = IngestStats {
+            total: entries.len(),
+            ..IngestStats::default()
+        };
+        let mut tx = self.write_tx().await?;
+        for e in entries {
+            let inserted = sqlx::query(
+                "INSERT INTO entries (key, guid, url, title, author, published, updated,
+                                      record_date, content_text, content_hash, first_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT(key) DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&e.key)
+            .bind(&e.guid)
+            .bind(&e.url)
+            .bind(&e.title)
+            .bind(&e.author)
+            .bind(&e.published)
+            .bind(&e.updated)
+            .bind(&e.record_date)
+            .bind(&e.content_text)
+            .bind(&e.content_hash)
+            .bind(&now)
+            .fetch_optional(&mut *tx)
+            .await
+            .ctx("inserting an entry")?;
+            let (entry_id, is_new) = match inserted {
+                Some(row) => (row.get::<i64, _>(0), true),
+                None => {
+                    let row = sqlx::query("SELECT id FROM entries WHERE key = ?1")
+                        .bind(&e.key)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .ctx("looking up a known entry")?;
+                    (row.get::<i64, _>(0), false)
+                }
+            };
+            let link = sqlx::query(
+                "INSERT INTO feed_entries (feed_id, entry_id, first_seen_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(feed_id)
+            .bind(entry_id)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .ctx("linking an entry to its feed")?;
+            if is_new {
+                stats.new += 1;
+            } else if link.rows_affected() > 0 {
+                stats.linked += 1;
+            }
+        }
+        sqlx::query(
+            "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, last_status = 'ok',
+                    last_http_status = ?3, last_error = NULL, error_count = 0,
+                    last_new_entries = ?4, title = COALESCE(?5, title),
+                    site_url = COALESCE(?6, site_url)
+             WHERE id = ?1",
+        )
+        .bind(feed_id)
+        .bind(&now)
+        .bind(info.http_status.map(i64::from))
+        .bind(stats.new as i64)
+        .bind(&info.title)
+        .bind(&info.site_url)
+        .execute(&mut *tx)
+        .await
+        .ctx("updating the feed's status")?;
+        tx.commit().await.ctx("committing a fetch")?;
+        Ok(stats)
+    }
+
+    /// Notes a failed fetch on the feed row.
+    pub async fn record_failure(
+        &self,
+        feed_id: i64,
+        error: &str,
+        http_status: Option<u16>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE feeds SET last_fetch_at = ?2, last_status = 'error', last_error = ?3,
+                    last_http_status = ?4, error_count = error_count + 1, last_new_entries = 0
+             WHERE id = ?1",
+        )
+        .bind(feed_id)
+        .bind(now_rfc3339())
+        .bind(error)
+        .bind(http_status.map(i64::from))
+        .execute(&self.pool)
+        .await
+        .ctx("recording a failed fetch")?;
+        Ok(())
+    }
+
+    /// Entries without a durable record, oldest publication first. Entries whose text is empty
+    /// have nothing to write and are never pending.
+    pub async fn pending_records(&self, limit: usize) -> Result<Vec<PendingRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, key, record_date, content_text FROM entries
+             WHERE record_path IS NULL AND content_text <> ''
+             ORDER BY COALESCE(published, first_seen_at), id
+             LIMIT ?1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("listing entries without a record")?;
+        Ok(rows.iter().map(pending_from_row).collect())
+    }
+
+    /// Every written record: (entry id, record path).
+    pub async fn record_paths(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, record_path FROM entries WHERE record_path IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing record paths")?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
+            .collect())
+    }
+
+    /// Full rows for the given entries (used to re-emit records whose file went missing).
+    pub async fn records_by_id(&self, ids: &[i64]) -> Result<Vec<PendingRecord>, StoreError> {
+        let ids_json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let rows = sqlx::query(
+            "SELECT id, key, record_date, content_text, record_path FROM entries
+             WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+        )
+        .bind(ids_json)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("reading entries for records")?;
+        let out = rows
+            .iter()
+            .map(|r| {
+                let mut p = pending_from_row(r);
+                p.record_path = r.get::<Option<String>, _>(4);
+                p
+            })
+            .collect();
+        Ok(out)
+    }
+
+    /// Marks records as durable. Call only after the corpus's durability barrier.
+    pub async fn set_record_paths(&self, written: &[(i64, String)]) -> Result<(), StoreError> {
+        if written.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for (id, path) in written {
+            sqlx::query("UPDATE entries SET record_path = ?2 WHERE id = ?1")
+                .bind(id)
+                .bind(path)
+                .execute(&mut *tx)
+                .await
+                .ctx("storing a record path")?;
+        }
+        tx.commit().await.ctx("committing record paths")?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` result ("ok" when healthy).
+    pub async fn integrity_check(&self) -> Result<String, StoreError> {
+        let row = sqlx::query("PRAGMA integrity_check")
+            .fetch_one(&self.pool)
+            .await
+            .ctx("checking integrity")?;
+        Ok(row.get::<String, _>(0))
+    }
+}
+
+fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> PendingRecord {
+    PendingRecord {
+        entry_id: r.get(0),
+        key: r.get(1),
+        record_date: r.get(2),
+        content_text: r.get(3),
+        record_path: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, text: &str) -> NewEntry {
+        NewEntry {
+            key: key.into(),
+            guid: Some(key.into()),
+            url: None,
+            title: Some("t".into()),
+            author: None,
+            published: Some("2026-06-15T18:23:24Z".into()),
+            updated: None,
+            record_date: "2026-06-15".into(),
+            content_text: text.into(),
+            content_hash: crate::entry::sha256_hex(text),
+        }
+    }
+
+    #[tokio::test]
+    async fn ingest_dedups_and_links_across_feeds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db/f.db"))
+            .await
+            .expect("open");
+        let ids = store
+            .sync_feeds(&[
+                FeedSpec {
+                    name: "a",
+                    url: "https://a/feed",
+                },
+                FeedSpec {
+                    name: "b",
+                    url: "https://b/feed",
+                },
+            ])
+            .await
+            .expect("sync");
+        let batch = vec![entry("k1", "one"), entry("k2", "two"), entry("k3", "")];
+        let s = store
+            .ingest(ids["a"], &FeedInfo::default(), &batch)
+            .await
+            .expect("ingest");
+        assert_eq!((s.new, s.linked, s.total), (3, 0, 3));
+        let s = store
+            .ingest(ids["a"], &FeedInfo::default(), &batch)
+            .await
+            .expect("again");
+        assert_eq!((s.new, s.linked), (0, 0));
+        let s = store
+            .ingest(ids["b"], &FeedInfo::default(), &batch[..1])
+            .await
+            .expect("b");
+        assert_eq!((s.new, s.linked), (0, 1));
+
+        let pending = store.pending_records(100).await.expect("pending");
+        assert_eq!(pending.len(), 2, "the empty entry has no record to write");
+        store
+            .set_record_paths(&[(pending[0].entry_id, "005_x.txt".into())])
+            .await
+            .expect("mark");
+        assert_eq!(store.pending_records(100).await.expect("pending").len(), 1);
+        assert_eq!(store.record_paths().await.expect("paths").len(), 1);
+        assert_eq!(store.integrity_check().await.expect("check"), "ok");
+    }
+
+    #[tokio::test]
+    async fn removed_feeds_become_inactive_and_failures_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("f.db")).await.expect("open");
+        let ids = store
+            .sync_feeds(&[FeedSpec {
+                name: "a",
+                url: "https://a/feed",
+            }])
+            .await
+            .expect("sync");
+        store
+            .record_failure(ids["a"], "HTTP status 404", Some(404))
+            .await
+            .expect("fail");
+        store
+            .record_failure(ids["a"], "HTTP status 404", Some(404))
+            .await
+            .expect("fail");
+        store.sync_feeds(&[]).await.expect("resync");
+        let row = sqlx::query("SELECT active, error_count, last_error FROM feeds WHERE name = 'a'")
+            .fetch_one(&store.pool)
+            .await
+            .expect("row");
+        assert_eq!(row.get::<i64, _>(0), 0);
+        assert_eq!(row.get::<i64, _>(1), 2);
+        assert_eq!(row.get::<String, _>(2), "HTTP status 404");
+    }
+}
