@@ -121,10 +121,10 @@ impl Corpus {
                 }
             }
         }
-        if !written.is_empty() {
-            if let Err(e) = self.barrier() {
-                return (Vec::new(), Some(e));
-            }
+        if !written.is_empty()
+            && let Err(e) = self.barrier()
+        {
+            return (Vec::new(), Some(e));
         }
         (written, error)
     }

@@ -1,5 +1,6 @@
 //! The command line: parses arguments and wires the library's stages together.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -59,10 +60,11 @@ fn init_logging(format: LogFormat) {
         .with_target(false);
     // journald stamps every line itself; a second timestamp is noise.
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let color = std::io::stderr().is_terminal();
     match (format, under_journald) {
         (LogFormat::Json, _) => builder.json().flatten_event(true).init(),
         (LogFormat::Text, true) => builder.without_time().with_ansi(false).init(),
-        (LogFormat::Text, false) => builder.init(),
+        (LogFormat::Text, false) => builder.with_ansi(color).init(),
     }
 }
 
@@ -162,7 +164,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let log_format = cli.log_format;
+    init_logging(log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -173,8 +176,10 @@ fn main() -> ExitCode {
     match runtime.block_on(real_main(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            match log_format {
+                LogFormat::Json => tracing::error!("{e:#}"),
+                LogFormat::Text => eprintln!("error: {e:#}"),
+            }
             ExitCode::from(2)
         }
     }

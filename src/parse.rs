@@ -141,11 +141,11 @@ fn people(list: &[model::Person]) -> Option<String> {
 
 /// Full content when the feed carries it, else the summary.
 fn pick_body(content: Option<model::Content>, summary: Option<model::Text>) -> Option<Body> {
-    if let Some(c) = content {
-        if let Some(text) = c.body.filter(|b| !b.trim().is_empty()) {
-            let is_html = !is_plain(c.content_type.essence().to_string().as_str(), &text);
-            return Some(Body { text, is_html });
-        }
+    if let Some(c) = content
+        && let Some(text) = c.body.filter(|b| !b.trim().is_empty())
+    {
+        let is_html = !is_plain(c.content_type.essence().to_string().as_str(), &text);
+        return Some(Body { text, is_html });
     }
     summary
         .filter(|s| !s.content.trim().is_empty())
