@@ -569,6 +569,36 @@ name = "novastan-war-in-ukraine"
     }
 
     #[test]
+    fn shipped_configs_are_valid() {
+        let c = Config::parse(
+            include_str!("../config/feedcorpus.toml"),
+            Path::new("/repo/config/feedcorpus.toml"),
+        )
+        .expect("shipped config");
+        assert_eq!(
+            c.storage.database,
+            PathBuf::from("/repo/config/../data/feedcorpus.db")
+        );
+        let urls: Vec<&str> = c.feeds.iter().map(|f| f.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://novastan.org/en/tag/war-in-ukraine/feed/",
+                "https://novastan.org/en/feed/"
+            ]
+        );
+        let c = Config::parse(
+            include_str!("../systemd/feedcorpus.toml"),
+            Path::new("/etc/feedcorpus/feedcorpus.toml"),
+        )
+        .expect("systemd config");
+        assert_eq!(
+            c.storage.corpus_dir,
+            PathBuf::from("/var/lib/feedcorpus/corpus")
+        );
+    }
+
+    #[test]
     fn error_display_names_file_line_and_key() {
         let err = parse(&format!("{MINIMAL}bogus = 1\n")).expect_err("invalid");
         let text = err.to_string();

@@ -23,11 +23,18 @@ fn check_consistent(setup: &Setup) {
     let mut hashes = HashSet::new();
     for f in &files {
         let (_, hash) = feedcorpus::corpus::parse_record_name(f).expect("record name");
-        assert!(hashes.insert(hash.to_string()), "two record files for one entry: {f}");
+        assert!(
+            hashes.insert(hash.to_string()),
+            "two record files for one entry: {f}"
+        );
     }
     for r in &rows {
         if r[1] != "NULL" {
-            assert!(setup.corpus().join(&r[1]).is_file(), "DB names a missing record {}", r[1]);
+            assert!(
+                setup.corpus().join(&r[1]).is_file(),
+                "DB names a missing record {}",
+                r[1]
+            );
         }
     }
 }
@@ -74,7 +81,13 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
     let db = setup.db();
     assert_eq!(count(&db, "SELECT count(*) FROM entries"), total);
     assert_eq!(count(&db, "SELECT count(*) FROM feed_entries"), total);
-    assert_eq!(count(&db, "SELECT count(*) FROM entries WHERE record_path IS NULL"), 0);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM entries WHERE record_path IS NULL"
+        ),
+        0
+    );
     let files = setup.records();
     assert_eq!(files.len() as i64, total);
     let leftovers: Vec<String> = fs::read_dir(setup.corpus())
@@ -85,7 +98,10 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     // Every record holds its entry's text, and numbers are unique.
-    let rows = sql(&db, "SELECT key, record_date, content_text, record_path FROM entries");
+    let rows = sql(
+        &db,
+        "SELECT key, record_date, content_text, record_path FROM entries",
+    );
     let mut numbers = HashSet::new();
     for r in &rows {
         let (n, hash) = feedcorpus::corpus::parse_record_name(&r[3]).expect("name");
@@ -108,14 +124,24 @@ fn records_written_but_not_registered_are_adopted_not_duplicated() {
     let setup = Setup::new(&[("novastan", server.url("/feed"))], "");
     assert!(setup.poll().0);
     let before = setup.records();
-    let paths_before = sql(&setup.db(), "SELECT key, record_path FROM entries ORDER BY key");
+    let paths_before = sql(
+        &setup.db(),
+        "SELECT key, record_path FROM entries ORDER BY key",
+    );
     sql(&setup.db(), "UPDATE entries SET record_path = NULL");
 
     let (ok, out, err) = setup.poll();
     assert!(ok, "{out}\n{err}");
-    assert_eq!(setup.records(), before, "no second record file for any entry");
     assert_eq!(
-        sql(&setup.db(), "SELECT key, record_path FROM entries ORDER BY key"),
+        setup.records(),
+        before,
+        "no second record file for any entry"
+    );
+    assert_eq!(
+        sql(
+            &setup.db(),
+            "SELECT key, record_path FROM entries ORDER BY key"
+        ),
         paths_before
     );
 }

@@ -23,7 +23,13 @@ fn seed_feed_is_stored_once_and_linked_to_every_feed_carrying_it() {
     assert!(out.contains("ok      novastan  7 new"), "{out}");
     assert_eq!(count(&db, "SELECT count(*) FROM entries"), 7);
     assert_eq!(setup.records().len(), 7);
-    assert_eq!(count(&db, "SELECT count(*) FROM entries WHERE record_path IS NULL"), 0);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM entries WHERE record_path IS NULL"
+        ),
+        0
+    );
 
     let (ok, out, _) = setup.poll();
     assert!(ok);
@@ -54,14 +60,20 @@ fn seed_feed_is_stored_once_and_linked_to_every_feed_carrying_it() {
     );
     let row = &sql(
         &db,
-        &format!("SELECT guid, url, title, author, published FROM entries WHERE key = '{KEY_48744}'"),
+        &format!(
+            "SELECT guid, url, title, author, published FROM entries WHERE key = '{KEY_48744}'"
+        ),
     )[0];
     assert_eq!(row[0], KEY_48744);
     assert_eq!(
         row[1],
         "https://novastan.org/en/kazakhstan/central-asian-prisoners-war-russia-ukraine/"
     );
-    assert!(row[2].starts_with("“I only needed a passport”"), "{}", row[2]);
+    assert!(
+        row[2].starts_with("“I only needed a passport”"),
+        "{}",
+        row[2]
+    );
     assert_eq!(row[3], "Emma Collet");
     assert_eq!(row[4], "2026-06-15T18:23:24Z");
 }
@@ -89,7 +101,11 @@ fn records_match_hand_written_text_and_numbering_continues_after_seeds() {
     assert_eq!(names.len(), 12);
     let new: Vec<&String> = names.iter().filter(|n| !n.starts_with("00")).collect();
     let numbers: Vec<&str> = names[5..].iter().map(|n| &n[..3]).collect();
-    assert_eq!(numbers, ["005", "006", "007", "008", "009", "010", "011"], "{new:?}");
+    assert_eq!(
+        numbers,
+        ["005", "006", "007", "008", "009", "010", "011"],
+        "{new:?}"
+    );
 
     for id in ["48744", "43036", "42199"] {
         let key = format!("https://novastan.org/en/?p={id}");
@@ -99,24 +115,38 @@ fn records_match_hand_written_text_and_numbering_continues_after_seeds() {
             .find(|n| n.ends_with(&format!("_{hash}.txt")))
             .unwrap_or_else(|| panic!("no record for {key}"));
         let got = fs::read_to_string(corpus.join(name)).expect("read record");
-        let want = fs::read_to_string(format!("tests/fixtures/expected/{id}.txt")).expect("expected");
+        let want =
+            fs::read_to_string(format!("tests/fixtures/expected/{id}.txt")).expect("expected");
         assert_eq!(got, want, "record of {key}");
         assert!(!got.contains('<') && !got.contains("&#") && !got.contains("&amp;"));
         assert!(!got.contains("appeared first on"));
-        let db_path = &sql(&setup.db(), &format!("SELECT record_path FROM entries WHERE key = '{key}'"))[0][0];
+        let db_path = &sql(
+            &setup.db(),
+            &format!("SELECT record_path FROM entries WHERE key = '{key}'"),
+        )[0][0];
         assert_eq!(db_path, name);
     }
-    let first = fs::read_to_string(corpus.join(
-        names
-            .iter()
-            .find(|n| n.ends_with(&format!("_{}.txt", feedcorpus::entry::key_hash16(KEY_48744))))
-            .expect("record"),
-    ))
+    let first = fs::read_to_string(
+        corpus.join(
+            names
+                .iter()
+                .find(|n| {
+                    n.ends_with(&format!(
+                        "_{}.txt",
+                        feedcorpus::entry::key_hash16(KEY_48744)
+                    ))
+                })
+                .expect("record"),
+        ),
+    )
     .expect("read");
     assert!(first.starts_with(" date 2026-06-15 "));
     // Records are written oldest publication first.
     let oldest = fs::read_to_string(corpus.join(&names[5])).expect("read");
-    assert!(oldest.starts_with(" date 2022-04-06 Effects of Sanctions"), "{oldest:.80}");
+    assert!(
+        oldest.starts_with(" date 2022-04-06 Effects of Sanctions"),
+        "{oldest:.80}"
+    );
 }
 
 #[test]
@@ -124,11 +154,17 @@ fn run_picks_up_a_new_item_and_exits_zero_on_sigterm() {
     let server = FeedServer::start();
     let mut items = synthetic_items(1, 3);
     server.set_xml("/feed", rss(&items[1..]));
-    let setup = Setup::new(&[("live", server.url("/feed"))], "[poll]\ninterval = \"1s\"\n");
+    let setup = Setup::new(
+        &[("live", server.url("/feed"))],
+        "[poll]\ninterval = \"1s\"\n",
+    );
     let (mut child, mut log) = spawn_logged(setup.cmd(&["run"]));
     let line = log.wait_for("feed fetched", Duration::from_secs(30));
     assert!(line.contains("new=2"), "{line}");
-    assert!(line.contains("feed=live") && line.contains("url=http://127.0.0.1"), "{line}");
+    assert!(
+        line.contains("feed=live") && line.contains("url=http://127.0.0.1"),
+        "{line}"
+    );
 
     server.set_xml("/feed", rss(&items));
     let line = log.wait_for("new=1", Duration::from_secs(30));
@@ -169,13 +205,23 @@ fn broken_feeds_are_reported_by_name_and_do_not_stop_the_others() {
     );
     // The hanging server must hit the (short) request timeout, not the test's patience.
     let text = fs::read_to_string(&setup.config).expect("read");
-    fs::write(&setup.config, text.replace("timeout = \"5s\"", "timeout = \"2s\"")).expect("write");
+    fs::write(
+        &setup.config,
+        text.replace("timeout = \"5s\"", "timeout = \"2s\""),
+    )
+    .expect("write");
 
     let (ok, out, err) = setup.poll();
     assert!(ok, "a failing feed must not fail the poll:\n{out}\n{err}");
     assert!(out.contains("FAILED  not-xml"), "{out}");
-    assert!(out.contains("FAILED  gone") && out.contains("HTTP status 404"), "{out}");
-    assert!(out.contains("FAILED  slow") && out.contains("timed out"), "{out}");
+    assert!(
+        out.contains("FAILED  gone") && out.contains("HTTP status 404"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAILED  slow") && out.contains("timed out"),
+        "{out}"
+    );
     assert!(out.contains("ok      good  7 new"), "{out}");
     assert!(out.contains("ok      other-good  4 new"), "{out}");
     assert!(out.contains("5 feeds: 2 ok, 3 failed"), "{out}");
@@ -224,7 +270,10 @@ fn an_open_read_transaction_does_not_block_a_poll() {
             .await
             .expect("read");
         assert_eq!(n, 5);
-        sqlx::query("COMMIT").execute(&mut reader).await.expect("end");
+        sqlx::query("COMMIT")
+            .execute(&mut reader)
+            .await
+            .expect("end");
     });
     assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 9);
 }
@@ -262,7 +311,13 @@ fn a_read_only_corpus_keeps_entries_and_the_next_poll_writes_the_records() {
     assert!(out.contains("7 pending, not written"), "{out}\n{err}");
     assert!(err.contains("records not written"), "{err}");
     assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 7);
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries WHERE record_path IS NULL"), 7);
+    assert_eq!(
+        count(
+            &setup.db(),
+            "SELECT count(*) FROM entries WHERE record_path IS NULL"
+        ),
+        7
+    );
     assert!(setup.records().is_empty());
 
     fs::set_permissions(&corpus, fs::Permissions::from_mode(0o777)).expect("chmod");
@@ -270,7 +325,13 @@ fn a_read_only_corpus_keeps_entries_and_the_next_poll_writes_the_records() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("0 new entries, 7 records written"), "{out}");
     assert_eq!(setup.records().len(), 7);
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries WHERE record_path IS NULL"), 0);
+    assert_eq!(
+        count(
+            &setup.db(),
+            "SELECT count(*) FROM entries WHERE record_path IS NULL"
+        ),
+        0
+    );
 }
 
 #[test]
@@ -289,11 +350,17 @@ fn deleted_records_are_written_again_under_their_name() {
 
 #[test]
 fn config_errors_name_file_line_and_key_and_exit_nonzero() {
-    let setup = Setup::new(&[("a", "http://127.0.0.1:9/feed".into())], "[poll]\nintervall = \"5m\"\n");
+    let setup = Setup::new(
+        &[("a", "http://127.0.0.1:9/feed".into())],
+        "[poll]\nintervall = \"5m\"\n",
+    );
     let (ok, out, err) = setup.poll();
     assert!(!ok, "{out}");
     let path = setup.config.display().to_string();
-    assert!(err.contains(&format!("{path}:10: [poll] → intervall")), "{err}");
+    assert!(
+        err.contains(&format!("{path}:10: [poll] → intervall")),
+        "{err}"
+    );
     assert!(!setup.db().exists(), "nothing is created for a bad config");
 }
 
@@ -307,7 +374,11 @@ fn config_falls_back_to_the_environment() {
         .env("FEEDCORPUS_CONFIG", &setup.config)
         .output()
         .expect("poll");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 2);
 }
 
@@ -328,11 +399,19 @@ fn a_second_instance_on_the_same_database_is_refused() {
 #[test]
 fn inspect_prints_what_would_be_stored_as_json() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedcorpus"))
-        .args(["inspect", "tests/fixtures/novastan-war-in-ukraine.xml", "--json"])
+        .args([
+            "inspect",
+            "tests/fixtures/novastan-war-in-ukraine.xml",
+            "--json",
+        ])
         .env_remove("FEEDCORPUS_CONFIG")
         .output()
         .expect("inspect");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["feed"]["title"], "War in Ukraine Archives");
     let entries = v["entries"].as_array().expect("entries");
@@ -361,7 +440,10 @@ fn inspect_fetches_a_url_and_stores_nothing() {
         .expect("inspect");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("key:       https://novastan.org/en/?p=48744"), "{text}");
+    assert!(
+        text.contains("key:       https://novastan.org/en/?p=48744"),
+        "{text}"
+    );
     assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 0);
     assert_eq!(server.requests(), ["/feed"]);
 }

@@ -81,7 +81,8 @@ impl FeedServer {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind loopback");
-                tx.send(listener.local_addr().expect("addr")).expect("send addr");
+                tx.send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
                 let app = axum::Router::new().fallback(serve).with_state(st);
                 axum::serve(listener, app).await.expect("serve");
             });
@@ -210,7 +211,9 @@ fn write_config(path: &Path, feeds: &[(&str, String)], extra: &str) {
     );
     text.push_str(extra);
     for (name, url) in feeds {
-        text.push_str(&format!("\n[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n"));
+        text.push_str(&format!(
+            "\n[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n"
+        ));
     }
     std::fs::write(path, text).expect("write config");
 }
