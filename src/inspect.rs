@@ -23,6 +23,10 @@ pub struct FeedSummary {
     pub title: Option<String>,
     pub site_url: Option<String>,
     pub format: String,
+    /// Character encoding the document was read in.
+    pub encoding: String,
+    /// Whether the document needed the broken-XML recovery pass.
+    pub recovered: bool,
     pub entry_count: usize,
 }
 
@@ -41,13 +45,13 @@ pub struct InspectedEntry {
 /// Reads `source` — an http(s) URL or a local file — and runs parse + normalize on it.
 pub async fn inspect(source: &str, http: &Http) -> anyhow::Result<Inspection> {
     let is_url = source.starts_with("http://") || source.starts_with("https://");
-    let (bytes, base) = if is_url {
+    let (bytes, content_type, base) = if is_url {
         let url = parse_feed_url(source).map_err(anyhow::Error::msg)?;
         let fetched = Fetcher::new(http)?
             .get(&url)
             .await
             .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-        (fetched.body, url.to_string())
+        (fetched.body, fetched.content_type, url.to_string())
     } else {
         let path = Path::new(source);
         let bytes =
@@ -56,9 +60,10 @@ pub async fn inspect(source: &str, http: &Http) -> anyhow::Result<Inspection> {
         let base = Url::from_file_path(&abs)
             .map(|u| u.to_string())
             .unwrap_or_else(|()| source.to_string());
-        (bytes, base)
+        (bytes, None, base)
     };
-    let parsed = parse_feed(&bytes, &base).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+    let parsed = parse_feed(&bytes, content_type.as_deref(), &base)
+        .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
     let prepared = prepare(&parsed, Utc::now());
     let entries = prepared
         .into_iter()
@@ -78,6 +83,8 @@ pub async fn inspect(source: &str, http: &Http) -> anyhow::Result<Inspection> {
             title: parsed.title.as_deref().map(crate::normalize::inline_text),
             site_url: parsed.site_url,
             format: parsed.format,
+            encoding: parsed.encoding,
+            recovered: parsed.recovered,
             entry_count: entries.len(),
         },
         entries,
@@ -88,9 +95,15 @@ impl Inspection {
     /// Human-readable form: a header per entry, then its text.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "feed: {} ({}, {} entries)\n",
+            "feed: {} ({}, {}{}, {} entries)\n",
             self.feed.title.as_deref().unwrap_or("(untitled)"),
             self.feed.format,
+            self.feed.encoding,
+            if self.feed.recovered {
+                ", recovered from broken XML"
+            } else {
+                ""
+            },
             self.feed.entry_count
         );
         for e in &self.entries {

