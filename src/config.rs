@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -66,6 +67,16 @@ pub struct Poll {
     pub interval: Duration,
     /// How many feeds are fetched at the same time.
     pub concurrency: usize,
+    /// First polls after start-up are spread over up to this long, so a thousand feeds do not
+    /// fire in one second.
+    pub startup_jitter: Duration,
+    /// Adaptive mode: set each feed's interval from its observed entry rate.
+    pub adaptive: bool,
+    /// Bounds of adaptive intervals.
+    pub min_interval: Duration,
+    pub max_interval: Duration,
+    /// Longest wait between retries of a failing feed.
+    pub max_backoff: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +84,12 @@ pub struct Http {
     /// Whole-request limit: connect, headers and body.
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Longest silence while waiting for the first byte or the next chunk.
+    pub read_timeout: Duration,
+    /// Concurrent requests to one host.
+    pub per_host_connections: usize,
+    /// Minimum time between the starts of two requests to one host.
+    pub per_host_min_gap: Duration,
     pub user_agent: String,
     /// Largest body accepted, counted after decompression.
     pub max_body_bytes: u64,
@@ -84,6 +101,45 @@ pub struct Feed {
     pub name: String,
     pub url: Url,
     pub interval: Duration,
+    /// A 5-field crontab schedule (UTC) used instead of `interval`.
+    pub schedule: Option<Schedule>,
+    /// Poll on `interval`/`schedule` even when the server asks for less (ttl, Cache-Control, …).
+    pub pin_interval: bool,
+    /// Adaptive interval for this feed (defaults to `[poll] adaptive`).
+    pub adaptive: bool,
+}
+
+/// A parsed cron schedule with the text it came from.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub text: String,
+    pub cron: croner::Cron,
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Schedule {
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let cron = croner::Cron::from_str(text.trim()).map_err(|e| {
+            format!("invalid schedule {text:?} ({e}); write crontab syntax, e.g. \"*/15 * * * *\"")
+        })?;
+        Ok(Schedule {
+            text: text.trim().to_string(),
+            cron,
+        })
+    }
+
+    /// The first occurrence strictly after `after`.
+    pub fn next_after(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cron.find_next_occurrence(&after, false).ok()
+    }
 }
 
 impl Default for Poll {
@@ -91,6 +147,11 @@ impl Default for Poll {
         Poll {
             interval: Duration::from_secs(30 * 60),
             concurrency: 8,
+            startup_jitter: Duration::from_secs(60),
+            adaptive: false,
+            min_interval: Duration::from_secs(5 * 60),
+            max_interval: Duration::from_secs(24 * 3600),
+            max_backoff: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -100,6 +161,9 @@ impl Default for Http {
         Http {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(20),
+            per_host_connections: 2,
+            per_host_min_gap: Duration::from_millis(500),
             user_agent: DEFAULT_USER_AGENT.to_string(),
             max_body_bytes: 16 * 1024 * 1024,
             max_redirects: 5,
@@ -134,6 +198,15 @@ struct RawPoll {
     #[serde(default, deserialize_with = "de_duration")]
     interval: Option<Duration>,
     concurrency: Option<Spanned<usize>>,
+    #[serde(default, deserialize_with = "de_duration_or_zero")]
+    startup_jitter: Option<Duration>,
+    adaptive: Option<bool>,
+    #[serde(default, deserialize_with = "de_duration")]
+    min_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    max_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    max_backoff: Option<Duration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -143,6 +216,11 @@ struct RawHttp {
     timeout: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration")]
     connect_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    read_timeout: Option<Duration>,
+    per_host_connections: Option<Spanned<usize>>,
+    #[serde(default, deserialize_with = "de_duration_or_zero")]
+    per_host_min_gap: Option<Duration>,
     user_agent: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "de_size")]
     max_body_size: Option<u64>,
@@ -156,6 +234,9 @@ struct RawFeed {
     name: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "de_duration")]
     interval: Option<Duration>,
+    schedule: Option<Spanned<String>>,
+    pin_interval: Option<bool>,
+    adaptive: Option<bool>,
 }
 
 /// Humane durations ("90s", "15m", "1h 30m"); zero is refused because it would mean "poll in a loop".
@@ -164,6 +245,18 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::E
     parse_duration(&text)
         .map(Some)
         .map_err(serde::de::Error::custom)
+}
+
+/// Like [`de_duration`], but "0s" is allowed (it switches the feature off).
+fn de_duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(text.trim())
+        .map(Some)
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?} ({e}); write e.g. \"0s\", \"500ms\", \"1m\""
+            ))
+        })
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -270,6 +363,29 @@ impl Config {
             }
             poll.concurrency = *c.get_ref();
         }
+        if let Some(j) = raw.poll.startup_jitter {
+            poll.startup_jitter = j;
+        }
+        if let Some(a) = raw.poll.adaptive {
+            poll.adaptive = a;
+        }
+        if let Some(v) = raw.poll.min_interval {
+            poll.min_interval = v;
+        }
+        if let Some(v) = raw.poll.max_interval {
+            poll.max_interval = v;
+        }
+        if let Some(v) = raw.poll.max_backoff {
+            poll.max_backoff = v;
+        }
+        if poll.min_interval > poll.max_interval {
+            let at = text.find("min_interval").unwrap_or(0);
+            return Err(src.error_at(
+                at,
+                Some("min_interval"),
+                "must not be greater than max_interval".into(),
+            ));
+        }
 
         let mut http = Http::default();
         if let Some(t) = raw.http.timeout {
@@ -277,6 +393,22 @@ impl Config {
         }
         if let Some(t) = raw.http.connect_timeout {
             http.connect_timeout = t;
+        }
+        if let Some(t) = raw.http.read_timeout {
+            http.read_timeout = t;
+        }
+        if let Some(c) = raw.http.per_host_connections {
+            if *c.get_ref() == 0 || *c.get_ref() > 256 {
+                return Err(src.error_at(
+                    c.span().start,
+                    Some("per_host_connections"),
+                    format!("must be between 1 and 256, got {}", c.get_ref()),
+                ));
+            }
+            http.per_host_connections = *c.get_ref();
+        }
+        if let Some(g) = raw.http.per_host_min_gap {
+            http.per_host_min_gap = g;
         }
         if let Some(ua) = raw.http.user_agent {
             let v = ua.get_ref().trim();
@@ -335,10 +467,29 @@ impl Config {
                     ),
                 ));
             }
+            let schedule = match &f.schedule {
+                Some(s) => {
+                    if f.interval.is_some() {
+                        return Err(src.error_at(
+                            s.span().start,
+                            Some("schedule"),
+                            "set either `interval` or `schedule`, not both".into(),
+                        ));
+                    }
+                    Some(
+                        Schedule::parse(s.get_ref())
+                            .map_err(|m| src.error_at(s.span().start, Some("schedule"), m))?,
+                    )
+                }
+                None => None,
+            };
             feeds.push(Feed {
                 name,
                 url,
                 interval: f.interval.unwrap_or(poll.interval),
+                schedule,
+                pin_interval: f.pin_interval.unwrap_or(false),
+                adaptive: f.adaptive.unwrap_or(poll.adaptive),
             });
         }
 
@@ -557,6 +708,44 @@ name = "novastan-war-in-ukraine"
     fn missing_storage_is_an_error_not_a_panic() {
         let (_, _, msg) = invalid("[[feeds]]\nurl = \"https://a.example/feed\"\n");
         assert!(msg.contains("storage"), "{msg}");
+    }
+
+    #[test]
+    fn schedules_are_crontab_lines() {
+        let text = format!("{MINIMAL}schedule = \"*/15 * * * *\"\n");
+        let c = parse(&text).expect("valid");
+        let s = c.feeds[0].schedule.as_ref().expect("schedule");
+        let t = chrono::DateTime::parse_from_rfc3339("2026-06-15T10:07:00Z")
+            .expect("date")
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            s.next_after(t).map(|d| d.to_rfc3339()),
+            Some("2026-06-15T10:15:00+00:00".to_string())
+        );
+        let (_, key, msg) = invalid(&format!("{MINIMAL}schedule = \"every tuesday\"\n"));
+        assert_eq!(key, "[[feeds]] #1 → schedule");
+        assert!(msg.contains("invalid schedule"), "{msg}");
+        let (_, _, msg) = invalid(&format!(
+            "{MINIMAL}schedule = \"0 * * * *\"\ninterval = \"1h\"\n"
+        ));
+        assert!(msg.contains("not both"), "{msg}");
+    }
+
+    #[test]
+    fn polite_defaults_and_overrides() {
+        let c = parse(MINIMAL).expect("valid");
+        assert_eq!(c.http.per_host_connections, 2);
+        assert!(!c.feeds[0].pin_interval);
+        let text = format!(
+            "{MINIMAL}pin_interval = true\n[http]\nper_host_connections = 4\nper_host_min_gap = \"0s\"\n[poll]\nadaptive = true\nmin_interval = \"2h\"\nmax_interval = \"1h\"\n"
+        );
+        let (_, key, _) = invalid(&text);
+        assert_eq!(key, "[poll] → min_interval");
+        let text = text.replace("min_interval = \"2h\"", "min_interval = \"10m\"");
+        let c = parse(&text).expect("valid");
+        assert_eq!(c.http.per_host_min_gap, Duration::ZERO);
+        assert!(c.feeds[0].pin_interval && c.poll.adaptive);
+        assert!(c.feeds[0].adaptive, "feeds inherit [poll] adaptive");
     }
 
     #[test]

@@ -1,22 +1,35 @@
-//! HTTP: one GET per feed, bounded in every dimension a hostile or broken server can stretch.
+//! HTTP: one conditional GET per feed, bounded in every dimension a hostile or broken server can
+//! stretch, and polite to every host.
 //!
-//! The body is read chunk by chunk after decompression and dropped at the size cap, so a gzip
-//! bomb or an endless body costs at most `max_body_bytes` of memory. Redirects stay on http(s)
-//! and a revisited URL ends the chain. The raw bytes and the `Content-Type` go to the parser
-//! untouched: decoding text is the parser's job.
+//! Redirects are followed here rather than inside reqwest so that each hop goes through the
+//! per-host limiter, loops and non-http(s) targets are refused, and the caller learns which hops
+//! were permanent (a feed that keeps answering 301 has moved). The body is read chunk by chunk
+//! after decompression and dropped at the size cap, so a gzip bomb or an endless body costs at
+//! most `max_body_bytes` of memory. Raw bytes and the `Content-Type` go to the parser untouched.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
-use reqwest::redirect;
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use reqwest::header::{
+    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, HeaderMap, HeaderValue, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::config::Http;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("HTTP status {status}")]
-    Status { status: u16 },
+    #[error("HTTP status {status}{}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
+    Status {
+        status: u16,
+        /// What `Retry-After` asked for, if the server sent it.
+        retry_after: Option<Duration>,
+    },
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     #[error("response body exceeds the {limit}-byte limit")]
@@ -31,22 +44,106 @@ pub enum FetchError {
     Client(String),
 }
 
-/// A successful (2xx) response.
+/// Validators from the previous successful fetch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// A redirect hop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redirect {
+    pub status: u16,
+    pub to: Url,
+}
+
+impl Redirect {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self.status, 301 | 308)
+    }
+}
+
+/// What the server said about caching.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CacheHints {
+    /// `Cache-Control: max-age` (or `s-maxage`).
+    pub max_age: Option<Duration>,
+    /// `Expires`, as an absolute time.
+    pub expires: Option<DateTime<Utc>>,
+}
+
+/// A final response: 2xx with a body, or 304.
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub status: u16,
     /// The URL after redirects.
     pub final_url: Url,
+    pub redirects: Vec<Redirect>,
     pub content_type: Option<String>,
+    /// Empty for a 304.
     pub body: Vec<u8>,
+    pub validators: Validators,
+    pub cache: CacheHints,
     pub elapsed: Duration,
+}
+
+impl Fetched {
+    pub fn not_modified(&self) -> bool {
+        self.status == 304
+    }
+}
+
+/// Per-host politeness: at most N requests in flight and a minimum gap between request starts.
+struct HostLimiter {
+    per_host: usize,
+    min_gap: Duration,
+    hosts: Mutex<HashMap<String, Arc<HostSlot>>>,
+}
+
+struct HostSlot {
+    permits: Arc<Semaphore>,
+    next_start: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl HostLimiter {
+    async fn acquire(&self, host: &str) -> Option<OwnedSemaphorePermit> {
+        let slot = {
+            let mut hosts = self.hosts.lock().ok()?;
+            Arc::clone(hosts.entry(host.to_string()).or_insert_with(|| {
+                Arc::new(HostSlot {
+                    permits: Arc::new(Semaphore::new(self.per_host)),
+                    next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+                })
+            }))
+        };
+        let permit = Arc::clone(&slot.permits).acquire_owned().await.ok()?;
+        let start = {
+            let mut next = slot.next_start.lock().await;
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + self.min_gap;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+        Some(permit)
+    }
+}
+
+fn host_key(url: &Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     max_body_bytes: u64,
+    max_redirects: usize,
     timeout: Duration,
+    limiter: Arc<HostLimiter>,
 }
 
 const ACCEPT_FEEDS: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
@@ -56,35 +153,16 @@ impl Fetcher {
     pub fn new(cfg: &Http) -> Result<Fetcher, FetchError> {
         // One process-wide TLS provider; a second install attempt is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let max_redirects = cfg.max_redirects;
-        let policy = redirect::Policy::custom(move |attempt| {
-            let next = attempt.url().clone();
-            if !matches!(next.scheme(), "http" | "https") {
-                let msg = format!("redirect to non-http URL {next}");
-                return attempt.error(msg);
-            }
-            if attempt.previous().iter().any(|u| u == &next) {
-                let msg = format!("redirect loop at {next}");
-                return attempt.error(msg);
-            }
-            if attempt.previous().len() > max_redirects {
-                let msg = format!("more than {max_redirects} redirects");
-                return attempt.error(msg);
-            }
-            attempt.follow()
-        });
         let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            reqwest::header::HeaderValue::from_static(ACCEPT_FEEDS),
-        );
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_FEEDS));
         let client = reqwest::Client::builder()
             .tls_backend_rustls()
             .user_agent(cfg.user_agent.clone())
             .default_headers(headers)
             .connect_timeout(cfg.connect_timeout)
+            .read_timeout(cfg.read_timeout)
             .timeout(cfg.timeout)
-            .redirect(policy)
+            .redirect(reqwest::redirect::Policy::none())
             .gzip(true)
             .brotli(true)
             .deflate(true)
@@ -93,67 +171,170 @@ impl Fetcher {
         Ok(Fetcher {
             client,
             max_body_bytes: cfg.max_body_bytes,
+            max_redirects: cfg.max_redirects,
             timeout: cfg.timeout,
+            limiter: Arc::new(HostLimiter {
+                per_host: cfg.per_host_connections,
+                min_gap: cfg.per_host_min_gap,
+                hosts: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
-    /// GETs `url`, following redirects; anything but a 2xx is an error.
-    pub async fn get(&self, url: &Url) -> Result<Fetched, FetchError> {
+    /// GETs `url`, following redirects. Validators make it conditional: a 304 comes back as
+    /// `Ok` with an empty body. Any other non-2xx status is an error.
+    pub async fn get(
+        &self,
+        url: &Url,
+        validators: Option<&Validators>,
+    ) -> Result<Fetched, FetchError> {
         let started = Instant::now();
-        let mut resp = self
-            .client
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| self.classify(e))?;
-        let status = resp.status().as_u16();
-        if !resp.status().is_success() {
-            return Err(FetchError::Status { status });
-        }
-        if resp
-            .content_length()
-            .is_some_and(|n| n > self.max_body_bytes)
-        {
-            return Err(FetchError::TooLarge {
-                limit: self.max_body_bytes,
-            });
-        }
-        let final_url = resp.url().clone();
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
-            if body.len() as u64 + chunk.len() as u64 > self.max_body_bytes {
-                return Err(FetchError::TooLarge {
-                    limit: self.max_body_bytes,
+        let mut current = url.clone();
+        let mut redirects: Vec<Redirect> = Vec::new();
+        loop {
+            if !matches!(current.scheme(), "http" | "https") {
+                return Err(FetchError::Redirect(format!("to non-http URL {current}")));
+            }
+            let _permit = self.limiter.acquire(&host_key(&current)).await;
+            let mut req = self.client.get(current.clone());
+            if let Some(v) = validators {
+                if let Some(etag) = &v.etag {
+                    req = req.header(IF_NONE_MATCH, etag);
+                }
+                if let Some(lm) = &v.last_modified {
+                    req = req.header(IF_MODIFIED_SINCE, lm);
+                }
+            }
+            let mut resp = req.send().await.map_err(|e| self.classify(e))?;
+            let status = resp.status();
+            if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+                let location = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| {
+                        FetchError::Redirect(format!("status {} without Location", status.as_u16()))
+                    })?;
+                let next = current
+                    .join(location)
+                    .map_err(|e| FetchError::Redirect(format!("bad Location {location:?}: {e}")))?;
+                if !matches!(next.scheme(), "http" | "https") {
+                    return Err(FetchError::Redirect(format!("to non-http URL {next}")));
+                }
+                if next == *url || redirects.iter().any(|r| r.to == next) {
+                    return Err(FetchError::Redirect(format!("redirect loop at {next}")));
+                }
+                if redirects.len() >= self.max_redirects {
+                    return Err(FetchError::Redirect(format!(
+                        "more than {} redirects",
+                        self.max_redirects
+                    )));
+                }
+                redirects.push(Redirect {
+                    status: status.as_u16(),
+                    to: next.clone(),
+                });
+                current = next;
+                continue;
+            }
+            let headers = resp.headers().clone();
+            if !status.is_success() && status != StatusCode::NOT_MODIFIED {
+                return Err(FetchError::Status {
+                    status: status.as_u16(),
+                    retry_after: retry_after(&headers, Utc::now()),
                 });
             }
-            body.extend_from_slice(&chunk);
+            let validators = Validators {
+                etag: header_text(&headers, ETAG),
+                last_modified: header_text(&headers, LAST_MODIFIED),
+            };
+            let cache = cache_hints(&headers);
+            let mut body = Vec::new();
+            if status != StatusCode::NOT_MODIFIED {
+                if resp
+                    .content_length()
+                    .is_some_and(|n| n > self.max_body_bytes)
+                {
+                    return Err(FetchError::TooLarge {
+                        limit: self.max_body_bytes,
+                    });
+                }
+                while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
+                    if body.len() as u64 + chunk.len() as u64 > self.max_body_bytes {
+                        return Err(FetchError::TooLarge {
+                            limit: self.max_body_bytes,
+                        });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+            }
+            return Ok(Fetched {
+                status: status.as_u16(),
+                final_url: current,
+                redirects,
+                content_type: header_text(&headers, CONTENT_TYPE),
+                body,
+                validators,
+                cache,
+                elapsed: started.elapsed(),
+            });
         }
-        Ok(Fetched {
-            status,
-            final_url,
-            content_type,
-            body,
-            elapsed: started.elapsed(),
-        })
     }
 
     fn classify(&self, e: reqwest::Error) -> FetchError {
         if e.is_timeout() {
             return FetchError::Timeout(self.timeout);
         }
-        if e.is_redirect() {
-            return FetchError::Redirect(error_chain(&e));
-        }
         if e.is_connect() {
             return FetchError::Connect(error_chain(&e));
         }
+        if e.is_decode() || e.is_body() {
+            let chain = error_chain(&e);
+            if chain.contains("timed out") || chain.contains("TimedOut") {
+                return FetchError::Timeout(self.timeout);
+            }
+            return FetchError::Request(chain);
+        }
         FetchError::Request(error_chain(&e))
     }
+}
+
+fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let v = header_text(headers, RETRY_AFTER)?;
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at: DateTime<Utc> = httpdate::parse_http_date(&v).ok()?.into();
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+pub fn cache_hints(headers: &HeaderMap) -> CacheHints {
+    let mut hints = CacheHints::default();
+    if let Some(cc) = header_text(headers, CACHE_CONTROL) {
+        for part in cc.split(',') {
+            let part = part.trim().to_ascii_lowercase();
+            let value = part
+                .strip_prefix("s-maxage=")
+                .or_else(|| part.strip_prefix("max-age="));
+            if let Some(secs) = value.and_then(|v| v.trim_matches('"').parse::<u64>().ok()) {
+                let d = Duration::from_secs(secs);
+                hints.max_age = Some(hints.max_age.map_or(d, |m| m.max(d)));
+            }
+        }
+    }
+    hints.expires = header_text(headers, EXPIRES)
+        .and_then(|v| httpdate::parse_http_date(&v).ok())
+        .map(DateTime::<Utc>::from);
+    hints
 }
 
 /// reqwest's top-level message is generic; the cause chain says what happened.
@@ -169,4 +350,57 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-06-15T10:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "120")]), now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(
+                &headers(&[("retry-after", "Mon, 15 Jun 2026 10:05:00 GMT")]),
+                now
+            ),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
+    }
+
+    #[test]
+    fn cache_control_and_expires() {
+        let h = headers(&[
+            ("cache-control", "public, max-age=600, s-maxage=900"),
+            ("expires", "Mon, 15 Jun 2026 10:05:00 GMT"),
+        ]);
+        let c = cache_hints(&h);
+        assert_eq!(c.max_age, Some(Duration::from_secs(900)));
+        assert_eq!(
+            c.expires.map(|d| d.to_rfc3339()),
+            Some("2026-06-15T10:05:00+00:00".to_string())
+        );
+        assert_eq!(
+            cache_hints(&headers(&[("cache-control", "no-cache")])),
+            CacheHints::default()
+        );
+    }
 }

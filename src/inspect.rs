@@ -48,7 +48,7 @@ pub async fn inspect(source: &str, http: &Http) -> anyhow::Result<Inspection> {
     let (bytes, content_type, base) = if is_url {
         let url = parse_feed_url(source).map_err(anyhow::Error::msg)?;
         let fetched = Fetcher::new(http)?
-            .get(&url)
+            .get(&url, None)
             .await
             .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
         (fetched.body, fetched.content_type, url.to_string())

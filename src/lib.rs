@@ -4,13 +4,17 @@
 //! [`store`] → [`corpus`]. [`worker`] runs that path for one feed and owns the single writer;
 //! [`inspect`] runs fetch → parse → normalize without storing anything.
 
+pub mod backfill;
+pub mod clock;
 pub mod config;
 pub mod corpus;
 pub mod entry;
 pub mod fetch;
+pub mod hints;
 pub mod inspect;
 pub mod normalize;
 pub mod parse;
+pub mod schedule;
 pub mod scheduler;
 pub mod store;
 pub mod worker;

@@ -3,15 +3,18 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+use feedcorpus::clock::{Clock, SystemClock};
 use feedcorpus::config::{Config, Http};
 use feedcorpus::scheduler::{PollSummary, poll_once, run_daemon};
 use feedcorpus::worker::Engine;
+use feedcorpus::worker::FeedResult;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +45,14 @@ enum Command {
     Poll,
     /// Run as a daemon: poll each feed on its interval until SIGTERM or SIGINT
     Run,
+    /// Store a WordPress feed's archive (?paged=2,3,…) until a page holds only known entries
+    Backfill {
+        /// Name (or URL) of a configured feed
+        feed: String,
+        /// Pages to read at most, the feed itself included
+        #[arg(long, default_value_t = 100)]
+        max_pages: usize,
+    },
     /// Fetch or read one feed and print what would be stored, storing nothing
     Inspect {
         /// A feed URL (http/https) or a local file
@@ -50,6 +61,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
 }
 
 fn init_logging(format: LogFormat) {
@@ -96,20 +111,30 @@ fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
 fn print_summary(s: &PollSummary) {
     for r in &s.reports {
         match &r.result {
-            Ok(st) => println!(
+            FeedResult::Stored(st) => println!(
                 "ok      {}  {} new, {} linked, {} in feed",
                 r.name, st.new, st.linked, st.total
             ),
-            Err(e) => println!("FAILED  {}  {}: {}", r.name, r.url, e),
+            FeedResult::NotModified => println!("ok      {}  not modified (304)", r.name),
+            FeedResult::Unchanged => println!("ok      {}  unchanged", r.name),
+            FeedResult::Skipped(why) => println!("skipped {}  {}", r.name, why),
+            FeedResult::Failed(e) => println!("FAILED  {}  {}: {}", r.name, r.url, e),
         }
     }
+    let failed = s.count(FeedResult::is_failure);
+    let skipped = s.count(|r| matches!(r, FeedResult::Skipped(_)));
     println!(
-        "polled {} feeds: {} ok, {} failed{}; {} new entries, {} records written",
-        s.reports.len(),
-        s.reports.len() - s.failed(),
-        s.failed(),
-        if s.skipped > 0 {
-            format!(", {} not polled (shutdown)", s.skipped)
+        "polled {} feeds: {} ok, {} failed{}{}; {} new entries, {} records written",
+        s.reports.len() - skipped,
+        s.reports.len() - failed - skipped,
+        failed,
+        if skipped > 0 {
+            format!(", {skipped} skipped")
+        } else {
+            String::new()
+        },
+        if s.interrupted > 0 {
+            format!(", {} not polled (shutdown)", s.interrupted)
         } else {
             String::new()
         },
@@ -144,8 +169,20 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&path)?;
             let engine = Engine::open(config).await?;
             let shutdown = shutdown_on_signals()?;
-            let summary = poll_once(&engine, shutdown).await?;
+            let summary = poll_once(&engine, shutdown, system_clock()).await?;
             print_summary(&summary);
+            engine.store.close().await;
+            Ok(())
+        }
+        Command::Backfill { feed, max_pages } => {
+            let config = Config::load(&Config::locate(cli.config.as_deref()))?;
+            let engine = Engine::open(config).await?;
+            let r =
+                feedcorpus::backfill::backfill(&engine, &feed, max_pages, system_clock()).await?;
+            println!(
+                "backfill {}: {} pages, {} new entries, {} records written; stopped: {}",
+                r.feed, r.pages, r.new_entries, r.records_written, r.stopped
+            );
             engine.store.close().await;
             Ok(())
         }
@@ -155,7 +192,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(config = %path.display(), feeds = config.feeds.len(), "starting");
             let engine = Engine::open(config).await?;
             let shutdown = shutdown_on_signals()?;
-            run_daemon(&engine, shutdown).await?;
+            run_daemon(&engine, shutdown, system_clock()).await?;
             engine.store.close().await;
             Ok(())
         }

@@ -1,19 +1,23 @@
-//! When feeds are fetched: once each (`poll`) or each on its own interval until shutdown (`run`).
+//! When feeds are fetched: once each (`poll`) or each when due until shutdown (`run`).
 //!
 //! Both modes share one shape: fetch tasks bounded by a semaphore feed a channel, and the single
-//! writer drains it. Shutdown stops new fetches and aborts the ones in flight — an aborted fetch
-//! has written nothing — while the writer finishes what it already received, so no fetch is ever
-//! half stored.
+//! writer drains it, decides each feed's next due time and reports back. Shutdown stops new
+//! fetches and aborts the ones in flight — an aborted fetch has written nothing — while the
+//! writer finishes what it already received, so no fetch is ever half stored.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::worker::{Engine, FeedJob, FeedReport, Outcome, WriterStats, fetch_and_prepare};
+use crate::clock::Clock;
+use crate::schedule;
+use crate::worker::{
+    Engine, FeedJob, FeedReport, FeedResult, Fetch, WriterStats, fetch_feed, host_of,
+};
 
 /// What one `poll` did.
 #[derive(Debug, Clone, Default)]
@@ -21,49 +25,54 @@ pub struct PollSummary {
     pub reports: Vec<FeedReport>,
     pub writer: WriterStats,
     /// Feeds not polled because shutdown was requested.
-    pub skipped: usize,
+    pub interrupted: usize,
 }
 
 impl PollSummary {
-    pub fn failed(&self) -> usize {
-        self.reports.iter().filter(|r| r.result.is_err()).count()
+    pub fn count(&self, pred: impl Fn(&FeedResult) -> bool) -> usize {
+        self.reports.iter().filter(|r| pred(&r.result)).count()
     }
     pub fn new_entries(&self) -> usize {
         self.reports
             .iter()
-            .filter_map(|r| r.result.as_ref().ok())
-            .map(|s| s.new)
+            .map(|r| match &r.result {
+                FeedResult::Stored(s) => s.new,
+                _ => 0,
+            })
             .sum()
     }
 }
 
 fn spawn_fetch(
-    set: &mut JoinSet<usize>,
+    set: &mut JoinSet<()>,
     engine: &Engine,
+    clock: &Arc<dyn Clock>,
     sem: &Arc<Semaphore>,
-    tx: &mpsc::Sender<(FeedJob, Outcome)>,
-    idx: usize,
+    tx: &mpsc::Sender<Fetch>,
     job: FeedJob,
 ) {
     let fetcher = engine.fetcher.clone();
+    let store = engine.store.clone();
+    let clock = Arc::clone(clock);
     let sem = Arc::clone(sem);
     let tx = tx.clone();
     set.spawn(async move {
-        // The semaphore is never closed, so acquiring only fails if it were; then run unbounded.
+        // The semaphore is never closed; if it were, the fetch would run unbounded.
         let _permit = sem.acquire_owned().await.ok();
         tracing::debug!(feed = %job.name, url = %job.url, "fetching");
-        let outcome = fetch_and_prepare(&fetcher, &job.url).await;
-        let _ = tx.send((job, outcome)).await;
-        idx
+        let fetch = fetch_feed(&fetcher, &store, clock.as_ref(), job).await;
+        let _ = tx.send(fetch).await;
     });
 }
 
-/// Polls every configured feed once.
+/// Polls every configured feed once (feeds disabled by a 410, or inside a server's
+/// Retry-After window, are reported as skipped).
 pub async fn poll_once(
     engine: &Engine,
     shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<PollSummary> {
-    let mut writer = engine.writer();
+    let mut writer = engine.writer(Arc::clone(&clock));
     writer.repair_missing().await?;
     writer.flush_records().await?;
 
@@ -72,8 +81,8 @@ pub async fn poll_once(
     let writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
     let mut set = JoinSet::new();
-    for (idx, job) in engine.feeds.iter().enumerate() {
-        spawn_fetch(&mut set, engine, &sem, &tx, idx, job.clone());
+    for job in &engine.feeds {
+        spawn_fetch(&mut set, engine, &clock, &sem, &tx, job.clone());
     }
     drop(tx);
     loop {
@@ -95,53 +104,101 @@ pub async fn poll_once(
     while let Ok(r) = rep_rx.try_recv() {
         summary.reports.push(r);
     }
-    summary.skipped = engine.feeds.len() - summary.reports.len();
+    summary.interrupted = engine.feeds.len() - summary.reports.len();
     Ok(summary)
 }
 
-/// Runs until `shutdown`: each feed is fetched when due, then again one interval after its
-/// previous fetch finished. A feed is never fetched twice at once.
-pub async fn run_daemon(engine: &Engine, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut writer = engine.writer();
+/// Runs until `shutdown`: each feed is fetched when due. The writer reports each feed's next
+/// due time (interval or crontab, server hints, backoff, Retry-After); a 429 also holds back the
+/// other feeds of its host for a bounded time. A feed is never fetched twice at once.
+pub async fn run_daemon(
+    engine: &Engine,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let mut writer = engine.writer(Arc::clone(&clock));
     writer.repair_missing().await?;
     writer.flush_records().await?;
 
     let (tx, rx) = mpsc::channel(engine.config.poll.concurrency * 2);
-    let writer_task = tokio::spawn(writer.run(rx, None));
+    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<FeedReport>();
+    let mut writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
-    let intervals: Vec<Duration> = engine.config.feeds.iter().map(|f| f.interval).collect();
-    let start = Instant::now();
-    let mut next_due: Vec<Instant> = vec![start; engine.feeds.len()];
+
+    let now = clock.now();
+    let mut next_due: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(engine.feeds.len());
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    for (idx, job) in engine.feeds.iter().enumerate() {
+        index.insert(job.id, idx);
+        let state = engine.store.feed_state(job.id).await?;
+        if let Some(reason) = &state.disabled_reason {
+            tracing::warn!(feed = %job.name, url = %job.url, reason = %reason, "feed disabled; not polling it");
+            next_due.push(None);
+            continue;
+        }
+        let stored = state
+            .next_poll_at
+            .as_deref()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.with_timezone(&Utc));
+        next_due.push(Some(schedule::first_due(
+            stored,
+            now,
+            engine.config.poll.startup_jitter,
+            job.cfg.interval,
+            rand::random::<f64>(),
+        )));
+    }
     let mut in_flight = vec![false; engine.feeds.len()];
-    let mut set: JoinSet<usize> = JoinSet::new();
+    let mut host_blocks: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let mut set: JoinSet<()> = JoinSet::new();
     tracing::info!(feeds = engine.feeds.len(), "daemon started");
 
     loop {
-        let now = Instant::now();
+        let now = clock.now();
+        host_blocks.retain(|_, until| *until > now);
         for (idx, job) in engine.feeds.iter().enumerate() {
-            if !in_flight[idx] && next_due[idx] <= now {
-                in_flight[idx] = true;
-                spawn_fetch(&mut set, engine, &sem, &tx, idx, job.clone());
+            let Some(due) = next_due[idx] else { continue };
+            if in_flight[idx] || due > now {
+                continue;
             }
+            if let Some(until) = host_blocks.get(&host_of(&job.url)) {
+                next_due[idx] = Some(due.max(*until));
+                continue;
+            }
+            in_flight[idx] = true;
+            spawn_fetch(&mut set, engine, &clock, &sem, &tx, job.clone());
         }
+        while set.try_join_next().is_some() {}
         let wake = (0..engine.feeds.len())
             .filter(|&i| !in_flight[i])
-            .map(|i| next_due[i])
+            .filter_map(|i| next_due[i])
             .min();
         tokio::select! {
             () = shutdown.cancelled() => break,
-            Some(done) = set.join_next(), if !set.is_empty() => {
-                match done {
-                    Ok(idx) => {
-                        in_flight[idx] = false;
-                        next_due[idx] = Instant::now() + intervals[idx];
-                        tracing::debug!(feed = %engine.feeds[idx].name, url = %engine.feeds[idx].url,
-                            next_in_s = intervals[idx].as_secs(), "next poll scheduled");
+            Some(report) = rep_rx.recv() => {
+                if let Some(&idx) = index.get(&report.feed_id) {
+                    in_flight[idx] = false;
+                    next_due[idx] = report.next_poll;
+                    if let Some(next) = report.next_poll {
+                        tracing::debug!(feed = %report.name, url = %report.url, next = %next.to_rfc3339(), "next poll");
                     }
-                    Err(e) => tracing::error!(error = %e, "fetch task failed"),
+                }
+                if let Some((host, until)) = report.host_block {
+                    tracing::warn!(host = %host, until = %until.to_rfc3339(), "host asked us to slow down (429); holding its feeds");
+                    let entry = host_blocks.entry(host).or_insert(until);
+                    *entry = (*entry).max(until);
                 }
             }
-            () = sleep_until_opt(wake) => {}
+            () = sleep_until_opt(clock.as_ref(), wake) => {}
+            res = &mut writer_task => {
+                set.abort_all();
+                return match res {
+                    Ok(Ok(_)) => Err(anyhow::anyhow!("the writer stopped unexpectedly")),
+                    Ok(Err(e)) => Err(anyhow::Error::new(e).context("the writer failed")),
+                    Err(e) => Err(anyhow::Error::new(e).context("the writer task failed")),
+                };
+            }
         }
     }
 
@@ -157,9 +214,9 @@ pub async fn run_daemon(engine: &Engine, shutdown: CancellationToken) -> anyhow:
     Ok(())
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
+async fn sleep_until_opt(clock: &dyn Clock, at: Option<DateTime<Utc>>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => clock.sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

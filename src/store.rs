@@ -86,6 +86,54 @@ pub struct FeedInfo {
     pub http_status: Option<u16>,
 }
 
+/// A feed's polling state, read before each fetch.
+#[derive(Debug, Clone, Default)]
+pub struct FeedState {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body_hash: Option<String>,
+    /// Where the feed moved to after repeated permanent redirects.
+    pub fetch_url: Option<String>,
+    pub redirect_target: Option<String>,
+    pub redirect_count: i64,
+    pub error_count: i64,
+    pub disabled_reason: Option<String>,
+    /// Interval in force (adaptive mode and gap shortening move it), seconds.
+    pub interval_secs: Option<i64>,
+    pub last_success_at: Option<String>,
+    pub next_poll_at: Option<String>,
+    pub retry_until: Option<String>,
+    /// JSON of the last document's polling hints.
+    pub hints: Option<String>,
+}
+
+/// Outcome of one fetch, as the feed row records it.
+#[derive(Debug, Clone, Default)]
+pub struct FeedUpdate {
+    /// `ok`, `not_modified`, `unchanged`, `error` or `gone`.
+    pub status: String,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    /// New validators (only with a 200).
+    pub validators: Option<(Option<String>, Option<String>)>,
+    pub body_hash: Option<String>,
+    pub hints: Option<String>,
+    pub next_poll_at: Option<String>,
+    pub retry_until: Option<String>,
+    pub interval_secs: Option<i64>,
+    /// This fetch may have missed entries.
+    pub gap: bool,
+    pub recovered: bool,
+    pub duration_ms: Option<i64>,
+    pub redirect_target: Option<String>,
+    pub redirect_count: i64,
+    /// Set once a permanent redirect has repeated: poll this URL from now on.
+    pub fetch_url: Option<String>,
+    pub disabled_reason: Option<String>,
+    /// Info from the document (title, site URL), with a 200.
+    pub info: Option<FeedInfo>,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IngestStats {
     /// Entries never seen before.
@@ -181,6 +229,19 @@ impl Store {
             .ctx("marking feeds inactive")?;
         let mut ids = HashMap::new();
         for f in feeds {
+            // A changed URL is a new source: forget validators, redirects, backoff and a 410.
+            sqlx::query(
+                "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL,
+                        fetch_url = NULL, redirect_target = NULL, redirect_count = 0,
+                        error_count = 0, disabled_at = NULL, disabled_reason = NULL,
+                        next_poll_at = NULL, retry_until = NULL
+                 WHERE name = ?1 AND url <> ?2",
+            )
+            .bind(f.name)
+            .bind(f.url)
+            .execute(&mut *tx)
+            .await
+            .ctx("resetting a feed whose URL changed")?;
             let row = sqlx::query(
                 "INSERT INTO feeds (name, url, active, added_at) VALUES (?1, ?2, 1, ?3)
                  ON CONFLICT(name) DO UPDATE SET url = excluded.url, active = 1
@@ -198,12 +259,57 @@ impl Store {
         Ok(ids)
     }
 
-    /// Stores one fetch: new entries, links to the feed and the feed's status, in one
-    /// transaction.
-    pub async fn ingest(
+    /// Reads a feed's polling state.
+    pub async fn feed_state(&self, feed_id: i64) -> Result<FeedState, StoreError> {
+        let r = sqlx::query(
+            "SELECT etag, last_modified, body_hash, fetch_url, redirect_target, redirect_count,
+                    error_count, disabled_reason, interval_secs, last_success_at, next_poll_at,
+                    retry_until, hints
+             FROM feeds WHERE id = ?1",
+        )
+        .bind(feed_id)
+        .fetch_one(&self.pool)
+        .await
+        .ctx("reading a feed's state")?;
+        Ok(FeedState {
+            etag: r.get(0),
+            last_modified: r.get(1),
+            body_hash: r.get(2),
+            fetch_url: r.get(3),
+            redirect_target: r.get(4),
+            redirect_count: r.get(5),
+            error_count: r.get(6),
+            disabled_reason: r.get(7),
+            interval_secs: r.get(8),
+            last_success_at: r.get(9),
+            next_poll_at: r.get(10),
+            retry_until: r.get(11),
+            hints: r.get(12),
+        })
+    }
+
+    /// How many of these keys are already stored.
+    pub async fn count_known(&self, keys: &[&str]) -> Result<usize, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let json = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM entries WHERE key IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json)
+        .fetch_one(&self.pool)
+        .await
+        .ctx("counting known entries")?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Stores one fetch — its entries (if any), their links to the feed, and the feed's new
+    /// state — in one transaction.
+    pub async fn apply_fetch(
         &self,
         feed_id: i64,
-        info: &FeedInfo,
+        update: &FeedUpdate,
         entries: &[NewEntry],
     ) -> Result<IngestStats, StoreError> {
         let now = now_rfc3339();
@@ -212,68 +318,62 @@ impl Store {
             ..IngestStats::default()
         };
         let mut tx = self.write_tx().await?;
-        for e in entries {
-            let inserted = sqlx::query(
-                "INSERT INTO entries (key, guid, url, title, author, published, updated,
-                                      record_date, content_text, content_hash, first_seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT(key) DO NOTHING
-                 RETURNING id",
-            )
-            .bind(&e.key)
-            .bind(&e.guid)
-            .bind(&e.url)
-            .bind(&e.title)
-            .bind(&e.author)
-            .bind(&e.published)
-            .bind(&e.updated)
-            .bind(&e.record_date)
-            .bind(&e.content_text)
-            .bind(&e.content_hash)
-            .bind(&now)
-            .fetch_optional(&mut *tx)
-            .await
-            .ctx("inserting an entry")?;
-            let (entry_id, is_new) = match inserted {
-                Some(row) => (row.get::<i64, _>(0), true),
-                None => {
-                    let row = sqlx::query("SELECT id FROM entries WHERE key = ?1")
-                        .bind(&e.key)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .ctx("looking up a known entry")?;
-                    (row.get::<i64, _>(0), false)
-                }
-            };
-            let link = sqlx::query(
-                "INSERT INTO feed_entries (feed_id, entry_id, first_seen_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(feed_id)
-            .bind(entry_id)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .ctx("linking an entry to its feed")?;
-            if is_new {
-                stats.new += 1;
-            } else if link.rows_affected() > 0 {
-                stats.linked += 1;
-            }
-        }
+        insert_entries(&mut tx, feed_id, entries, &now, &mut stats).await?;
+        let ok = matches!(update.status.as_str(), "ok" | "not_modified" | "unchanged");
+        let info = update.info.clone().unwrap_or_default();
+        let (etag, last_modified) = update.validators.clone().unwrap_or_default();
         sqlx::query(
-            "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, last_status = 'ok',
-                    last_http_status = ?3, last_error = NULL, error_count = 0,
-                    last_new_entries = ?4, title = COALESCE(?5, title),
-                    site_url = COALESCE(?6, site_url)
+            "UPDATE feeds SET
+                last_fetch_at = ?2,
+                last_success_at = CASE WHEN ?3 THEN ?2 ELSE last_success_at END,
+                last_status = ?4,
+                last_http_status = ?5,
+                last_error = ?6,
+                error_count = CASE WHEN ?3 THEN 0 ELSE error_count + 1 END,
+                last_new_entries = ?7,
+                title = COALESCE(?8, title),
+                site_url = COALESCE(?9, site_url),
+                etag = CASE WHEN ?10 THEN ?11 ELSE etag END,
+                last_modified = CASE WHEN ?10 THEN ?12 ELSE last_modified END,
+                body_hash = COALESCE(?13, body_hash),
+                hints = COALESCE(?14, hints),
+                next_poll_at = ?15,
+                retry_until = ?16,
+                interval_secs = COALESCE(?17, interval_secs),
+                gap_count = gap_count + ?18,
+                last_recovered = CASE WHEN ?4 = 'ok' THEN ?19 ELSE last_recovered END,
+                last_duration_ms = ?20,
+                redirect_target = ?21,
+                redirect_count = ?22,
+                fetch_url = COALESCE(?23, fetch_url),
+                disabled_at = CASE WHEN ?24 IS NOT NULL THEN ?2 ELSE disabled_at END,
+                disabled_reason = COALESCE(?24, disabled_reason)
              WHERE id = ?1",
         )
         .bind(feed_id)
         .bind(&now)
-        .bind(info.http_status.map(i64::from))
+        .bind(ok)
+        .bind(&update.status)
+        .bind(update.http_status.map(i64::from))
+        .bind(&update.error)
         .bind(stats.new as i64)
         .bind(&info.title)
         .bind(&info.site_url)
+        .bind(update.validators.is_some())
+        .bind(&etag)
+        .bind(&last_modified)
+        .bind(&update.body_hash)
+        .bind(&update.hints)
+        .bind(&update.next_poll_at)
+        .bind(&update.retry_until)
+        .bind(update.interval_secs)
+        .bind(i64::from(update.gap))
+        .bind(update.recovered)
+        .bind(update.duration_ms)
+        .bind(&update.redirect_target)
+        .bind(update.redirect_count)
+        .bind(&update.fetch_url)
+        .bind(&update.disabled_reason)
         .execute(&mut *tx)
         .await
         .ctx("updating the feed's status")?;
@@ -281,26 +381,21 @@ impl Store {
         Ok(stats)
     }
 
-    /// Notes a failed fetch on the feed row.
-    pub async fn record_failure(
+    /// Stores entries for a feed without touching its polling state (archive backfill).
+    pub async fn ingest_entries(
         &self,
         feed_id: i64,
-        error: &str,
-        http_status: Option<u16>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE feeds SET last_fetch_at = ?2, last_status = 'error', last_error = ?3,
-                    last_http_status = ?4, error_count = error_count + 1, last_new_entries = 0
-             WHERE id = ?1",
-        )
-        .bind(feed_id)
-        .bind(now_rfc3339())
-        .bind(error)
-        .bind(http_status.map(i64::from))
-        .execute(&self.pool)
-        .await
-        .ctx("recording a failed fetch")?;
-        Ok(())
+        entries: &[NewEntry],
+    ) -> Result<IngestStats, StoreError> {
+        let now = now_rfc3339();
+        let mut stats = IngestStats {
+            total: entries.len(),
+            ..IngestStats::default()
+        };
+        let mut tx = self.write_tx().await?;
+        insert_entries(&mut tx, feed_id, entries, &now, &mut stats).await?;
+        tx.commit().await.ctx("committing entries")?;
+        Ok(stats)
     }
 
     /// Entries without a durable record, oldest publication first. Entries whose text is empty
@@ -381,6 +476,66 @@ impl Store {
     }
 }
 
+/// Inserts new entries and links every entry to the feed, counting what was new.
+async fn insert_entries(
+    tx: &mut Transaction<'static, Sqlite>,
+    feed_id: i64,
+    entries: &[NewEntry],
+    now: &str,
+    stats: &mut IngestStats,
+) -> Result<(), StoreError> {
+    for e in entries {
+        let inserted = sqlx::query(
+            "INSERT INTO entries (key, guid, url, title, author, published, updated,
+                                  record_date, content_text, content_hash, first_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT(key) DO NOTHING
+             RETURNING id",
+        )
+        .bind(&e.key)
+        .bind(&e.guid)
+        .bind(&e.url)
+        .bind(&e.title)
+        .bind(&e.author)
+        .bind(&e.published)
+        .bind(&e.updated)
+        .bind(&e.record_date)
+        .bind(&e.content_text)
+        .bind(&e.content_hash)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await
+        .ctx("inserting an entry")?;
+        let (entry_id, is_new) = match inserted {
+            Some(row) => (row.get::<i64, _>(0), true),
+            None => {
+                let row = sqlx::query("SELECT id FROM entries WHERE key = ?1")
+                    .bind(&e.key)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .ctx("looking up a known entry")?;
+                (row.get::<i64, _>(0), false)
+            }
+        };
+        let link = sqlx::query(
+            "INSERT INTO feed_entries (feed_id, entry_id, first_seen_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(feed_id)
+        .bind(entry_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .ctx("linking an entry to its feed")?;
+        if is_new {
+            stats.new += 1;
+        } else if link.rows_affected() > 0 {
+            stats.linked += 1;
+        }
+    }
+    Ok(())
+}
+
 fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> PendingRecord {
     PendingRecord {
         entry_id: r.get(0),
@@ -394,6 +549,13 @@ fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> PendingRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ok_update() -> FeedUpdate {
+        FeedUpdate {
+            status: "ok".into(),
+            ..FeedUpdate::default()
+        }
+    }
 
     fn entry(key: &str, text: &str) -> NewEntry {
         NewEntry {
@@ -431,17 +593,17 @@ mod tests {
             .expect("sync");
         let batch = vec![entry("k1", "one"), entry("k2", "two"), entry("k3", "")];
         let s = store
-            .ingest(ids["a"], &FeedInfo::default(), &batch)
+            .apply_fetch(ids["a"], &ok_update(), &batch)
             .await
             .expect("ingest");
         assert_eq!((s.new, s.linked, s.total), (3, 0, 3));
         let s = store
-            .ingest(ids["a"], &FeedInfo::default(), &batch)
+            .apply_fetch(ids["a"], &ok_update(), &batch)
             .await
             .expect("again");
         assert_eq!((s.new, s.linked), (0, 0));
         let s = store
-            .ingest(ids["b"], &FeedInfo::default(), &batch[..1])
+            .apply_fetch(ids["b"], &ok_update(), &batch[..1])
             .await
             .expect("b");
         assert_eq!((s.new, s.linked), (0, 1));
@@ -468,14 +630,18 @@ mod tests {
             }])
             .await
             .expect("sync");
-        store
-            .record_failure(ids["a"], "HTTP status 404", Some(404))
-            .await
-            .expect("fail");
-        store
-            .record_failure(ids["a"], "HTTP status 404", Some(404))
-            .await
-            .expect("fail");
+        let fail = FeedUpdate {
+            status: "error".into(),
+            http_status: Some(404),
+            error: Some("HTTP status 404".into()),
+            ..FeedUpdate::default()
+        };
+        store.apply_fetch(ids["a"], &fail, &[]).await.expect("fail");
+        store.apply_fetch(ids["a"], &fail, &[]).await.expect("fail");
+        assert_eq!(
+            store.feed_state(ids["a"]).await.expect("state").error_count,
+            2
+        );
         store.sync_feeds(&[]).await.expect("resync");
         let row = sqlx::query("SELECT active, error_count, last_error FROM feeds WHERE name = 'a'")
             .fetch_one(&store.pool)

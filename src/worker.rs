@@ -9,18 +9,26 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use url::Url;
 
-use crate::config::Config;
+use crate::clock::Clock;
+use crate::config::{self, Config};
 use crate::corpus::{Corpus, CorpusError};
 use crate::entry::{rfc3339_utc, sha256_hex};
-use crate::fetch::{FetchError, Fetcher};
+use crate::fetch::{CacheHints, FetchError, Fetcher, Redirect, Validators};
+use crate::hints::{FeedHints, read_hints};
 use crate::normalize::normalize_entry;
 use crate::parse::{ParsedFeed, parse_feed};
-use crate::store::{FeedInfo, FeedSpec, IngestStats, NewEntry, Store, StoreError};
+use crate::schedule;
+use crate::store::{
+    FeedInfo, FeedSpec, FeedState, FeedUpdate, IngestStats, NewEntry, Store, StoreError,
+};
 
 /// A configured feed with its database id.
 #[derive(Debug, Clone)]
@@ -28,6 +36,7 @@ pub struct FeedJob {
     pub id: i64,
     pub name: String,
     pub url: Url,
+    pub cfg: config::Feed,
 }
 
 /// What fetching and preparing one feed produced, before anything is stored.
@@ -36,65 +45,236 @@ pub enum Outcome {
     Parsed {
         info: FeedInfo,
         entries: Vec<NewEntry>,
+        body_hash: String,
+        hints: FeedHints,
+        recovered: bool,
+        /// Publication times of the document's entries (adaptive intervals, gap detection).
+        published: Vec<DateTime<Utc>>,
     },
+    /// 304: the server says nothing changed.
+    NotModified,
+    /// 200 with the same bytes as last time: nothing to parse.
+    Unchanged,
     Failed {
         error: String,
         http_status: Option<u16>,
+        retry_after: Option<Duration>,
     },
+    /// Not fetched: disabled (410) or the server asked us to wait.
+    Skipped(String),
 }
 
-/// The result of one feed in a poll.
+/// One fetch: the feed, its state before the fetch, the outcome and the response metadata.
+#[derive(Debug)]
+pub struct Fetch {
+    pub job: FeedJob,
+    pub state: FeedState,
+    pub outcome: Outcome,
+    pub response: Option<ResponseMeta>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResponseMeta {
+    pub validators: Validators,
+    pub cache: CacheHints,
+    pub redirects: Vec<Redirect>,
+    pub final_url: Url,
+    pub elapsed: Duration,
+}
+
+/// What one fetch came to, for summaries and for the scheduler.
 #[derive(Debug, Clone)]
 pub struct FeedReport {
+    pub feed_id: i64,
     pub name: String,
     pub url: String,
-    pub result: Result<IngestStats, String>,
+    pub result: FeedResult,
+    /// When the feed is due again; `None` once disabled.
+    pub next_poll: Option<DateTime<Utc>>,
+    /// A 429 holds back every feed of this host until then.
+    pub host_block: Option<(String, DateTime<Utc>)>,
 }
 
-/// Fetches, parses and normalizes one feed. Never stores anything.
-pub async fn fetch_and_prepare(fetcher: &Fetcher, url: &Url) -> Outcome {
-    let fetched = match fetcher.get(url).await {
-        Ok(f) => f,
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedResult {
+    Stored(IngestStats),
+    NotModified,
+    Unchanged,
+    Failed(String),
+    Skipped(String),
+}
+
+impl FeedResult {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, FeedResult::Failed(_))
+    }
+}
+
+/// The host part used for per-host politeness.
+pub fn host_of(url: &Url) -> String {
+    url.host_str().unwrap_or("").to_ascii_lowercase()
+}
+
+/// Fetches, parses and normalizes one feed. Reads the feed's state; never writes.
+pub async fn fetch_feed(
+    fetcher: &Fetcher,
+    store: &Store,
+    clock: &dyn Clock,
+    job: FeedJob,
+) -> Fetch {
+    let state = match store.feed_state(job.id).await {
+        Ok(s) => s,
         Err(e) => {
-            let http_status = match e {
-                FetchError::Status { status } => Some(status),
-                _ => None,
-            };
-            return Outcome::Failed {
-                error: e.to_string(),
-                http_status,
+            return Fetch {
+                job,
+                state: FeedState::default(),
+                outcome: Outcome::Failed {
+                    error: format!("cannot read the feed's state: {e}"),
+                    http_status: None,
+                    retry_after: None,
+                },
+                response: None,
             };
         }
     };
-    let feed_url = url.as_str().to_string();
-    let body = fetched.body;
+    if let Some(reason) = &state.disabled_reason {
+        let outcome = Outcome::Skipped(format!("disabled: {reason}"));
+        return Fetch {
+            job,
+            state,
+            outcome,
+            response: None,
+        };
+    }
+    if let Some(until) = state.retry_until.as_deref().and_then(parse_time)
+        && until > clock.now()
+    {
+        let outcome = Outcome::Skipped(format!(
+            "the server asked to wait until {}",
+            until.to_rfc3339()
+        ));
+        return Fetch {
+            job,
+            state,
+            outcome,
+            response: None,
+        };
+    }
+    let url = state
+        .fetch_url
+        .as_deref()
+        .and_then(|u| Url::parse(u).ok())
+        .unwrap_or_else(|| job.url.clone());
+    let validators = Validators {
+        etag: state.etag.clone(),
+        last_modified: state.last_modified.clone(),
+    };
+    let fetched = match fetcher.get(&url, Some(&validators)).await {
+        Ok(f) => f,
+        Err(e) => {
+            let (http_status, retry_after) = match e {
+                FetchError::Status {
+                    status,
+                    retry_after,
+                } => (Some(status), retry_after),
+                _ => (None, None),
+            };
+            let outcome = Outcome::Failed {
+                error: e.to_string(),
+                http_status,
+                retry_after,
+            };
+            return Fetch {
+                job,
+                state,
+                outcome,
+                response: None,
+            };
+        }
+    };
+    let response = Some(ResponseMeta {
+        validators: fetched.validators.clone(),
+        cache: fetched.cache.clone(),
+        redirects: fetched.redirects.clone(),
+        final_url: fetched.final_url.clone(),
+        elapsed: fetched.elapsed,
+    });
+    if fetched.not_modified() {
+        return Fetch {
+            job,
+            state,
+            outcome: Outcome::NotModified,
+            response,
+        };
+    }
+    let body_hash = hex::encode(Sha256::digest(&fetched.body));
+    if state.body_hash.as_deref() == Some(body_hash.as_str()) {
+        return Fetch {
+            job,
+            state,
+            outcome: Outcome::Unchanged,
+            response,
+        };
+    }
+    // Keys of non-global GUIDs hang off the configured URL, which stays stable when a feed moves.
+    let feed_url = job.url.as_str().to_string();
+    let status = fetched.status;
     let content_type = fetched.content_type;
+    let body = fetched.body;
     // Parsing and HTML work is CPU-bound; keep it off the I/O threads.
     let parsed = tokio::task::spawn_blocking(move || {
+        let hints = read_hints(&body);
         parse_feed(&body, content_type.as_deref(), &feed_url).map(|p| {
             let entries = prepare(&p, Utc::now());
-            (p, entries)
+            (p, entries, hints)
         })
     })
     .await;
-    match parsed {
-        Ok(Ok((p, entries))) => Outcome::Parsed {
+    let outcome = match parsed {
+        Ok(Ok((p, entries, hints))) => Outcome::Parsed {
+            published: p
+                .entries
+                .iter()
+                .filter_map(|e| e.published.or(e.updated))
+                .map(|d| d.with_timezone(&Utc))
+                .collect(),
             info: FeedInfo {
                 title: p.title.map(|t| crate::normalize::inline_text(&t)),
                 site_url: p.site_url,
-                http_status: Some(fetched.status),
+                http_status: Some(status),
             },
             entries,
+            body_hash,
+            hints,
+            recovered: p.recovered,
         },
         Ok(Err(e)) => Outcome::Failed {
             error: e.to_string(),
-            http_status: Some(fetched.status),
+            http_status: Some(status),
+            retry_after: None,
         },
         Err(e) => Outcome::Failed {
             error: format!("parser task failed: {e}"),
-            http_status: Some(fetched.status),
+            http_status: Some(status),
+            retry_after: None,
         },
+    };
+    Fetch {
+        job,
+        state,
+        outcome,
+        response,
     }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Normalizes parsed entries into rows ready to store.
@@ -183,6 +363,7 @@ impl Engine {
                     id,
                     name: f.name.clone(),
                     url: f.url.clone(),
+                    cfg: f.clone(),
                 })
             })
             .collect();
@@ -196,8 +377,13 @@ impl Engine {
         })
     }
 
-    pub fn writer(&self) -> Writer {
-        Writer::new(self.store.clone(), self.config.storage.corpus_dir.clone())
+    pub fn writer(&self, clock: Arc<dyn Clock>) -> Writer {
+        Writer::new(
+            self.store.clone(),
+            self.config.storage.corpus_dir.clone(),
+            self.config.poll.clone(),
+            clock,
+        )
     }
 }
 
@@ -214,6 +400,8 @@ pub struct Writer {
     store: Store,
     corpus_dir: PathBuf,
     corpus: Option<Corpus>,
+    poll: config::Poll,
+    clock: Arc<dyn Clock>,
     pub stats: WriterStats,
 }
 
@@ -221,43 +409,244 @@ pub struct Writer {
 const RECORD_BATCH: usize = 2000;
 
 impl Writer {
-    pub fn new(store: Store, corpus_dir: PathBuf) -> Writer {
+    pub fn new(
+        store: Store,
+        corpus_dir: PathBuf,
+        poll: config::Poll,
+        clock: Arc<dyn Clock>,
+    ) -> Writer {
         Writer {
             store,
             corpus_dir,
             corpus: None,
+            poll,
+            clock,
             stats: WriterStats::default(),
         }
     }
 
-    /// Stores one feed's outcome in one transaction (or notes its failure).
-    pub async fn commit(
-        &mut self,
-        job: &FeedJob,
-        outcome: Outcome,
-    ) -> Result<FeedReport, StoreError> {
-        let result = match outcome {
-            Outcome::Parsed { info, entries } => {
-                let stats = self.store.ingest(job.id, &info, &entries).await?;
-                tracing::info!(
-                    feed = %job.name, url = %job.url, new = stats.new, linked = stats.linked,
-                    total = stats.total, "feed fetched"
-                );
-                Ok(stats)
-            }
-            Outcome::Failed { error, http_status } => {
-                tracing::warn!(feed = %job.name, url = %job.url, error = %error, "feed failed");
-                self.store
-                    .record_failure(job.id, &error, http_status)
-                    .await?;
-                Err(error)
-            }
+    /// Stores one fetch in one transaction and decides when the feed is due again.
+    pub async fn commit(&mut self, fetch: Fetch) -> Result<FeedReport, StoreError> {
+        let Fetch {
+            job,
+            state,
+            outcome,
+            response,
+        } = fetch;
+        let now = self.clock.now();
+        let cfg = &job.cfg;
+        let interval = state
+            .interval_secs
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .unwrap_or(cfg.interval);
+        let stored_hints: FeedHints = state
+            .hints
+            .as_deref()
+            .and_then(|h| serde_json::from_str(h).ok())
+            .unwrap_or_default();
+        let cache = response
+            .as_ref()
+            .map(|r| r.cache.clone())
+            .unwrap_or_default();
+        let mut update = FeedUpdate {
+            duration_ms: response
+                .as_ref()
+                .and_then(|r| i64::try_from(r.elapsed.as_millis()).ok()),
+            ..FeedUpdate::default()
         };
-        Ok(FeedReport {
+        let mut report = FeedReport {
+            feed_id: job.id,
             name: job.name.clone(),
             url: job.url.to_string(),
-            result,
-        })
+            result: FeedResult::NotModified,
+            next_poll: None,
+            host_block: None,
+        };
+        if let Some(r) = &response {
+            self.note_redirects(&job, &state, r, &mut update);
+        }
+        let mut entries: Vec<NewEntry> = Vec::new();
+        let next = match outcome {
+            Outcome::Skipped(reason) => {
+                tracing::info!(feed = %job.name, url = %job.url, reason = %reason, "feed skipped");
+                report.result = FeedResult::Skipped(reason);
+                report.next_poll = if state.disabled_reason.is_some() {
+                    None
+                } else {
+                    state.retry_until.as_deref().and_then(parse_time).or(Some(
+                        now + chrono::Duration::from_std(interval).unwrap_or_default(),
+                    ))
+                };
+                return Ok(report);
+            }
+            Outcome::NotModified | Outcome::Unchanged => {
+                let not_modified = matches!(outcome, Outcome::NotModified);
+                update.status = if not_modified {
+                    "not_modified"
+                } else {
+                    "unchanged"
+                }
+                .into();
+                update.http_status = Some(if not_modified { 304 } else { 200 });
+                if !not_modified {
+                    update.validators = response.as_ref().map(|r| {
+                        (
+                            r.validators.etag.clone(),
+                            r.validators.last_modified.clone(),
+                        )
+                    });
+                }
+                let interval = if cfg.adaptive { interval } else { cfg.interval };
+                update.interval_secs = i64::try_from(interval.as_secs()).ok();
+                report.result = if not_modified {
+                    FeedResult::NotModified
+                } else {
+                    FeedResult::Unchanged
+                };
+                tracing::info!(feed = %job.name, url = %job.url, status = %update.status, "feed unchanged");
+                schedule::next_after_success(cfg, interval, now, &stored_hints, &cache)
+            }
+            Outcome::Parsed {
+                info,
+                entries: parsed,
+                body_hash,
+                hints,
+                recovered,
+                published,
+            } => {
+                let keys: Vec<&str> = parsed.iter().map(|e| e.key.as_str()).collect();
+                let all_new = self.store.count_known(&keys).await? == 0;
+                let last_success = state.last_success_at.as_deref().and_then(parse_time);
+                let gap = schedule::gap_suspected(
+                    all_new,
+                    parsed.len(),
+                    published.iter().min().copied(),
+                    last_success,
+                );
+                let mut interval = if cfg.adaptive {
+                    schedule::adaptive_interval(
+                        &published,
+                        self.poll.min_interval,
+                        self.poll.max_interval,
+                    )
+                    .unwrap_or(interval)
+                } else {
+                    cfg.interval
+                };
+                if gap {
+                    let shorter = schedule::shortened(interval, self.poll.min_interval);
+                    tracing::warn!(
+                        feed = %job.name, url = %job.url, entries = parsed.len(),
+                        interval_s = shorter.as_secs(),
+                        "every entry is new and older ones scrolled out since the last poll: entries may have been missed; polling more often"
+                    );
+                    interval = shorter;
+                }
+                if recovered {
+                    tracing::warn!(feed = %job.name, url = %job.url, "feed is not well-formed XML; read through recovery");
+                }
+                update.status = "ok".into();
+                update.http_status = info.http_status;
+                update.validators = response.as_ref().map(|r| {
+                    (
+                        r.validators.etag.clone(),
+                        r.validators.last_modified.clone(),
+                    )
+                });
+                update.body_hash = Some(body_hash);
+                update.hints = serde_json::to_string(&hints).ok();
+                update.interval_secs = i64::try_from(interval.as_secs()).ok();
+                update.gap = gap;
+                update.recovered = recovered;
+                update.info = Some(info);
+                entries = parsed;
+                schedule::next_after_success(cfg, interval, now, &hints, &cache)
+            }
+            Outcome::Failed {
+                error,
+                http_status,
+                retry_after,
+            } => {
+                let errors = u32::try_from(state.error_count + 1).unwrap_or(u32::MAX);
+                update.status = "error".into();
+                update.http_status = http_status;
+                update.error = Some(error.clone());
+                report.result = FeedResult::Failed(error.clone());
+                if let Some(ra) = retry_after {
+                    update.retry_until = Some(rfc3339(
+                        now + chrono::Duration::from_std(ra).unwrap_or_default(),
+                    ));
+                }
+                if http_status == Some(429) {
+                    let hold = retry_after
+                        .unwrap_or(Duration::from_secs(60))
+                        .min(schedule::HOST_BLOCK_CAP);
+                    let host = host_of(&job.url);
+                    report.host_block = Some((
+                        host,
+                        now + chrono::Duration::from_std(hold).unwrap_or_default(),
+                    ));
+                }
+                if http_status == Some(410) {
+                    update.status = "gone".into();
+                    update.disabled_reason = Some(format!("410 Gone at {}", rfc3339(now)));
+                    tracing::error!(feed = %job.name, url = %job.url, "the server says the feed is gone (410); it is disabled until its URL changes in the config");
+                    self.store.apply_fetch(job.id, &update, &[]).await?;
+                    return Ok(report);
+                }
+                tracing::warn!(feed = %job.name, url = %job.url, error = %error, errors, "feed failed");
+                schedule::next_after_failure(
+                    interval,
+                    errors,
+                    self.poll.max_backoff,
+                    retry_after,
+                    now,
+                    rand::random::<f64>(),
+                )
+            }
+        };
+        update.next_poll_at = Some(rfc3339(next));
+        report.next_poll = Some(next);
+        let stats = self.store.apply_fetch(job.id, &update, &entries).await?;
+        if update.status == "ok" {
+            tracing::info!(
+                feed = %job.name, url = %job.url, new = stats.new, linked = stats.linked,
+                total = stats.total, "feed fetched"
+            );
+            report.result = FeedResult::Stored(stats);
+        }
+        Ok(report)
+    }
+
+    /// Permanent redirects move the feed only once they repeat; temporary ones never do.
+    fn note_redirects(
+        &self,
+        job: &FeedJob,
+        state: &FeedState,
+        r: &ResponseMeta,
+        update: &mut FeedUpdate,
+    ) {
+        let permanent = !r.redirects.is_empty() && r.redirects.iter().all(Redirect::is_permanent);
+        if !permanent {
+            update.redirect_target = None;
+            update.redirect_count = 0;
+            return;
+        }
+        let target = r.final_url.to_string();
+        let count = if state.redirect_target.as_deref() == Some(target.as_str()) {
+            state.redirect_count + 1
+        } else {
+            1
+        };
+        if count >= 2 && state.fetch_url.as_deref() != Some(target.as_str()) {
+            tracing::warn!(feed = %job.name, url = %job.url, moved_to = %target,
+                "feed moved permanently (repeated 301/308); polling the new URL — update the config");
+            update.fetch_url = Some(target.clone());
+        }
+        update.redirect_target = Some(target);
+        update.redirect_count = count;
     }
 
     /// Runs a blocking corpus operation on the blocking pool (the corpus does file I/O and a
@@ -369,11 +758,11 @@ impl Writer {
     /// each burst of results that arrived together.
     pub async fn run(
         mut self,
-        mut results: mpsc::Receiver<(FeedJob, Outcome)>,
+        mut results: mpsc::Receiver<Fetch>,
         reports: Option<mpsc::UnboundedSender<FeedReport>>,
     ) -> Result<Writer, StoreError> {
-        while let Some((job, outcome)) = results.recv().await {
-            let mut batch = vec![(job, outcome)];
+        while let Some(first) = results.recv().await {
+            let mut batch = vec![first];
             while let Ok(more) = results.try_recv() {
                 batch.push(more);
                 if batch.len() >= 64 {
@@ -381,17 +770,29 @@ impl Writer {
                 }
             }
             let mut done = Vec::with_capacity(batch.len());
-            for (job, outcome) in batch {
+            for fetch in batch {
                 // A database error fails this feed, not the whole run: the next fetch of the
                 // feed brings the same entries again.
-                let report = match self.commit(&job, outcome).await {
+                let (id, name, url, interval) = (
+                    fetch.job.id,
+                    fetch.job.name.clone(),
+                    fetch.job.url.to_string(),
+                    fetch.job.cfg.interval,
+                );
+                let report = match self.commit(fetch).await {
                     Ok(r) => r,
                     Err(e) => {
-                        tracing::error!(feed = %job.name, url = %job.url, error = %e, "cannot store the fetch");
+                        tracing::error!(feed = %name, url = %url, error = %e, "cannot store the fetch");
                         FeedReport {
-                            name: job.name.clone(),
-                            url: job.url.to_string(),
-                            result: Err(format!("cannot store the fetch: {e}")),
+                            feed_id: id,
+                            name,
+                            url,
+                            result: FeedResult::Failed(format!("cannot store the fetch: {e}")),
+                            next_poll: Some(
+                                self.clock.now()
+                                    + chrono::Duration::from_std(interval).unwrap_or_default(),
+                            ),
+                            host_block: None,
                         }
                     }
                 };

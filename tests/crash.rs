@@ -51,15 +51,16 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
     let setup = Setup::new(&named, "[poll]\nconcurrency = 8\n");
 
     // Kill points, each reached by a fresh poll that resumes the previous one's work.
+    // "feed=" is on every per-feed line (stored, unchanged or failed).
     let points: [(&str, usize); 8] = [
-        ("feed fetched", 1),
+        ("feed=", 1),
         ("records written", 1),
-        ("feed fetched", 25),
+        ("feed=", 25),
         ("records written", 2),
-        ("feed fetched", 60),
+        ("feed=", 60),
         ("records written", 4),
-        ("feed fetched", 120),
-        ("feed fetched", 180),
+        ("feed=", 120),
+        ("feed=", 180),
     ];
     for (needle, nth) in points {
         let (mut child, mut log) = spawn_logged(setup.cmd(&["poll"]));

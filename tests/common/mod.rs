@@ -207,7 +207,8 @@ impl Setup {
 fn write_config(path: &Path, feeds: &[(&str, String)], extra: &str) {
     let mut text = String::from(
         "[storage]\ndatabase = \"data/feedcorpus.db\"\ncorpus_dir = \"data/corpus\"\n\n\
-         [http]\ntimeout = \"5s\"\nconnect_timeout = \"2s\"\n\n",
+         [http]\ntimeout = \"5s\"\nconnect_timeout = \"2s\"\nper_host_connections = 16\n\
+         per_host_min_gap = \"0s\"\n\n",
     );
     text.push_str(extra);
     for (name, url) in feeds {
