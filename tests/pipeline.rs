@@ -357,8 +357,10 @@ fn config_errors_name_file_line_and_key_and_exit_nonzero() {
     let (ok, out, err) = setup.poll();
     assert!(!ok, "{out}");
     let path = setup.config.display().to_string();
+    let text = fs::read_to_string(&setup.config).expect("config");
+    let line = text.lines().position(|l| l.starts_with("intervall")).expect("line") + 1;
     assert!(
-        err.contains(&format!("{path}:10: [poll] → intervall")),
+        err.contains(&format!("{path}:{line}: [poll] → intervall")),
         "{err}"
     );
     assert!(!setup.db().exists(), "nothing is created for a bad config");
