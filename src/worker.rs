@@ -68,6 +68,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Fetch {
     pub job: FeedJob,
+    /// When the fetch started: intervals run from one start to the next.
+    pub started_at: DateTime<Utc>,
     pub state: FeedState,
     pub outcome: Outcome,
     pub response: Option<ResponseMeta>,
@@ -122,11 +124,13 @@ pub async fn fetch_feed(
     clock: &dyn Clock,
     job: FeedJob,
 ) -> Fetch {
+    let started_at = clock.now();
     let state = match store.feed_state(job.id).await {
         Ok(s) => s,
         Err(e) => {
             return Fetch {
                 job,
+                started_at,
                 state: FeedState::default(),
                 outcome: Outcome::Failed {
                     error: format!("cannot read the feed's state: {e}"),
@@ -141,6 +145,7 @@ pub async fn fetch_feed(
         let outcome = Outcome::Skipped(format!("disabled: {reason}"));
         return Fetch {
             job,
+            started_at,
             state,
             outcome,
             response: None,
@@ -155,6 +160,7 @@ pub async fn fetch_feed(
         ));
         return Fetch {
             job,
+            started_at,
             state,
             outcome,
             response: None,
@@ -186,6 +192,7 @@ pub async fn fetch_feed(
             };
             return Fetch {
                 job,
+                started_at,
                 state,
                 outcome,
                 response: None,
@@ -202,6 +209,7 @@ pub async fn fetch_feed(
     if fetched.not_modified() {
         return Fetch {
             job,
+            started_at,
             state,
             outcome: Outcome::NotModified,
             response,
@@ -211,6 +219,7 @@ pub async fn fetch_feed(
     if state.body_hash.as_deref() == Some(body_hash.as_str()) {
         return Fetch {
             job,
+            started_at,
             state,
             outcome: Outcome::Unchanged,
             response,
@@ -261,6 +270,7 @@ pub async fn fetch_feed(
     };
     Fetch {
         job,
+        started_at,
         state,
         outcome,
         response,
@@ -429,11 +439,11 @@ impl Writer {
     pub async fn commit(&mut self, fetch: Fetch) -> Result<FeedReport, StoreError> {
         let Fetch {
             job,
+            started_at: now,
             state,
             outcome,
             response,
         } = fetch;
-        let now = self.clock.now();
         let cfg = &job.cfg;
         let interval = state
             .interval_secs

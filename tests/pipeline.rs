@@ -358,7 +358,11 @@ fn config_errors_name_file_line_and_key_and_exit_nonzero() {
     assert!(!ok, "{out}");
     let path = setup.config.display().to_string();
     let text = fs::read_to_string(&setup.config).expect("config");
-    let line = text.lines().position(|l| l.starts_with("intervall")).expect("line") + 1;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("intervall"))
+        .expect("line")
+        + 1;
     assert!(
         err.contains(&format!("{path}:{line}: [poll] → intervall")),
         "{err}"

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
+
 use axum::response::{IntoResponse, Response};
 
 pub const SEED_FEED: &str = include_str!("../fixtures/novastan-war-in-ukraine.xml");
@@ -26,14 +27,43 @@ pub enum Route {
         content_type: String,
         body: Vec<u8>,
     },
+    /// Any status with extra headers (Retry-After, Location, Content-Encoding, …).
+    Raw {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// A feed with validators: answers 304 to a matching If-None-Match / If-Modified-Since.
+    Conditional {
+        body: Vec<u8>,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+    /// A 200 that takes `delay` before answering (a slow server).
+    Slow { delay: Duration, body: Vec<u8> },
+    /// A 200 whose body never ends.
+    Endless,
     /// Accepts the request and never answers.
     Hang,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub host: String,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    pub status: u16,
 }
 
 #[derive(Default)]
 struct ServerState {
     routes: Mutex<HashMap<String, Route>>,
-    requests: Mutex<Vec<String>>,
+    requests: Mutex<Vec<Seen>>,
+    changed: std::sync::Condvar,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// A loopback HTTP server running on its own thread and runtime.
@@ -42,16 +72,42 @@ pub struct FeedServer {
     state: Arc<ServerState>,
 }
 
-async fn serve(State(st): State<Arc<ServerState>>, uri: Uri) -> Response {
-    let path = uri
+struct InFlight<'a>(&'a ServerState);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn serve(State(st): State<Arc<ServerState>>, req: axum::http::Request<Body>) -> Response {
+    use std::sync::atomic::Ordering;
+    let path = req
+        .uri()
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    if let Ok(mut log) = st.requests.lock() {
-        log.push(path.clone());
-    }
+    let (inm, ims, host) = {
+        let get = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        (
+            get(header::IF_NONE_MATCH),
+            get(header::IF_MODIFIED_SINCE),
+            get(header::HOST).unwrap_or_default(),
+        )
+    };
+    drop(req);
+    let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    st.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _guard = InFlight(&st);
     let route = st.routes.lock().ok().and_then(|r| r.get(&path).cloned());
-    match route {
+    let response = match route {
         Some(Route::Body {
             status,
             content_type,
@@ -61,9 +117,71 @@ async fn serve(State(st): State<Arc<ServerState>>, uri: Uri) -> Response {
             .header(header::CONTENT_TYPE, content_type)
             .body(Body::from(body))
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Some(Route::Raw {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut b = Response::builder()
+                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            for (k, v) in headers {
+                b = b.header(k, v);
+            }
+            b.body(Body::from(body))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Some(Route::Conditional {
+            body,
+            etag,
+            last_modified,
+        }) => {
+            let fresh = (etag.is_some() && inm == etag)
+                || (etag.is_none() && last_modified.is_some() && ims == last_modified);
+            let mut b = Response::builder();
+            if let Some(e) = &etag {
+                b = b.header(header::ETAG, e);
+            }
+            if let Some(l) = &last_modified {
+                b = b.header(header::LAST_MODIFIED, l);
+            }
+            if fresh {
+                b.status(StatusCode::NOT_MODIFIED).body(Body::empty())
+            } else {
+                b.header(header::CONTENT_TYPE, "application/rss+xml")
+                    .body(Body::from(body))
+            }
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Some(Route::Slow { delay, body }) => {
+            tokio::time::sleep(delay).await;
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/rss+xml")
+                .body(Body::from(body))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Some(Route::Endless) => {
+            let chunk = bytes::Bytes::from(vec![b'<'; 64 * 1024]);
+            let stream =
+                futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/rss+xml")
+                .body(Body::from_stream(stream))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
         Some(Route::Hang) => std::future::pending().await,
         None => StatusCode::NOT_FOUND.into_response(),
+    };
+    if let Ok(mut log) = st.requests.lock() {
+        log.push(Seen {
+            path,
+            host,
+            if_none_match: inm,
+            if_modified_since: ims,
+            status: response.status().as_u16(),
+        });
+        st.changed.notify_all();
     }
+    response
 }
 
 impl FeedServer {
@@ -95,6 +213,11 @@ impl FeedServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The same server under another host name (a different host for per-host politeness).
+    pub fn url_as_localhost(&self, path: &str) -> String {
+        format!("http://localhost:{}{}", self.addr.port(), path)
+    }
+
     pub fn set(&self, path: &str, route: Route) {
         self.state
             .routes
@@ -114,8 +237,38 @@ impl FeedServer {
         );
     }
 
+    /// Paths of the requests answered so far.
     pub fn requests(&self) -> Vec<String> {
+        self.seen().into_iter().map(|s| s.path).collect()
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
         self.state.requests.lock().expect("log").clone()
+    }
+
+    pub fn count(&self, path: &str) -> usize {
+        self.seen().iter().filter(|s| s.path == path).count()
+    }
+
+    /// Blocks until `n` requests to `path` have been answered; fails the test after `limit`.
+    pub fn wait_for_requests(&self, path: &str, n: usize, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut log = self.state.requests.lock().expect("log");
+        while log.iter().filter(|s| s.path == path).count() < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "fewer than {n} requests to {path} within {limit:?}"
+            );
+            log = self.state.changed.wait_timeout(log, left).expect("log").0;
+        }
+    }
+
+    /// Most requests the server was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
