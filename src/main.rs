@@ -108,6 +108,31 @@ fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
     Ok(token)
 }
 
+/// Re-reads the config on SIGHUP (`systemctl reload`). A config that fails validation is
+/// logged and the running one kept.
+fn reload_on_sighup(path: PathBuf) -> anyhow::Result<tokio::sync::mpsc::Receiver<Config>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match Config::load(&path) {
+                Ok(config) => {
+                    tracing::info!(config = %path.display(), "SIGHUP: reloading the config");
+                    if tx.send(config).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => tracing::error!(
+                    config = %path.display(), error = %e,
+                    "config reload failed; keeping the running one"
+                ),
+            }
+        }
+    });
+    Ok(rx)
+}
+
 fn print_summary(s: &PollSummary) {
     for r in &s.reports {
         match &r.result {
@@ -190,9 +215,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let path = Config::locate(cli.config.as_deref());
             let config = Config::load(&path)?;
             tracing::info!(config = %path.display(), feeds = config.feeds.len(), "starting");
-            let engine = Engine::open(config).await?;
+            // Handlers first: a signal during start-up must not kill the process.
             let shutdown = shutdown_on_signals()?;
-            run_daemon(&engine, shutdown, system_clock()).await?;
+            let reloads = reload_on_sighup(path)?;
+            let mut engine = Engine::open(config).await?;
+            run_daemon(&mut engine, shutdown, system_clock(), reloads).await?;
             engine.store.close().await;
             Ok(())
         }

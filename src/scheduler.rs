@@ -14,7 +14,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::schedule;
+use crate::service;
 use crate::worker::{
     Engine, FeedJob, FeedReport, FeedResult, Fetch, WriterStats, fetch_feed, host_of,
 };
@@ -108,13 +110,108 @@ pub async fn poll_once(
     Ok(summary)
 }
 
+/// Per-feed scheduling state of the daemon.
+struct Slot {
+    job: FeedJob,
+    /// `None`: disabled (410), not polled.
+    due: Option<DateTime<Utc>>,
+    in_flight: bool,
+    failing: bool,
+}
+
+async fn initial_due(
+    engine: &Engine,
+    job: &FeedJob,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let state = engine.store.feed_state(job.id).await?;
+    if let Some(reason) = &state.disabled_reason {
+        tracing::warn!(feed = %job.name, url = %job.url, reason = %reason, "feed disabled; not polling it");
+        return Ok(None);
+    }
+    let stored = state
+        .next_poll_at
+        .as_deref()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc));
+    Ok(Some(schedule::first_due(
+        stored,
+        now,
+        engine.config.poll.startup_jitter,
+        job.cfg.interval,
+        rand::random::<f64>(),
+    )))
+}
+
+/// Builds the slots for the engine's current feed list, carrying over the state of feeds that
+/// are still configured with the same URL, so a reload loses no poll.
+async fn rebuild_slots(
+    engine: &Engine,
+    old: Vec<Slot>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Slot>> {
+    let mut by_id: HashMap<i64, Slot> = old.into_iter().map(|s| (s.job.id, s)).collect();
+    let mut slots = Vec::with_capacity(engine.feeds.len());
+    for job in &engine.feeds {
+        match by_id.remove(&job.id) {
+            Some(prev) if prev.job.url == job.url => {
+                let mut due = prev.due;
+                if job.cfg.interval < prev.job.cfg.interval
+                    || job.cfg.schedule != prev.job.cfg.schedule
+                {
+                    // A shorter interval or a new schedule applies now, not after the old wait.
+                    due = due.map(|d| d.min(schedule::base_next(&job.cfg, job.cfg.interval, now)));
+                }
+                slots.push(Slot {
+                    job: job.clone(),
+                    due,
+                    ..prev
+                });
+            }
+            _ => slots.push(Slot {
+                job: job.clone(),
+                due: initial_due(engine, job, now).await?,
+                in_flight: false,
+                failing: false,
+            }),
+        }
+    }
+    Ok(slots)
+}
+
+fn status_line(slots: &[Slot], now: DateTime<Utc>, last_error: Option<&str>) -> String {
+    let due = slots
+        .iter()
+        .filter(|s| s.in_flight || s.due.is_some_and(|d| d <= now))
+        .count();
+    let failing = slots.iter().filter(|s| s.failing).count();
+    let disabled = slots
+        .iter()
+        .filter(|s| s.due.is_none() && !s.in_flight)
+        .count();
+    let mut line = format!(
+        "polling {} feeds, {due} due, {failing} failing",
+        slots.len()
+    );
+    if disabled > 0 {
+        line.push_str(&format!(", {disabled} disabled"));
+    }
+    if let Some(e) = last_error {
+        let short: String = e.chars().take(120).collect();
+        line.push_str(&format!("; last error: {short}"));
+    }
+    line
+}
+
 /// Runs until `shutdown`: each feed is fetched when due. The writer reports each feed's next
 /// due time (interval or crontab, server hints, backoff, Retry-After); a 429 also holds back the
-/// other feeds of its host for a bounded time. A feed is never fetched twice at once.
+/// other feeds of its host for a bounded time. A feed is never fetched twice at once. A config
+/// arriving on `reloads` replaces the feed list without losing a due poll.
 pub async fn run_daemon(
-    engine: &Engine,
+    engine: &mut Engine,
     shutdown: CancellationToken,
     clock: Arc<dyn Clock>,
+    mut reloads: mpsc::Receiver<Config>,
 ) -> anyhow::Result<()> {
     let mut writer = engine.writer(Arc::clone(&clock));
     writer.repair_missing().await?;
@@ -125,71 +222,66 @@ pub async fn run_daemon(
     let mut writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
 
-    let now = clock.now();
-    let mut next_due: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(engine.feeds.len());
-    let mut index: HashMap<i64, usize> = HashMap::new();
-    for (idx, job) in engine.feeds.iter().enumerate() {
-        index.insert(job.id, idx);
-        let state = engine.store.feed_state(job.id).await?;
-        if let Some(reason) = &state.disabled_reason {
-            tracing::warn!(feed = %job.name, url = %job.url, reason = %reason, "feed disabled; not polling it");
-            next_due.push(None);
-            continue;
-        }
-        let stored = state
-            .next_poll_at
-            .as_deref()
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|d| d.with_timezone(&Utc));
-        next_due.push(Some(schedule::first_due(
-            stored,
-            now,
-            engine.config.poll.startup_jitter,
-            job.cfg.interval,
-            rand::random::<f64>(),
-        )));
-    }
-    let mut in_flight = vec![false; engine.feeds.len()];
+    let mut slots = rebuild_slots(engine, Vec::new(), clock.now()).await?;
     let mut host_blocks: HashMap<String, DateTime<Utc>> = HashMap::new();
     let mut set: JoinSet<()> = JoinSet::new();
-    tracing::info!(feeds = engine.feeds.len(), "daemon started");
+    let mut last_error: Option<String> = None;
+    let mut watchdog = service::watchdog_interval().map(tokio::time::interval);
+    tracing::info!(feeds = slots.len(), "daemon started");
+    service::ready(&status_line(&slots, clock.now(), None));
 
     loop {
         let now = clock.now();
         host_blocks.retain(|_, until| *until > now);
-        for (idx, job) in engine.feeds.iter().enumerate() {
-            let Some(due) = next_due[idx] else { continue };
-            if in_flight[idx] || due > now {
+        for slot in slots.iter_mut() {
+            let Some(due) = slot.due else { continue };
+            if slot.in_flight || due > now {
                 continue;
             }
-            if let Some(until) = host_blocks.get(&host_of(&job.url)) {
-                next_due[idx] = Some(due.max(*until));
+            if let Some(until) = host_blocks.get(&host_of(&slot.job.url)) {
+                slot.due = Some(due.max(*until));
                 continue;
             }
-            in_flight[idx] = true;
-            spawn_fetch(&mut set, engine, &clock, &sem, &tx, job.clone());
+            slot.in_flight = true;
+            spawn_fetch(&mut set, engine, &clock, &sem, &tx, slot.job.clone());
         }
         while set.try_join_next().is_some() {}
-        let wake = (0..engine.feeds.len())
-            .filter(|&i| !in_flight[i])
-            .filter_map(|i| next_due[i])
+        let wake = slots
+            .iter()
+            .filter(|s| !s.in_flight)
+            .filter_map(|s| s.due)
             .min();
         tokio::select! {
             () = shutdown.cancelled() => break,
             Some(report) = rep_rx.recv() => {
-                if let Some(&idx) = index.get(&report.feed_id) {
-                    in_flight[idx] = false;
-                    next_due[idx] = report.next_poll;
-                    if let Some(next) = report.next_poll {
-                        tracing::debug!(feed = %report.name, url = %report.url, next = %next.to_rfc3339(), "next poll");
-                    }
+                if let Some(slot) = slots.iter_mut().find(|s| s.job.id == report.feed_id) {
+                    slot.in_flight = false;
+                    slot.due = report.next_poll;
+                    slot.failing = report.result.is_failure();
+                }
+                if let FeedResult::Failed(e) = &report.result {
+                    last_error = Some(format!("{}: {e}", report.name));
                 }
                 if let Some((host, until)) = report.host_block {
                     tracing::warn!(host = %host, until = %until.to_rfc3339(), "host asked us to slow down (429); holding its feeds");
                     let entry = host_blocks.entry(host).or_insert(until);
                     *entry = (*entry).max(until);
                 }
+                service::status(&status_line(&slots, clock.now(), last_error.as_deref()));
             }
+            Some(config) = reloads.recv() => {
+                service::reloading();
+                let path = config.path.display().to_string();
+                match engine.reload(config).await {
+                    Ok(()) => {
+                        slots = rebuild_slots(engine, slots, clock.now()).await?;
+                        tracing::info!(config = %path, feeds = slots.len(), "config reloaded");
+                    }
+                    Err(e) => tracing::error!(config = %path, error = %format!("{e:#}"), "config reload failed; keeping the running one"),
+                }
+                service::ready(&status_line(&slots, clock.now(), last_error.as_deref()));
+            }
+            _ = tick(&mut watchdog) => service::watchdog(),
             () = sleep_until_opt(clock.as_ref(), wake) => {}
             res = &mut writer_task => {
                 set.abort_all();
@@ -202,6 +294,7 @@ pub async fn run_daemon(
         }
     }
 
+    service::stopping();
     tracing::info!(
         in_flight = set.len(),
         "shutdown requested; abandoning fetches in flight"
@@ -212,6 +305,15 @@ pub async fn run_daemon(
     writer_task.await??;
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_opt(clock: &dyn Clock, at: Option<DateTime<Utc>>) {

@@ -356,27 +356,7 @@ impl Engine {
     pub async fn open(config: Config) -> anyhow::Result<Engine> {
         let lock = InstanceLock::acquire(&config.storage.database)?;
         let store = Store::open(&config.storage.database).await?;
-        let specs: Vec<FeedSpec<'_>> = config
-            .feeds
-            .iter()
-            .map(|f| FeedSpec {
-                name: &f.name,
-                url: f.url.as_str(),
-            })
-            .collect();
-        let ids = store.sync_feeds(&specs).await?;
-        let feeds = config
-            .feeds
-            .iter()
-            .filter_map(|f| {
-                ids.get(&f.name).map(|&id| FeedJob {
-                    id,
-                    name: f.name.clone(),
-                    url: f.url.clone(),
-                    cfg: f.clone(),
-                })
-            })
-            .collect();
+        let feeds = sync_feeds(&store, &config).await?;
         let fetcher = Fetcher::new(&config.http)?;
         Ok(Engine {
             config,
@@ -387,6 +367,23 @@ impl Engine {
         })
     }
 
+    /// Makes a new config the running one: the feed list is synced to the database and the
+    /// HTTP client rebuilt when its settings changed. Storage paths need a restart.
+    pub async fn reload(&mut self, config: Config) -> anyhow::Result<()> {
+        if config.storage != self.config.storage {
+            tracing::warn!("[storage] changed; it takes effect at the next restart");
+        }
+        let feeds = sync_feeds(&self.store, &config).await?;
+        if config.http != self.config.http {
+            self.fetcher = Fetcher::new(&config.http)?;
+        }
+        let storage = self.config.storage.clone();
+        self.config = config;
+        self.config.storage = storage;
+        self.feeds = feeds;
+        Ok(())
+    }
+
     pub fn writer(&self, clock: Arc<dyn Clock>) -> Writer {
         Writer::new(
             self.store.clone(),
@@ -395,6 +392,31 @@ impl Engine {
             clock,
         )
     }
+}
+
+/// Registers the config's feeds in the database and pairs each with its row id.
+async fn sync_feeds(store: &Store, config: &Config) -> Result<Vec<FeedJob>, StoreError> {
+    let specs: Vec<FeedSpec<'_>> = config
+        .feeds
+        .iter()
+        .map(|f| FeedSpec {
+            name: &f.name,
+            url: f.url.as_str(),
+        })
+        .collect();
+    let ids = store.sync_feeds(&specs).await?;
+    Ok(config
+        .feeds
+        .iter()
+        .filter_map(|f| {
+            ids.get(&f.name).map(|&id| FeedJob {
+                id,
+                name: f.name.clone(),
+                url: f.url.clone(),
+                cfg: f.clone(),
+            })
+        })
+        .collect())
 }
 
 /// Totals of one writer's life, for summaries.

@@ -109,8 +109,9 @@ fn retry_after_holds_the_feed_and_briefly_its_host() {
         let clock: Arc<dyn Clock> = clock.clone();
         let shutdown = shutdown.clone();
         rt.spawn(async move {
-            let engine = Engine::open(config).await.expect("engine");
-            feedcorpus::scheduler::run_daemon(&engine, shutdown, clock).await
+            let mut engine = Engine::open(config).await.expect("engine");
+            let (_reload_tx, reloads) = tokio::sync::mpsc::channel(1);
+            feedcorpus::scheduler::run_daemon(&mut engine, shutdown, clock, reloads).await
         })
     };
     server.wait_for_requests("/a", 1, WAIT);
