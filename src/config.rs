@@ -52,6 +52,8 @@ pub struct Config {
     pub storage: Storage,
     pub poll: Poll,
     pub http: Http,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     pub feeds: Vec<Feed>,
 }
 
@@ -182,7 +184,15 @@ struct RawConfig {
     #[serde(default)]
     http: RawHttp,
     #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
     feeds: Vec<RawFeed>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -428,6 +438,23 @@ impl Config {
             http.max_redirects = r;
         }
 
+        let metrics_listen =
+            match &raw.metrics.listen {
+                Some(l) => Some(l.get_ref().trim().parse::<std::net::SocketAddr>().map_err(
+                    |e| {
+                        src.error_at(
+                            l.span().start,
+                            Some("listen"),
+                            format!(
+                                "invalid address {:?} ({e}); write e.g. \"127.0.0.1:9464\"",
+                                l.get_ref()
+                            ),
+                        )
+                    },
+                )?),
+                None => None,
+            };
+
         let mut feeds = Vec::with_capacity(raw.feeds.len());
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut urls: HashMap<String, usize> = HashMap::new();
@@ -498,6 +525,7 @@ impl Config {
             storage,
             poll,
             http,
+            metrics_listen,
             feeds,
         })
     }

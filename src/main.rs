@@ -1,7 +1,7 @@
 //! The command line: parses arguments and wires the library's stages together.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -11,10 +11,13 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use feedcorpus::clock::{Clock, SystemClock};
-use feedcorpus::config::{Config, Http};
+use feedcorpus::config::{Config, Http, parse_feed_url};
+use feedcorpus::feedlist::{self, Discovery, NewFeed};
+use feedcorpus::metrics::Metrics;
+use feedcorpus::report::{self, Status};
 use feedcorpus::scheduler::{PollSummary, poll_once, run_daemon};
-use feedcorpus::worker::Engine;
-use feedcorpus::worker::FeedResult;
+use feedcorpus::store::{EntryFilter, SearchQuery, Store};
+use feedcorpus::worker::{Engine, FeedReport, FeedResult};
 
 #[derive(Parser)]
 #[command(
@@ -43,16 +46,8 @@ enum LogFormat {
 enum Command {
     /// Poll every configured feed once, then exit
     Poll,
-    /// Run as a daemon: poll each feed on its interval until SIGTERM or SIGINT
+    /// Run as a daemon: poll each feed when due until SIGTERM or SIGINT; SIGHUP reloads the config
     Run,
-    /// Store a WordPress feed's archive (?paged=2,3,…) until a page holds only known entries
-    Backfill {
-        /// Name (or URL) of a configured feed
-        feed: String,
-        /// Pages to read at most, the feed itself included
-        #[arg(long, default_value_t = 100)]
-        max_pages: usize,
-    },
     /// Fetch or read one feed and print what would be stored, storing nothing
     Inspect {
         /// A feed URL (http/https) or a local file
@@ -61,6 +56,89 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Store a WordPress feed's archive (?paged=2,3,…) until a page holds only known entries
+    Backfill {
+        /// Name (or URL) of a configured feed
+        feed: String,
+        /// Pages to read at most, the feed itself included
+        #[arg(long, default_value_t = 100)]
+        max_pages: usize,
+    },
+    /// Full-text search over titles and texts, best match first
+    Search {
+        /// Words that must all appear (with --raw: FTS5 query syntax)
+        query: String,
+        /// Only entries of this feed
+        #[arg(long)]
+        feed: Option<String>,
+        /// Only entries published on or after this date (YYYY-MM-DD or RFC 3339)
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Pass the query to FTS5 as written (AND, OR, NOT, "phrases", prefix*)
+        #[arg(long)]
+        raw: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List stored entries in publication order
+    Entries {
+        #[arg(long)]
+        feed: Option<String>,
+        /// On or after this date (YYYY-MM-DD or RFC 3339)
+        #[arg(long)]
+        since: Option<String>,
+        /// On or before this date (YYYY-MM-DD: the whole day) or before this RFC 3339 time
+        #[arg(long)]
+        until: Option<String>,
+        /// One JSON array with every stored field
+        #[arg(long, conflicts_with = "jsonl")]
+        json: bool,
+        /// One JSON object per line with every stored field
+        #[arg(long)]
+        jsonl: bool,
+    },
+    /// Is it healthy? Feeds, entries, records, corpus size, failing feeds
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the feed list in the config file (comments are kept)
+    Feeds {
+        #[command(subcommand)]
+        action: FeedsAction,
+    },
+    /// Import or export the feed list as OPML 2.0
+    Opml {
+        #[command(subcommand)]
+        action: OpmlAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeedsAction {
+    /// Configured feeds with status, errors, entries, last fetch and next poll
+    List,
+    /// Add a feed; given a web page, find the feeds it announces
+    Add {
+        url: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Poll interval, e.g. "15m"
+        #[arg(long)]
+        interval: Option<String>,
+    },
+    /// Remove the feed with this name (its stored entries stay)
+    Remove { name: String },
+}
+
+#[derive(Subcommand)]
+enum OpmlAction {
+    /// Add the feeds of an OPML file (feeds already configured are skipped)
+    Import { file: PathBuf },
+    /// Print the configured feeds as OPML 2.0
+    Export,
 }
 
 fn system_clock() -> Arc<dyn Clock> {
@@ -133,18 +211,22 @@ fn reload_on_sighup(path: PathBuf) -> anyhow::Result<tokio::sync::mpsc::Receiver
     Ok(rx)
 }
 
+fn report_line(r: &FeedReport) -> String {
+    match &r.result {
+        FeedResult::Stored(st) => format!(
+            "ok      {}  {} new, {} linked, {} in feed",
+            r.name, st.new, st.linked, st.total
+        ),
+        FeedResult::NotModified => format!("ok      {}  not modified (304)", r.name),
+        FeedResult::Unchanged => format!("ok      {}  unchanged", r.name),
+        FeedResult::Skipped(why) => format!("skipped {}  {}", r.name, why),
+        FeedResult::Failed(e) => format!("FAILED  {}  {}: {}", r.name, r.url, e),
+    }
+}
+
 fn print_summary(s: &PollSummary) {
     for r in &s.reports {
-        match &r.result {
-            FeedResult::Stored(st) => println!(
-                "ok      {}  {} new, {} linked, {} in feed",
-                r.name, st.new, st.linked, st.total
-            ),
-            FeedResult::NotModified => println!("ok      {}  not modified (304)", r.name),
-            FeedResult::Unchanged => println!("ok      {}  unchanged", r.name),
-            FeedResult::Skipped(why) => println!("skipped {}  {}", r.name, why),
-            FeedResult::Failed(e) => println!("FAILED  {}  {}: {}", r.name, r.url, e),
-        }
+        println!("{}", report_line(r));
     }
     let failed = s.count(FeedResult::is_failure);
     let skipped = s.count(|r| matches!(r, FeedResult::Skipped(_)));
@@ -174,7 +256,140 @@ fn print_summary(s: &PollSummary) {
     }
 }
 
+fn load_config(cli_config: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(Config::load(&Config::locate(cli_config))?)
+}
+
+async fn poll(config: Config) -> anyhow::Result<()> {
+    let engine = Engine::open(config).await?;
+    let shutdown = shutdown_on_signals()?;
+    let total = engine.feeds.len() as u64;
+    // A progress bar on a terminal; plain summary lines otherwise.
+    let bar = std::io::stdout().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} feeds, {msg} [{elapsed_precise}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut new_entries = 0usize;
+    let mut on_report = |r: &FeedReport| {
+        if let (Some(bar), FeedResult::Stored(s)) = (&bar, &r.result) {
+            new_entries += s.new;
+            bar.set_message(format!("{new_entries} new entries"));
+        }
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    };
+    let summary = poll_once(&engine, shutdown, system_clock(), &mut on_report).await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    print_summary(&summary);
+    engine.store.close().await;
+    Ok(())
+}
+
+async fn run(path: PathBuf, config: Config) -> anyhow::Result<()> {
+    tracing::info!(config = %path.display(), feeds = config.feeds.len(), "starting");
+    // Handlers first: a signal during start-up must not kill the process.
+    let shutdown = shutdown_on_signals()?;
+    let reloads = reload_on_sighup(path)?;
+    let metrics = config
+        .metrics_listen
+        .map(|addr| (addr, Arc::new(Metrics::new())));
+    let mut engine = Engine::open(config).await?;
+    if let Some((addr, m)) = &metrics {
+        let (addr, m, token) = (*addr, Arc::clone(m), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = feedcorpus::metrics::serve(addr, m, token).await {
+                tracing::error!(listen = %addr, error = %e, "cannot serve metrics");
+            }
+        });
+    }
+    run_daemon(
+        &mut engine,
+        shutdown,
+        system_clock(),
+        reloads,
+        metrics.map(|(_, m)| m),
+    )
+    .await?;
+    engine.store.close().await;
+    Ok(())
+}
+
+async fn feeds_add(
+    config_path: &Path,
+    config: &Config,
+    url: &str,
+    name: Option<String>,
+    interval: Option<String>,
+) -> anyhow::Result<()> {
+    let url = parse_feed_url(url).map_err(anyhow::Error::msg)?;
+    let fetcher = feedcorpus::fetch::Fetcher::new(&config.http)?;
+    let fetched = fetcher
+        .get(&url, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let (feed_url, title) = match feedlist::discover(
+        &fetched.body,
+        fetched.content_type.as_deref(),
+        &fetched.final_url,
+    ) {
+        Discovery::Feed { title } => (url.clone(), title),
+        Discovery::Page(candidates) => match candidates.as_slice() {
+            [] => anyhow::bail!("{url} is neither a feed nor a page that links to one"),
+            [one] => {
+                println!("found feed {} on {url}", one.url);
+                (one.url.clone(), one.title.clone())
+            }
+            many => {
+                println!(
+                    "{url} announces {} feeds; add the one you want:",
+                    many.len()
+                );
+                for c in many {
+                    println!(
+                        "  feedcorpus feeds add {}   {}",
+                        c.url,
+                        c.title.as_deref().unwrap_or("")
+                    );
+                }
+                anyhow::bail!("several feeds found; none added");
+            }
+        },
+    };
+    let name = name.unwrap_or_else(|| feedlist::name_for(title.as_deref(), &feed_url));
+    let new = NewFeed {
+        url: feed_url,
+        name,
+        interval,
+    };
+    let (updated, skipped) = feedlist::add_feeds(config_path, std::slice::from_ref(&new))?;
+    if !skipped.is_empty() {
+        anyhow::bail!("{} is already configured", new.url);
+    }
+    let added = updated
+        .feeds
+        .last()
+        .map(|f| f.name.clone())
+        .unwrap_or_default();
+    println!(
+        "added {added} <{}> to {}; `systemctl reload feedcorpus` (or SIGHUP) applies it to a running daemon",
+        new.url,
+        config_path.display()
+    );
+    Ok(())
+}
+
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
+    let config_flag = cli.config.clone();
+    let config_path = Config::locate(config_flag.as_deref());
     match cli.command {
         Command::Inspect { source, json } => {
             let http = match &cli.config {
@@ -189,19 +404,13 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Poll => {
-            let path = Config::locate(cli.config.as_deref());
-            let config = Config::load(&path)?;
-            let engine = Engine::open(config).await?;
-            let shutdown = shutdown_on_signals()?;
-            let summary = poll_once(&engine, shutdown, system_clock()).await?;
-            print_summary(&summary);
-            engine.store.close().await;
-            Ok(())
+        Command::Poll => poll(load_config(config_flag.as_deref())?).await,
+        Command::Run => {
+            let config = load_config(config_flag.as_deref())?;
+            run(config_path, config).await
         }
         Command::Backfill { feed, max_pages } => {
-            let config = Config::load(&Config::locate(cli.config.as_deref()))?;
-            let engine = Engine::open(config).await?;
+            let engine = Engine::open(load_config(config_flag.as_deref())?).await?;
             let r =
                 feedcorpus::backfill::backfill(&engine, &feed, max_pages, system_clock()).await?;
             println!(
@@ -211,18 +420,165 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             engine.store.close().await;
             Ok(())
         }
-        Command::Run => {
-            let path = Config::locate(cli.config.as_deref());
-            let config = Config::load(&path)?;
-            tracing::info!(config = %path.display(), feeds = config.feeds.len(), "starting");
-            // Handlers first: a signal during start-up must not kill the process.
-            let shutdown = shutdown_on_signals()?;
-            let reloads = reload_on_sighup(path)?;
-            let mut engine = Engine::open(config).await?;
-            run_daemon(&mut engine, shutdown, system_clock(), reloads).await?;
-            engine.store.close().await;
+        Command::Search {
+            query,
+            feed,
+            since,
+            limit,
+            raw,
+            json,
+        } => {
+            let config = load_config(config_flag.as_deref())?;
+            let store = Store::open_existing(&config.storage.database).await?;
+            let since = since
+                .map(|s| report::time_bound(&s, false))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let fts = report::fts_query(&query, raw);
+            let hits = store
+                .search(&SearchQuery {
+                    query: &fts,
+                    feed: feed.as_deref(),
+                    since: since.as_deref(),
+                    limit,
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits)?);
+            } else {
+                print!("{}", report::search_text(&hits));
+            }
             Ok(())
         }
+        Command::Entries {
+            feed,
+            since,
+            until,
+            json,
+            jsonl,
+        } => {
+            let config = load_config(config_flag.as_deref())?;
+            let store = Store::open_existing(&config.storage.database).await?;
+            let since = since
+                .map(|s| report::time_bound(&s, false))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let until = until
+                .map(|s| report::time_bound(&s, true))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let filter = EntryFilter {
+                feed: feed.as_deref(),
+                since: since.as_deref(),
+                until: until.as_deref(),
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut first = true;
+            if json {
+                out.write_all(b"[")?;
+            }
+            store
+                .for_each_entry(&filter, |e| {
+                    if json || jsonl {
+                        if json && !first {
+                            out.write_all(b",")?;
+                        }
+                        if json {
+                            out.write_all(b"\n")?;
+                        }
+                        serde_json::to_writer(&mut out, &e)?;
+                        if jsonl {
+                            out.write_all(b"\n")?;
+                        }
+                    } else {
+                        writeln!(
+                            out,
+                            "{}  {}  {}",
+                            e.published.as_deref().unwrap_or(&e.record_date),
+                            e.feeds.join(","),
+                            e.title.as_deref().unwrap_or("(untitled)")
+                        )?;
+                    }
+                    first = false;
+                    Ok(())
+                })
+                .await?;
+            if json {
+                out.write_all(b"\n]\n")?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        Command::Status { json } => {
+            let config = load_config(config_flag.as_deref())?;
+            let store = Store::open_existing(&config.storage.database).await?;
+            let today = chrono::Utc::now().format("%Y-%m-%dT00:00:00Z").to_string();
+            let status = Status::build(
+                &config,
+                store.feed_rows().await?,
+                store.totals(&today).await?,
+            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.to_text());
+            }
+            Ok(())
+        }
+        Command::Feeds { action } => match action {
+            FeedsAction::List => {
+                let config = load_config(config_flag.as_deref())?;
+                let rows = match Store::open_existing(&config.storage.database).await {
+                    Ok(store) => store.feed_rows().await?,
+                    Err(_) => Vec::new(),
+                };
+                print!("{}", report::feeds_table(&config, &rows));
+                Ok(())
+            }
+            FeedsAction::Add {
+                url,
+                name,
+                interval,
+            } => {
+                let config = load_config(config_flag.as_deref())?;
+                feeds_add(&config_path, &config, &url, name, interval).await
+            }
+            FeedsAction::Remove { name } => {
+                feedlist::remove_feed(&config_path, &name)?;
+                println!(
+                    "removed {name} from {}; its stored entries stay",
+                    config_path.display()
+                );
+                Ok(())
+            }
+        },
+        Command::Opml { action } => match action {
+            OpmlAction::Import { file } => {
+                let xml = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let feeds = feedlist::opml_feeds(&xml)?;
+                let (config, skipped) = feedlist::add_feeds(&config_path, &feeds)?;
+                println!(
+                    "imported {} feeds from {} ({} already configured); {} feeds configured",
+                    feeds.len() - skipped.len(),
+                    file.display(),
+                    skipped.len(),
+                    config.feeds.len()
+                );
+                Ok(())
+            }
+            OpmlAction::Export => {
+                let config = load_config(config_flag.as_deref())?;
+                let rows = match Store::open_existing(&config.storage.database).await {
+                    Ok(store) => store.site_urls().await?,
+                    Err(_) => Default::default(),
+                };
+                let xml = feedlist::opml_export(&config, &|name| rows.get(name).cloned())?;
+                println!("{xml}");
+                Ok(())
+            }
+        },
     }
 }
 

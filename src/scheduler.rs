@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::schedule;
 use crate::service;
 use crate::worker::{
@@ -68,11 +69,12 @@ fn spawn_fetch(
 }
 
 /// Polls every configured feed once (feeds disabled by a 410, or inside a server's
-/// Retry-After window, are reported as skipped).
+/// Retry-After window, are reported as skipped). `on_report` sees each feed as it is stored.
 pub async fn poll_once(
     engine: &Engine,
     shutdown: CancellationToken,
     clock: Arc<dyn Clock>,
+    on_report: &mut (dyn FnMut(&FeedReport) + Send),
 ) -> anyhow::Result<PollSummary> {
     let mut writer = engine.writer(Arc::clone(&clock));
     writer.repair_missing().await?;
@@ -87,27 +89,32 @@ pub async fn poll_once(
         spawn_fetch(&mut set, engine, &clock, &sem, &tx, job.clone());
     }
     drop(tx);
+    let mut reports = Vec::with_capacity(engine.feeds.len());
+    // The report channel closes when the writer ends, which it does once every fetch task has
+    // finished (or was aborted) and everything received is stored.
     loop {
         tokio::select! {
-            next = set.join_next() => if next.is_none() { break },
-            () = shutdown.cancelled() => {
+            report = rep_rx.recv() => match report {
+                Some(r) => {
+                    on_report(&r);
+                    reports.push(r);
+                }
+                None => break,
+            },
+            () = shutdown.cancelled(), if !set.is_empty() => {
                 tracing::info!(in_flight = set.len(), "shutdown requested; abandoning fetches in flight");
                 set.abort_all();
                 while set.join_next().await.is_some() {}
-                break;
             }
+            Some(_) = set.join_next(), if !set.is_empty() => {}
         }
     }
     let writer = writer_task.await??;
-    let mut summary = PollSummary {
+    Ok(PollSummary {
+        interrupted: engine.feeds.len() - reports.len(),
+        reports,
         writer: writer.stats.clone(),
-        ..PollSummary::default()
-    };
-    while let Ok(r) = rep_rx.try_recv() {
-        summary.reports.push(r);
-    }
-    summary.interrupted = engine.feeds.len() - summary.reports.len();
-    Ok(summary)
+    })
 }
 
 /// Per-feed scheduling state of the daemon.
@@ -212,8 +219,11 @@ pub async fn run_daemon(
     shutdown: CancellationToken,
     clock: Arc<dyn Clock>,
     mut reloads: mpsc::Receiver<Config>,
+    metrics: Option<Arc<Metrics>>,
 ) -> anyhow::Result<()> {
-    let mut writer = engine.writer(Arc::clone(&clock));
+    let mut writer = engine
+        .writer(Arc::clone(&clock))
+        .with_metrics(metrics.clone());
     writer.repair_missing().await?;
     writer.flush_records().await?;
 
@@ -261,6 +271,12 @@ pub async fn run_daemon(
                 }
                 if let FeedResult::Failed(e) = &report.result {
                     last_error = Some(format!("{}: {e}", report.name));
+                }
+                if let Some(m) = &metrics {
+                    m.observe(&report);
+                    let failing = slots.iter().filter(|s| s.failing).count();
+                    let disabled = slots.iter().filter(|s| s.due.is_none() && !s.in_flight).count();
+                    m.set_feeds(slots.len(), failing, disabled);
                 }
                 if let Some((host, until)) = report.host_block {
                     tracing::warn!(host = %host, until = %until.to_rfc3339(), "host asked us to slow down (429); holding its feeds");

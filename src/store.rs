@@ -25,6 +25,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("no database at {path} yet: run `feedcorpus poll` first")]
+    Missing { path: PathBuf },
     #[error("cannot create the database folder {path}: {source}")]
     Folder {
         path: PathBuf,
@@ -37,6 +39,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::migrate::MigrateError,
     },
+    #[error("cannot write the output: {0}")]
+    Output(#[source] std::io::Error),
     #[error("database error while {context}: {source}")]
     Query {
         context: &'static str,
@@ -155,6 +159,77 @@ pub struct PendingRecord {
     pub record_path: Option<String>,
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery<'a> {
+    /// FTS5 query syntax.
+    pub query: &'a str,
+    pub feed: Option<&'a str>,
+    /// RFC 3339 lower bound on publication time.
+    pub since: Option<&'a str>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SearchHit {
+    pub entry_id: i64,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub published: Option<String>,
+    pub record_path: Option<String>,
+    /// Best-matching passage, matches in `[` `]`.
+    pub snippet: String,
+    /// bm25: lower is better.
+    pub rank: f64,
+    pub feeds: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter<'a> {
+    pub feed: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+}
+
+/// Every stored field of an entry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EntryRow {
+    pub id: i64,
+    pub key: String,
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub published: Option<String>,
+    pub updated: Option<String>,
+    pub record_date: String,
+    pub text: String,
+    pub record_path: Option<String>,
+    pub first_seen_at: String,
+    pub feeds: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeedRow {
+    pub name: String,
+    pub url: String,
+    pub active: bool,
+    pub last_status: Option<String>,
+    pub error_count: i64,
+    pub last_error: Option<String>,
+    pub last_fetch_at: Option<String>,
+    pub next_poll_at: Option<String>,
+    pub disabled_reason: Option<String>,
+    pub entries: i64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Totals {
+    pub entries: i64,
+    pub entries_today: i64,
+    pub records: i64,
+    pub records_pending: i64,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -167,6 +242,20 @@ pub fn now_rfc3339() -> String {
 impl Store {
     /// Opens (creating if needed) and migrates the database.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, true).await
+    }
+
+    /// Opens an existing database (for queries); fails if there is none yet.
+    pub async fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        Store::open_with(path, false).await
+    }
+
+    async fn open_with(path: &Path, create: bool) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
                 path: dir.to_path_buf(),
@@ -180,7 +269,7 @@ impl Store {
         let opts = SqliteConnectOptions::from_str("sqlite://")
             .map_err(open_err)?
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed fetch survives power loss, not just a killed process.
             .synchronous(SqliteSynchronous::Full)
@@ -464,6 +553,160 @@ impl Store {
         }
         tx.commit().await.ctx("committing record paths")?;
         Ok(())
+    }
+
+    /// Full-text search, best match first. `query` is FTS5 syntax; a title match weighs ten
+    /// times a body match.
+    pub async fn search(&self, q: &SearchQuery<'_>) -> Result<Vec<SearchHit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.title, e.url, e.published, e.record_path,
+                    snippet(entries_fts, -1, '[', ']', '…', 16),
+                    bm25(entries_fts, 10.0, 1.0) AS rank,
+                    (SELECT group_concat(f.name, ', ') FROM feed_entries fe
+                       JOIN feeds f ON f.id = fe.feed_id WHERE fe.entry_id = e.id)
+             FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid
+             WHERE entries_fts MATCH ?1
+               AND (?2 IS NULL OR EXISTS (SELECT 1 FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id
+                                          WHERE fe.entry_id = e.id AND f.name = ?2))
+               AND (?3 IS NULL OR coalesce(e.published, e.first_seen_at) >= ?3)
+             ORDER BY rank LIMIT ?4",
+        )
+        .bind(q.query)
+        .bind(q.feed)
+        .bind(q.since)
+        .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .ctx("searching")?;
+        Ok(rows
+            .iter()
+            .map(|r| SearchHit {
+                entry_id: r.get(0),
+                title: r.get(1),
+                url: r.get(2),
+                published: r.get(3),
+                record_path: r.get(4),
+                snippet: r.get::<Option<String>, _>(5).unwrap_or_default(),
+                rank: r.get(6),
+                feeds: r.get::<Option<String>, _>(7).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Streams entries in publication order to `each`, optionally filtered by feed and by a
+    /// half-open time range `[since, until)` over publication (else first-seen) time.
+    pub async fn for_each_entry(
+        &self,
+        filter: &EntryFilter<'_>,
+        mut each: impl FnMut(EntryRow) -> std::io::Result<()>,
+    ) -> Result<usize, StoreError> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT e.id, e.key, e.guid, e.url, e.title, e.author, e.published, e.updated,
+                    e.record_date, e.content_text, e.record_path, e.first_seen_at,
+                    (SELECT group_concat(f.name, char(10)) FROM feed_entries fe
+                       JOIN feeds f ON f.id = fe.feed_id WHERE fe.entry_id = e.id)
+             FROM entries e
+             WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id
+                                          WHERE fe.entry_id = e.id AND f.name = ?1))
+               AND (?2 IS NULL OR coalesce(e.published, e.first_seen_at) >= ?2)
+               AND (?3 IS NULL OR coalesce(e.published, e.first_seen_at) < ?3)
+             ORDER BY coalesce(e.published, e.first_seen_at), e.id",
+        )
+        .bind(filter.feed)
+        .bind(filter.since)
+        .bind(filter.until)
+        .fetch(&self.pool);
+        let mut n = 0;
+        while let Some(r) = rows.try_next().await.ctx("listing entries")? {
+            let feeds: Option<String> = r.get(12);
+            let row = EntryRow {
+                id: r.get(0),
+                key: r.get(1),
+                guid: r.get(2),
+                url: r.get(3),
+                title: r.get(4),
+                author: r.get(5),
+                published: r.get(6),
+                updated: r.get(7),
+                record_date: r.get(8),
+                text: r.get(9),
+                record_path: r.get(10),
+                first_seen_at: r.get(11),
+                feeds: feeds
+                    .map(|f| f.split('\n').map(str::to_string).collect())
+                    .unwrap_or_default(),
+            };
+            n += 1;
+            if let Err(e) = each(row) {
+                // A closed pipe (`| head`) ends the listing; it is not a database error.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    break;
+                }
+                return Err(StoreError::Output(e));
+            }
+        }
+        Ok(n)
+    }
+
+    /// One row per configured or formerly configured feed, with its health and size.
+    pub async fn feed_rows(&self) -> Result<Vec<FeedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, url, active, last_status, error_count, last_error, last_fetch_at,
+                    next_poll_at, disabled_reason, entries
+             FROM feed_health ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .ctx("listing feeds")?;
+        Ok(rows
+            .iter()
+            .map(|r| FeedRow {
+                name: r.get(0),
+                url: r.get(1),
+                active: r.get::<i64, _>(2) != 0,
+                last_status: r.get(3),
+                error_count: r.get(4),
+                last_error: r.get(5),
+                last_fetch_at: r.get(6),
+                next_poll_at: r.get(7),
+                disabled_reason: r.get(8),
+                entries: r.get(9),
+            })
+            .collect())
+    }
+
+    /// Each feed's site URL (from its document), by feed name.
+    pub async fn site_urls(&self) -> Result<HashMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT name, site_url FROM feeds WHERE site_url IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading site URLs")?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .collect())
+    }
+
+    /// Totals for `status`: entries, entries first seen since `today` (RFC 3339), records.
+    pub async fn totals(&self, today: &str) -> Result<Totals, StoreError> {
+        let r = sqlx::query(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE first_seen_at >= ?1),
+                    count(record_path),
+                    count(*) FILTER (WHERE record_path IS NULL AND content_text <> '')
+             FROM entries",
+        )
+        .bind(today)
+        .fetch_one(&self.pool)
+        .await
+        .ctx("counting entries")?;
+        Ok(Totals {
+            entries: r.get(0),
+            entries_today: r.get(1),
+            records: r.get(2),
+            records_pending: r.get(3),
+        })
     }
 
     /// `PRAGMA integrity_check` result ("ok" when healthy).

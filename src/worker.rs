@@ -95,6 +95,8 @@ pub struct FeedReport {
     pub next_poll: Option<DateTime<Utc>>,
     /// A 429 holds back every feed of this host until then.
     pub host_block: Option<(String, DateTime<Utc>)>,
+    /// How long the HTTP exchange took, when there was one.
+    pub duration: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -434,6 +436,7 @@ pub struct Writer {
     corpus: Option<Corpus>,
     poll: config::Poll,
     clock: Arc<dyn Clock>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     pub stats: WriterStats,
 }
 
@@ -453,8 +456,15 @@ impl Writer {
             corpus: None,
             poll,
             clock,
+            metrics: None,
             stats: WriterStats::default(),
         }
+    }
+
+    /// Counts written records in `metrics` too.
+    pub fn with_metrics(mut self, metrics: Option<Arc<crate::metrics::Metrics>>) -> Writer {
+        self.metrics = metrics;
+        self
     }
 
     /// Stores one fetch in one transaction and decides when the feed is due again.
@@ -495,6 +505,7 @@ impl Writer {
             result: FeedResult::NotModified,
             next_poll: None,
             host_block: None,
+            duration: response.as_ref().map(|r| r.elapsed),
         };
         if let Some(r) = &response {
             self.note_redirects(&job, &state, r, &mut update);
@@ -763,6 +774,9 @@ impl Writer {
             self.store.set_record_paths(&written).await?;
             total += written.len();
             self.stats.records_written += written.len();
+            if let Some(m) = &self.metrics {
+                m.records_written(written.len());
+            }
             if let Some(e) = err {
                 self.note_corpus_error(&e);
                 self.stats.records_pending = batch_len - written.len();
@@ -825,6 +839,7 @@ impl Writer {
                                     + chrono::Duration::from_std(interval).unwrap_or_default(),
                             ),
                             host_block: None,
+                            duration: None,
                         }
                     }
                 };

@@ -111,7 +111,7 @@ fn retry_after_holds_the_feed_and_briefly_its_host() {
         rt.spawn(async move {
             let mut engine = Engine::open(config).await.expect("engine");
             let (_reload_tx, reloads) = tokio::sync::mpsc::channel(1);
-            feedcorpus::scheduler::run_daemon(&mut engine, shutdown, clock, reloads).await
+            feedcorpus::scheduler::run_daemon(&mut engine, shutdown, clock, reloads, None).await
         })
     };
     server.wait_for_requests("/a", 1, WAIT);

@@ -1,0 +1,160 @@
+//! Prometheus metrics for the daemon (`[metrics] listen = "127.0.0.1:9464"`).
+//!
+//! Counters are fed from the fetch reports the scheduler already receives, so measuring adds no
+//! work to the fetch or store paths. Served as the Prometheus text format on `/metrics` with the
+//! official `prometheus-client` encoder.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::worker::{FeedReport, FeedResult};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    fetches: Family<ResultLabel, Counter>,
+    entries_new: Counter,
+    records_written: Counter,
+    fetch_seconds: Histogram,
+    feeds: Gauge,
+    feeds_failing: Gauge,
+    feeds_disabled: Gauge<i64, std::sync::atomic::AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("feedcorpus");
+        let fetches = Family::<ResultLabel, Counter>::default();
+        registry.register("fetches", "Fetches by result", fetches.clone());
+        let entries_new: Counter<u64, AtomicU64> = Counter::default();
+        registry.register("entries_new", "New entries stored", entries_new.clone());
+        let records_written: Counter<u64, AtomicU64> = Counter::default();
+        registry.register(
+            "records_written",
+            "Record files written",
+            records_written.clone(),
+        );
+        let fetch_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 10));
+        registry.register(
+            "fetch_duration_seconds",
+            "Duration of feed fetches",
+            fetch_seconds.clone(),
+        );
+        let feeds = Gauge::default();
+        registry.register("feeds", "Configured feeds", feeds.clone());
+        let feeds_failing = Gauge::default();
+        registry.register(
+            "feeds_failing",
+            "Feeds whose last fetch failed",
+            feeds_failing.clone(),
+        );
+        let feeds_disabled = Gauge::default();
+        registry.register(
+            "feeds_disabled",
+            "Feeds disabled by a 410",
+            feeds_disabled.clone(),
+        );
+        Metrics {
+            registry,
+            fetches,
+            entries_new,
+            records_written,
+            fetch_seconds,
+            feeds,
+            feeds_failing,
+            feeds_disabled,
+        }
+    }
+
+    pub fn observe(&self, report: &FeedReport) {
+        let result = match &report.result {
+            FeedResult::Stored(s) => {
+                self.entries_new.inc_by(s.new as u64);
+                "stored"
+            }
+            FeedResult::NotModified => "not_modified",
+            FeedResult::Unchanged => "unchanged",
+            FeedResult::Failed(_) => "failed",
+            FeedResult::Skipped(_) => "skipped",
+        };
+        self.fetches
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
+        if let Some(d) = report.duration {
+            self.fetch_seconds.observe(d.as_secs_f64());
+        }
+    }
+
+    pub fn records_written(&self, n: usize) {
+        self.records_written.inc_by(n as u64);
+    }
+
+    pub fn set_feeds(&self, total: usize, failing: usize, disabled: usize) {
+        self.feeds.set(i64::try_from(total).unwrap_or(i64::MAX));
+        self.feeds_failing
+            .set(i64::try_from(failing).unwrap_or(i64::MAX));
+        self.feeds_disabled
+            .set(i64::try_from(disabled).unwrap_or(i64::MAX));
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Serves `/metrics` on `addr` until `shutdown`.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(listen = %addr, "serving metrics on /metrics");
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = Arc::clone(&metrics);
+            async move {
+                (
+                    [(
+                        CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+                    .into_response()
+            }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
