@@ -67,7 +67,8 @@ enum Command {
     /// Full-text search over titles and texts, best match first
     Search {
         /// Words that must all appear (with --raw: FTS5 query syntax)
-        query: String,
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
         /// Only entries of this feed
         #[arg(long)]
         feed: Option<String>,
@@ -434,7 +435,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .map(|s| report::time_bound(&s, false))
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
-            let fts = report::fts_query(&query, raw);
+            let fts = report::fts_query(&query.join(" "), raw);
             let hits = store
                 .search(&SearchQuery {
                     query: &fts,

@@ -191,6 +191,12 @@ pub fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
     if let Ok(d) = DateTime::parse_from_rfc2822(&cleaned) {
         return Some(d);
     }
+    // A weekday that does not match the date is a common slip; the date itself decides.
+    if let Some((_, rest)) = cleaned.split_once(", ")
+        && let Ok(d) = DateTime::parse_from_rfc2822(rest.trim())
+    {
+        return Some(d);
+    }
     for fmt in [
         "%a, %d %B %Y %H:%M:%S %z",
         "%A, %d %B %Y %H:%M:%S %z",
@@ -297,6 +303,7 @@ mod tests {
             "2026-06-15T18:23:24.5+00:00",
             "2026-06-15 18:23:24",
             "Monday, 15 June 2026 18:23:24 +0000",
+            "Fri, 15 Jun 2026 18:23:24 +0000",
         ] {
             let d = parse_date(s).unwrap_or_else(|| panic!("{s}"));
             assert_eq!(

@@ -278,6 +278,9 @@ pub async fn run_daemon(
                     let disabled = slots.iter().filter(|s| s.due.is_none() && !s.in_flight).count();
                     m.set_feeds(slots.len(), failing, disabled);
                 }
+                if let Some(next) = report.next_poll {
+                    tracing::debug!(feed = %report.name, url = %report.url, next = %next.to_rfc3339(), "next poll");
+                }
                 if let Some((host, until)) = report.host_block {
                     tracing::warn!(host = %host, until = %until.to_rfc3339(), "host asked us to slow down (429); holding its feeds");
                     let entry = host_blocks.entry(host).or_insert(until);
