@@ -505,11 +505,16 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 })
                 .await?;
-            if json {
-                out.write_all(b"\n]\n")?;
+            let finished = if json {
+                out.write_all(b"\n]\n").and_then(|()| out.flush())
+            } else {
+                out.flush()
+            };
+            match finished {
+                // `| head` closing the pipe early is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
             }
-            out.flush()?;
-            Ok(())
         }
         Command::Status { json } => {
             let config = load_config(config_flag.as_deref())?;

@@ -303,7 +303,12 @@ pub fn prepare(feed: &ParsedFeed, fetched_at: chrono::DateTime<Utc>) -> Vec<NewE
                 title: n.title,
                 author: e.author.clone(),
                 published: e.published.as_ref().map(rfc3339_utc),
-                updated: e.updated.as_ref().map(rfc3339_utc),
+                // feed-rs copies an RSS item's pubDate into `updated`; only a real update counts.
+                updated: e
+                    .updated
+                    .filter(|u| Some(u) != e.published.as_ref())
+                    .as_ref()
+                    .map(rfc3339_utc),
                 record_date: e.record_date(fetched_at),
                 content_hash: sha256_hex(&content_text),
                 content_text,

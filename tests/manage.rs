@@ -385,3 +385,45 @@ fn metrics_are_served_as_prometheus_text() {
         "{body}"
     );
 }
+
+#[test]
+fn every_example_query_in_the_readme_runs() {
+    let server = FeedServer::start();
+    server.set_xml("/feed", SEED_FEED);
+    let setup = Setup::new(&[("novastan", server.url("/feed"))], "");
+    assert!(setup.poll().0);
+    let readme = std::fs::read_to_string("README.md").expect("README");
+    let block = readme
+        .split("Example queries (`sqlite3 data/feedcorpus.db`):")
+        .nth(1)
+        .and_then(|rest| rest.split("```sql").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("an sql block after 'Example queries'");
+    let statements: Vec<String> = block
+        .split(';')
+        .map(|s| {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    assert!(
+        statements.len() >= 6,
+        "README shows {} queries",
+        statements.len()
+    );
+    for q in &statements {
+        // `sql` fails the test on any SQL error.
+        let _ = sql(&setup.db(), q);
+    }
+    let search = statements
+        .iter()
+        .find(|q| q.contains("MATCH"))
+        .expect("a full-text query");
+    assert!(
+        !sql(&setup.db(), search).is_empty(),
+        "the search example finds the seed article"
+    );
+}
