@@ -85,35 +85,92 @@ pub fn extract_article(html: &str, url: Option<&str>) -> Result<Article, Extract
     })
 }
 
-/// Class or id fragments of page furniture that sits next to the article and that readability
-/// tends to keep with it: author boxes, share bars, related-story lists, newsletter and donation
-/// boxes, cookie notices, comment threads.
-const CHROME_MARKERS: &[&str] = &[
-    "author-box",
-    "author-bio",
-    "author-card",
-    "about-author",
+/// Words in class names or ids that name page furniture which sits next to the article and that
+/// readability tends to keep with it: author boxes, share bars, related-story lists, newsletter
+/// and donation boxes, cookie notices, comment threads. A name matches when one of its words
+/// (split at `-`, `_`, spaces and camelCase humps) is the marker, its plural or a close form
+/// ("donate", "donation", "sharing"): `comment-list` and `RelatedBlock` match, `commentary` does
+/// not.
+const CHROME_WORDS: &[&str] = &[
     "share",
     "sharing",
+    "sharedaddy",
+    "addtoany",
     "social",
     "related",
+    "relatedposts",
     "newsletter",
     "subscribe",
     "subscription",
-    "donat",
+    "donate",
+    "donation",
     "cookie",
     "consent",
     "comment",
     "disqus",
     "promo",
     "breadcrumb",
-    "most-popular",
-    "most-viewed",
-    "more-news",
-    "more-from",
     "recommended",
     "paywall",
 ];
+
+/// Multi-word names of furniture, matched as a run of words.
+const CHROME_PHRASES: &[&[&str]] = &[
+    &["author", "box"],
+    &["author", "bio"],
+    &["author", "card"],
+    &["about", "author"],
+    &["most", "popular"],
+    &["most", "viewed"],
+    &["more", "news"],
+    &["more", "from"],
+];
+
+/// The words of a class or id: `RelatedBlock-module_root` → related, block, module, root.
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_lowercase();
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+fn is_chrome_word(word: &str) -> bool {
+    CHROME_WORDS.iter().any(|m| {
+        word == *m || {
+            let stem = m.trim_end_matches('e');
+            word.strip_prefix(stem).is_some_and(|rest| {
+                matches!(rest, "s" | "es" | "e" | "ed" | "ing" | "ion" | "ions")
+            })
+        }
+    })
+}
+
+fn is_chrome_name(name: &str) -> bool {
+    let words = name_words(name);
+    words.iter().any(|w| is_chrome_word(w))
+        || CHROME_PHRASES.iter().any(|phrase| {
+            words
+                .windows(phrase.len())
+                .any(|w| w.iter().zip(phrase.iter()).all(|(a, b)| a == b))
+        })
+}
 
 /// The page with its named furniture removed (the first step of [`extract_article`]), for
 /// feeding other extractors the same input in comparisons.
@@ -126,7 +183,7 @@ pub fn remove_page_chrome(html: &str) -> String {
 /// Elements never removed as chrome however they are named: they hold the article.
 const NEVER_CHROME: &[&str] = &["html", "body", "main", "article"];
 
-/// Removes furniture named as such (see [`CHROME_MARKERS`]) before readability scores the page,
+/// Removes furniture named as such (see [`CHROME_WORDS`]) before readability scores the page,
 /// unless it wraps the article (a `main`, `article` or `h1` inside it).
 fn remove_chrome(doc: &dom_query::Document) {
     for el in doc.select("[class], [id]").nodes() {
@@ -137,13 +194,11 @@ fn remove_chrome(doc: &dom_query::Document) {
         if NEVER_CHROME.contains(&name.as_str()) {
             continue;
         }
-        let names = format!(
-            "{} {}",
-            el.attr("class").map(|c| c.to_string()).unwrap_or_default(),
-            el.attr("id").map(|c| c.to_string()).unwrap_or_default()
-        )
-        .to_ascii_lowercase();
-        if !CHROME_MARKERS.iter().any(|m| names.contains(m)) {
+        let named_chrome = ["class", "id"].iter().any(|a| {
+            el.attr(a)
+                .is_some_and(|v| v.split_whitespace().any(is_chrome_name))
+        });
+        if !named_chrome {
             continue;
         }
         let wraps_article = el.descendants().iter().any(|d| {
@@ -383,6 +438,35 @@ mod tests {
         assert_eq!(a.paragraphs.len(), 3, "{:#?}", a.paragraphs);
         assert!(a.paragraphs[0].starts_with("Negotiators from the two countries"));
         assert!(!a.text().contains("Most read") && !a.text().contains("World"));
+    }
+
+    #[test]
+    fn furniture_names() {
+        for chrome in [
+            "comment-list",
+            "comments-area",
+            "RelatedBlock-module_root",
+            "DonationBlock-module_root",
+            "sd-sharing-enabled",
+            "share-buttons",
+            "jp-relatedposts",
+            "author-box",
+            "dcr-most-viewed",
+            "eu-cookie-compliance-banner",
+            "newsletter-inline",
+            "donate-box",
+        ] {
+            assert!(is_chrome_name(chrome), "{chrome}");
+        }
+        for content in [
+            "commentary",
+            "entry-content",
+            "article__body",
+            "socialism-history",
+            "sharepoint",
+        ] {
+            assert!(!is_chrome_name(content), "{content}");
+        }
     }
 
     #[test]

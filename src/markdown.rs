@@ -195,7 +195,27 @@ fn tidy(md: &str) -> String {
     if !current.is_empty() {
         paragraphs.push(current.join(" "));
     }
+    for p in paragraphs.iter_mut() {
+        *p = unbold_heading(p);
+    }
     paragraphs.join("\n\n")
+}
+
+/// `## **Heading**` → `## Heading`: editors bold whole headings, which Markdown headings are
+/// already.
+fn unbold_heading(p: &str) -> String {
+    let hashes = p.chars().take_while(|c| *c == '#').count();
+    if hashes == 0 || hashes > 6 {
+        return p.to_string();
+    }
+    let (marks, rest) = p.split_at(hashes);
+    let inner = rest.trim();
+    match inner.strip_prefix("**").and_then(|i| i.strip_suffix("**")) {
+        Some(text) if !text.contains("**") && !text.trim().is_empty() => {
+            format!("{marks} {}", text.trim())
+        }
+        _ => p.to_string(),
+    }
 }
 
 fn same_text(a: &str, b: &str) -> bool {
@@ -249,6 +269,16 @@ mod tests {
             md,
             "\n\n# T\n\nDecember 28, 2022\n\n\n\nBody.\n\nLast.\n\nOriginal url:\n\n<https://s/t>"
         );
+    }
+
+    #[test]
+    fn headings_lose_redundant_bold() {
+        assert_eq!(
+            unbold_heading("## **Passport promises**"),
+            "## Passport promises"
+        );
+        assert_eq!(unbold_heading("## **a** and **b**"), "## **a** and **b**");
+        assert_eq!(unbold_heading("**not a heading**"), "**not a heading**");
     }
 
     #[test]

@@ -39,6 +39,34 @@ pub struct Fingerprint {
     pub minhash: Vec<u64>,
 }
 
+impl Fingerprint {
+    /// Compact binary form for a BLOB column: shingle count then the MinHash values, all
+    /// little-endian (4 + 8 × [`NUM_HASHES`] bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + 8 * self.minhash.len());
+        out.extend_from_slice(&self.shingles.to_le_bytes());
+        for v in &self.minhash {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads [`to_bytes`](Self::to_bytes)' form; `None` when the length is not that of a
+    /// fingerprint.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 4 + 8 * NUM_HASHES {
+            return None;
+        }
+        let (head, rest) = bytes.split_at(4);
+        let shingles = u32::from_le_bytes(head.try_into().ok()?);
+        let minhash = rest
+            .chunks_exact(8)
+            .map(|c| c.try_into().ok().map(u64::from_le_bytes))
+            .collect::<Option<Vec<u64>>>()?;
+        Some(Self { shingles, minhash })
+    }
+}
+
 /// The text's words: lower-case runs of letters and digits. Markup must be gone already
 /// (normalized text).
 fn words(text: &str) -> Vec<String> {
@@ -228,6 +256,15 @@ mod tests {
             fingerprint("one two three").minhash,
             fingerprint("One, two; three!").minhash
         );
+    }
+
+    #[test]
+    fn binary_form_round_trips() {
+        let a = fingerprint(TEXT);
+        let bytes = a.to_bytes();
+        assert_eq!(bytes.len(), 4 + 8 * NUM_HASHES);
+        assert_eq!(Fingerprint::from_bytes(&bytes), Some(a));
+        assert_eq!(Fingerprint::from_bytes(&bytes[1..]), None);
     }
 
     #[test]
