@@ -3,14 +3,17 @@
 //! Many feeds carry only a teaser, so the article page itself has to be read. Finding the article
 //! inside a page of menus, sidebars, comments and banners is a solved problem: dom_smoothie (a
 //! port of Mozilla's readability.js) picks the content subtree and cleans it. It was measured
-//! against trafilatura and rs-trafilatura on the hand-checked pages in
-//! `tests/fixtures/articles/` (see README.md); it scored within a point of the best, shares
-//! html5ever with `scraper`, and adds a tenth of the other candidates' dependencies.
+//! against trafilatura and rs-trafilatura on the hand-checked pages in `tests/fixtures/articles/`
+//! (`examples/extract_eval.rs`, `tools/extract-compare/`): with the same pre- and post-processing
+//! it scored best (word F1 0.979 against 0.974 and 0.971), runs 3–7 times faster, shares
+//! html5ever with `scraper` and brings 9 new crates where the others bring over 20.
 //!
-//! Around it this module only does what keeps records comparable with feed text: the chosen
-//! subtree goes through [`normalize::html_paragraphs`](crate::normalize::html_paragraphs), lines
-//! that are only links are dropped (left-over menus and "related" lists), and lines that repeat
-//! the title or the byline are removed because those travel as metadata.
+//! Around it this module only does what readability leaves to the caller: furniture named as
+//! such in class names (author boxes, share bars, related lists, newsletter and donation boxes)
+//! is removed before scoring; the chosen subtree goes through
+//! [`normalize::html_paragraphs`](crate::normalize::html_paragraphs) so records read like feed
+//! text; lines that are only links are dropped; lines that repeat the title or the byline are
+//! removed because those travel as metadata; dates readability misses are read from meta tags.
 
 use chrono::{DateTime, FixedOffset};
 use dom_smoothie::{Config, Readability};
