@@ -119,6 +119,35 @@ pub fn html_paragraphs(html: &str) -> Vec<String> {
     w.paragraphs
 }
 
+/// A paragraph with the share of its characters that sit inside links.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedParagraph {
+    pub text: String,
+    /// Non-space characters inside `<a>` divided by all non-space characters, 0.0–1.0.
+    pub link_density: f64,
+}
+
+/// HTML → paragraphs as [`html_paragraphs`] makes them, each with its link density: lines made
+/// only of links (menus, "related" lists) are chrome in extracted page content.
+pub fn html_paragraphs_with_links(html: &str) -> Vec<LinkedParagraph> {
+    let doc = Html::parse_fragment(html);
+    let mut w = Walker::default();
+    w.walk(doc.tree.root());
+    w.end_paragraph();
+    w.paragraphs
+        .into_iter()
+        .zip(w.stats)
+        .map(|(text, (link, all))| LinkedParagraph {
+            text,
+            link_density: if all == 0 {
+                0.0
+            } else {
+                link as f64 / all as f64
+            },
+        })
+        .collect()
+}
+
 /// Plain text → paragraphs: blank lines separate paragraphs, other whitespace collapses.
 pub fn plain_paragraphs(text: &str) -> Vec<String> {
     let mut w = Walker::default();
@@ -139,6 +168,10 @@ struct Walker {
     paragraphs: Vec<String>,
     current: String,
     pending_space: bool,
+    /// Per paragraph: (non-space chars inside links, all non-space chars).
+    stats: Vec<(usize, usize)>,
+    link_depth: usize,
+    current_stats: (usize, usize),
 }
 
 impl Walker {
@@ -156,6 +189,10 @@ impl Walker {
                 }
                 let block = BLOCKS.contains(&name);
                 let cell = matches!(name, "td" | "th");
+                let link = name == "a";
+                if link {
+                    self.link_depth += 1;
+                }
                 if block {
                     self.end_paragraph();
                 } else if cell {
@@ -168,6 +205,9 @@ impl Walker {
                     self.end_paragraph();
                 } else if cell {
                     self.pending_space = true;
+                }
+                if link {
+                    self.link_depth -= 1;
                 }
             }
             Node::Document | Node::Fragment => {
@@ -191,6 +231,10 @@ impl Walker {
                 }
                 self.pending_space = false;
                 self.current.push(c);
+                self.current_stats.1 += 1;
+                if self.link_depth > 0 {
+                    self.current_stats.0 += 1;
+                }
             }
         }
     }
@@ -199,7 +243,9 @@ impl Walker {
         let p = self.current.trim();
         if !p.is_empty() {
             self.paragraphs.push(p.to_string());
+            self.stats.push(self.current_stats);
         }
+        self.current_stats = (0, 0);
         self.current.clear();
         self.pending_space = false;
     }
@@ -329,6 +375,27 @@ mod tests {
         assert_eq!(
             plain_paragraphs("line one\nline two\n\n\n  second   para \n"),
             vec!["line one line two", "second para"]
+        );
+    }
+
+    #[test]
+    fn link_density_per_paragraph() {
+        let ps = html_paragraphs_with_links(
+            "<p>Plain text here</p><ul><li><a href='/x'>Menu item</a></li></ul><p>Half <a href='y'>link</a></p>",
+        );
+        let texts: Vec<&str> = ps.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            html_paragraphs(
+                "<p>Plain text here</p><ul><li><a href='/x'>Menu item</a></li></ul><p>Half <a href='y'>link</a></p>"
+            )
+        );
+        assert_eq!(ps[0].link_density, 0.0);
+        assert_eq!(ps[1].link_density, 1.0);
+        assert!(
+            (ps[2].link_density - 4.0 / 8.0).abs() < 1e-9,
+            "{}",
+            ps[2].link_density
         );
     }
 

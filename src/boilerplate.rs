@@ -1,0 +1,377 @@
+//! Lines that are not the article: site trailers, donation calls, "follow us" and "read also"
+//! lines, share bars, and whatever else a feed repeats under every entry.
+//!
+//! Two mechanisms, both working on normalized paragraphs (one line each):
+//! - fixed rules for the chrome every site family writes the same way, in English, French and
+//!   Russian (and the Uzbek and Kazakh forms seen in the fixtures);
+//! - a per-feed [`BoilerplateModel`] that learns lines recurring across a feed's entries, so a
+//!   site's own slogan is caught without a rule for it.
+//!
+//! Both only ever remove whole, short-ish paragraphs and never the first one (the title), so
+//! article prose stays untouched even when a rule is too eager.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+use serde::{Deserialize, Serialize};
+
+/// Paragraphs longer than this (in words) are never boilerplate.
+pub const MAX_BOILERPLATE_WORDS: usize = 60;
+
+/// A whole paragraph that is chrome when it matches one of these (case-insensitive).
+static LINE_RULES: LazyLock<RegexSet> = LazyLock::new(|| {
+    let rules = [
+        // WordPress feed trailer.
+        r"^the post .+ appeared first on .+$",
+        // Social follow lines.
+        r"\bfollow us on\b",
+        r"^(for more|pour plus|для (большего|новостей)).{0,80}\b(follow|suivez|следите|подписывайтесь)",
+        r"\bsuivez-nous sur\b",
+        r"^(подписывайтесь|следите за нами|подпишитесь) на (наш|нас|канал|telegram|телеграм)",
+        r"(kanalimizga|sahifalarimizga) obuna bo",
+        r"^(join|subscribe to) (us|our (channel|newsletter|telegram))",
+        // Donation calls.
+        r"^(faites un don|make a donation|donate( now| today)?|support us( now| today)?|support (independent|our) journalism|soutenez-nous|поддержите|поддержать|пожертвовать|xayriya)\b",
+        r"^(we have a small favour to ask|.*(is|are) a reader-supported publication)",
+        r"существует (на деньги|на пожертвования|благодаря) (своих )?читател",
+        r"\b(vous pouvez nous soutenir|nous avons besoin de vous|you can support (us|our work)|we need your (support|help)|вы можете поддержать нас|нам нужна ваша поддержка)\b",
+        r"^(оформите|сделайте) .{0,30}пожертвование",
+        r"(support us|donate|soutenez-nous|поддержите нас|поддержите проект)( now| today| ici)?\s*[!.]?$",
+        // Related / read-also / see-also lines.
+        r"^(related( article| story| stories| posts?)?|read (also|more|next)|see also|more on this( story)?|lire aussi|à lire aussi|voir aussi|читайте также|смотрите также|по теме|ещё по теме|mavzuga oid|оқи отырыңыз|тақырыпқа қатысты)\s*(:|$)",
+        // Share bars.
+        r"^(share( this( article| story| post)?)?|поделиться|partager|ulashish|бөлісу)\s*:?\s*((facebook|twitter|x|telegram|whatsapp|e-?mail|vk|вконтакте|linkedin|reddit|print|copy link)[\s,|·]*)*$",
+        // Site notices.
+        r"^если вы заметили ошибку",
+        r"^il vous reste \d+([.,]\d+)? ?% de cet article",
+        r"^(this (post|article) is for (paid )?subscribers only|article réservé aux abonnés|subscribe to (continue|read|join))",
+        r"^(advertisement|publicité|реклама|sponsored content)$",
+        r"^(sign up (to|for)\b|subscribe to our newsletter|abonnez-vous à (la|notre) newsletter|privacy notice: newsletters)",
+        r"^(after newsletter promotion|newsletter\b.{0,40})$",
+        // Reading-time and counter lines left from article headers.
+        r"\b(\d+ min(ute)?s? read|temps de lecture|время чтения)\b",
+        r"^[\d\s.,·|/:+%kKmM]+$",
+    ];
+    RegexSet::new(rules.iter().map(|r| format!("(?i){r}")))
+        .unwrap_or_else(|e| unreachable!("fixed rules compile: {e}"))
+});
+
+/// Removes the paragraphs the fixed rules recognise: the WordPress trailer ("The post … appeared
+/// first on …"), social-follow lines ("For more news … follow us on …", "suivez-nous sur",
+/// "подписывайтесь на наш канал"), donation calls ("Faites un don à Novastan", "Support us",
+/// "Donate"), related / read-also lines and share bars. The first paragraph and paragraphs longer
+/// than [`MAX_BOILERPLATE_WORDS`] are kept.
+pub fn strip_boilerplate(paragraphs: &mut Vec<String>) {
+    let mut index = 0;
+    paragraphs.retain(|p| {
+        let keep = index == 0 || !is_rule_boilerplate(p);
+        index += 1;
+        keep
+    });
+}
+
+/// Whether one paragraph is chrome by the fixed rules.
+pub fn is_rule_boilerplate(paragraph: &str) -> bool {
+    let p = paragraph.trim();
+    !p.is_empty() && words(p) <= MAX_BOILERPLATE_WORDS && LINE_RULES.is_match(p)
+}
+
+/// Removes every match of the feed's own `strip` patterns from each paragraph, then drops the
+/// paragraphs left empty. A pattern that should remove a whole line anchors it: `^Photo: .*$`.
+pub fn apply_strip_regexes(paragraphs: &mut Vec<String>, patterns: &[Regex]) {
+    if patterns.is_empty() {
+        return;
+    }
+    for p in paragraphs.iter_mut() {
+        let mut text = p.clone();
+        for re in patterns {
+            if let std::borrow::Cow::Owned(s) = re.replace_all(&text, "") {
+                text = s;
+            }
+        }
+        if text != *p {
+            *p = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        }
+    }
+    paragraphs.retain(|p| p.chars().any(char::is_alphanumeric));
+}
+
+fn words(s: &str) -> usize {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .count()
+}
+
+/// What makes two lines "the same line": lower-case letters, digits collapsed to one `0`, single
+/// spaces. "Edited by X on 12 May" and "Edited by X on 3 June" stay different; a counter or a
+/// year in a slogan does not.
+pub fn fingerprint(paragraph: &str) -> String {
+    let mut out = String::new();
+    for w in paragraph
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let mut last_digit = false;
+        for c in w.chars().flat_map(char::to_lowercase) {
+            if c.is_numeric() {
+                if !last_digit {
+                    out.push('0');
+                }
+                last_digit = true;
+            } else {
+                out.push(c);
+                last_digit = false;
+            }
+        }
+    }
+    out
+}
+
+/// When a feed's lines recur enough to be called boilerplate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Entries observed before anything is called boilerplate.
+    pub min_entries: u32,
+    /// Share of observed entries a line must appear in.
+    pub min_fraction: f64,
+    /// Lines longer than this (in words) are never learned.
+    pub max_words: usize,
+    /// After this many entries, counts are halved so the model follows the feed's recent entries.
+    pub window: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            min_entries: 5,
+            min_fraction: 0.5,
+            max_words: 40,
+            window: 200,
+        }
+    }
+}
+
+/// Per-feed line statistics: in how many of the feed's recent entries each line fingerprint
+/// appeared. Serializable, so a feed's model can be stored and carried across runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LineStats {
+    /// Entries observed (after halving, the weight of the recent ones).
+    pub entries: u32,
+    /// Fingerprint → number of entries it appeared in.
+    pub counts: HashMap<String, u32>,
+}
+
+/// A feed's learned boilerplate: [`LineStats`] plus the [`Thresholds`] that turn counts into a
+/// verdict. Call [`observe`](Self::observe) with every new entry's paragraphs, then
+/// [`strip`](Self::strip) them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoilerplateModel {
+    pub stats: LineStats,
+    pub thresholds: Thresholds,
+}
+
+impl BoilerplateModel {
+    pub fn new(thresholds: Thresholds) -> Self {
+        Self {
+            stats: LineStats::default(),
+            thresholds,
+        }
+    }
+
+    /// Counts an entry's lines (each distinct short line once; the first paragraph, the title,
+    /// is skipped).
+    pub fn observe(&mut self, paragraphs: &[String]) {
+        let mut seen = std::collections::HashSet::new();
+        for p in paragraphs.iter().skip(1) {
+            if words(p) == 0 || words(p) > self.thresholds.max_words {
+                continue;
+            }
+            let f = fingerprint(p);
+            if seen.insert(f.clone()) {
+                *self.stats.counts.entry(f).or_default() += 1;
+            }
+        }
+        self.stats.entries += 1;
+        if self.thresholds.window > 0 && self.stats.entries >= self.thresholds.window {
+            self.stats.entries /= 2;
+            self.stats.counts.retain(|_, c| {
+                *c /= 2;
+                *c > 0
+            });
+        }
+    }
+
+    /// Whether a line recurs in enough of the feed's entries to be boilerplate.
+    pub fn is_boilerplate(&self, paragraph: &str) -> bool {
+        let t = &self.thresholds;
+        if self.stats.entries < t.min_entries {
+            return false;
+        }
+        let n = words(paragraph);
+        if n == 0 || n > t.max_words {
+            return false;
+        }
+        let count = self
+            .stats
+            .counts
+            .get(&fingerprint(paragraph))
+            .copied()
+            .unwrap_or(0);
+        f64::from(count) >= t.min_fraction * f64::from(self.stats.entries)
+    }
+
+    /// Removes learned boilerplate lines, never the first paragraph.
+    pub fn strip(&self, paragraphs: &mut Vec<String>) {
+        let mut index = 0;
+        paragraphs.retain(|p| {
+            let keep = index == 0 || !self.is_boilerplate(p);
+            index += 1;
+            keep
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paras(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn rules_remove_chrome_in_three_languages() {
+        let chrome = [
+            "The post Pressure grows appeared first on Novastan English.",
+            "For more news and analysis from Central Asia, follow us on Twitter, Facebook, Telegram, Linkedin or Instagram.",
+            "Pour plus d’actualités sur l’Asie centrale, suivez-nous sur Twitter, Facebook, Telegram, Linkedin ou Instagram.",
+            "Подписывайтесь на наш канал в Telegram, чтобы первыми узнавать главные новости.",
+            "Faites un don à Novastan",
+            "Novastan est le seul média en français et en allemand spécialisé sur l'Asie centrale. Entièrement associatif, il fonctionne grâce à votre participation. Nous sommes indépendants et pour le rester, nous avons besoin de vous ! Vous pouvez nous soutenir à partir de 2 euros par mois (défiscalisé à 66 %), ou en devenant membre actif par ici.",
+            "Novastan is the only European media specialised in Central Asia. Entirely run by volunteers, it relies on the support of its readers. Support us now!",
+            "Поддержите «Полюс»",
+            "Support us",
+            "Donate",
+            "Related article: Central Asia Drifts Out of Russia's Orbit",
+            "Read also: Kazakhstan's gas",
+            "Lire aussi : En Asie centrale, la guerre de l’eau n’aura pas lieu",
+            "Читайте также: Старые каналы Ферганы",
+            "Share this: Facebook X Email",
+            "Поделиться: Telegram ВКонтакте WhatsApp",
+            "Если вы заметили ошибку в тексте, выделите её и нажмите Ctrl+Enter.",
+            "Il vous reste 62.41% de cet article à lire. La suite est réservée aux abonnés.",
+        ];
+        for line in chrome {
+            assert!(is_rule_boilerplate(line), "kept: {line}");
+        }
+    }
+
+    #[test]
+    fn rules_leave_prose_alone() {
+        let prose = [
+            "The government says it will support the farmers who lost their harvest.",
+            "Many donors followed the appeal, and the fund collected 2 million dollars.",
+            "She did not want to share her name with us.",
+            "Related factors include the drought and the war, the report says.",
+            "“Support us, please,” the villagers told the minister, who promised nothing.",
+            "Поддержка фермеров в этом году выросла вдвое.",
+        ];
+        for line in prose {
+            assert!(!is_rule_boilerplate(line), "removed: {line}");
+        }
+        let long = format!("Donate {}", "word ".repeat(70));
+        assert!(
+            !is_rule_boilerplate(&long),
+            "long paragraphs are never chrome"
+        );
+    }
+
+    #[test]
+    fn first_paragraph_is_never_removed() {
+        let mut p = paras(&["Donate", "Body.", "Donate"]);
+        strip_boilerplate(&mut p);
+        assert_eq!(p, paras(&["Donate", "Body."]));
+    }
+
+    #[test]
+    fn strip_regexes_cut_matches_and_drop_empty_lines() {
+        let mut p = paras(&[
+            "Title",
+            "ALMATY (Wire) - Prices rose.",
+            "Photo: AP",
+            "Body.",
+        ]);
+        let res = vec![
+            Regex::new(r"^[A-Z]+ \(Wire\) - ").expect("re"),
+            Regex::new(r"^Photo: .*$").expect("re"),
+        ];
+        apply_strip_regexes(&mut p, &res);
+        assert_eq!(p, paras(&["Title", "Prices rose.", "Body."]));
+    }
+
+    #[test]
+    fn fingerprints_ignore_case_punctuation_and_numbers() {
+        assert_eq!(
+            fingerprint("Subscribe to our Telegram — 24/7!"),
+            fingerprint("subscribe to our telegram 365 7")
+        );
+        assert_ne!(fingerprint("Edited by Maya"), fingerprint("Edited by Mari"));
+    }
+
+    const TOPICS: [&str; 10] = [
+        "wheat", "gas", "water", "rail", "cotton", "gold", "power", "roads", "schools", "rents",
+    ];
+
+    fn entry(i: usize, extra: &[&str]) -> Vec<String> {
+        let topic = TOPICS[i % TOPICS.len()];
+        let mut v = vec![
+            format!("Title about {topic}"),
+            format!("The article says something new about {topic}."),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    }
+
+    #[test]
+    fn model_learns_lines_recurring_across_entries() {
+        let mut m = BoilerplateModel::default();
+        let slogan = "Independent news from the steppe since 2001";
+        for i in 0..4 {
+            m.observe(&entry(i, &[slogan]));
+        }
+        assert!(!m.is_boilerplate(slogan), "too few entries yet");
+        m.observe(&entry(4, &[slogan, "Once-only line"]));
+        assert!(m.is_boilerplate(slogan));
+        assert!(!m.is_boilerplate("Once-only line"));
+        let mut p = entry(9, &[slogan]);
+        m.strip(&mut p);
+        assert_eq!(p, entry(9, &[]));
+        let long = format!("{slogan} {}", "and more words ".repeat(20));
+        assert!(!m.is_boilerplate(&long));
+    }
+
+    #[test]
+    fn model_forgets_old_lines_and_round_trips_through_json() {
+        let mut m = BoilerplateModel::new(Thresholds {
+            window: 10,
+            ..Thresholds::default()
+        });
+        for i in 0..6 {
+            m.observe(&entry(i, &["Old slogan"]));
+        }
+        assert!(m.is_boilerplate("Old slogan"));
+        for i in 6..30usize {
+            m.observe(&entry(i, &["New slogan"]));
+        }
+        assert!(!m.is_boilerplate("Old slogan"));
+        assert!(m.is_boilerplate("New slogan"));
+        assert!(m.stats.entries < 10);
+        let json = serde_json::to_string(&m).expect("json");
+        let back: BoilerplateModel = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, m);
+    }
+}
