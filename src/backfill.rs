@@ -12,7 +12,8 @@ use url::Url;
 use crate::clock::Clock;
 use crate::fetch::FetchError;
 use crate::parse::parse_feed;
-use crate::worker::{Engine, FeedJob, prepare};
+use crate::quality::{FeedQuality, prepare};
+use crate::worker::{Engine, FeedJob};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackfillReport {
@@ -107,7 +108,12 @@ pub async fn backfill(
             job.url.as_str(),
         )
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
-        let entries = prepare(&parsed, Utc::now());
+        let mut q = FeedQuality {
+            strip: &job.cfg.strip,
+            languages: &job.cfg.languages,
+            model: None,
+        };
+        let entries = prepare(&parsed, Utc::now(), &mut q);
         let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
         if entries.is_empty() {
             report.stopped = format!("page {page} is empty: end of the archive");
@@ -123,7 +129,7 @@ pub async fn backfill(
         let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let known = engine.store.count_known(&key_refs).await?;
         report.pages = page;
-        let stats = engine.store.ingest_entries(job.id, &entries).await?;
+        let stats = writer.ingest_entries(job.id, &entries).await?;
         report.new_entries += stats.new;
         report.records_written += writer.flush_records().await?;
         tracing::info!(feed = %job.name, url = %url, page, new = stats.new, "archive page stored");

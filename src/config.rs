@@ -54,7 +54,69 @@ pub struct Config {
     pub http: Http,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    pub corpus: CorpusSettings,
     pub feeds: Vec<Feed>,
+}
+
+/// What goes into the corpus and in which form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorpusSettings {
+    pub record_format: RecordFormat,
+    /// Languages (ISO 639-1) kept in the corpus; empty keeps all. Feeds may override.
+    pub languages: Vec<String>,
+    /// Later near-identical copies of an entry get no record (the database keeps them).
+    pub skip_near_duplicates: bool,
+    /// What a changed entry does to its record.
+    pub on_update: OnUpdate,
+    /// Default `full_text` of feeds.
+    pub full_text: FullText,
+}
+
+impl Default for CorpusSettings {
+    fn default() -> Self {
+        CorpusSettings {
+            record_format: RecordFormat::Text,
+            languages: Vec::new(),
+            skip_near_duplicates: false,
+            on_update: OnUpdate::Keep,
+            full_text: FullText::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordFormat {
+    Text,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUpdate {
+    /// The record keeps the first version; the database keeps every revision.
+    Keep,
+    /// The record is rewritten in place with the new text.
+    Rewrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FullText {
+    /// Fetch the article page when the feed carries only a teaser.
+    Auto,
+    Always,
+    Never,
+}
+
+/// A compiled `strip` pattern with its source text.
+#[derive(Debug, Clone)]
+pub struct StripPattern(pub regex::Regex);
+
+impl PartialEq for StripPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +171,11 @@ pub struct Feed {
     pub pin_interval: bool,
     /// Adaptive interval for this feed (defaults to `[poll] adaptive`).
     pub adaptive: bool,
+    pub full_text: FullText,
+    /// Paragraphs matching these are removed from this feed's entries.
+    pub strip: Vec<StripPattern>,
+    /// Languages kept in the corpus for this feed; empty keeps all.
+    pub languages: Vec<String>,
 }
 
 /// A parsed cron schedule with the text it came from.
@@ -186,7 +253,19 @@ struct RawConfig {
     #[serde(default)]
     metrics: RawMetrics,
     #[serde(default)]
+    corpus: RawCorpus,
+    #[serde(default)]
     feeds: Vec<RawFeed>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCorpus {
+    record_format: Option<RecordFormat>,
+    languages: Option<Vec<Spanned<String>>>,
+    skip_near_duplicates: Option<bool>,
+    on_update: Option<OnUpdate>,
+    full_text: Option<FullText>,
 }
 
 #[derive(Deserialize, Default)]
@@ -247,6 +326,9 @@ struct RawFeed {
     schedule: Option<Spanned<String>>,
     pin_interval: Option<bool>,
     adaptive: Option<bool>,
+    full_text: Option<FullText>,
+    strip: Option<Vec<Spanned<String>>>,
+    languages: Option<Vec<Spanned<String>>>,
 }
 
 /// Humane durations ("90s", "15m", "1h 30m"); zero is refused because it would mean "poll in a loop".
@@ -455,6 +537,29 @@ impl Config {
                 None => None,
             };
 
+        let languages = |list: &Option<Vec<Spanned<String>>>| -> Result<Vec<String>, ConfigError> {
+            let mut out = Vec::new();
+            for l in list.iter().flatten() {
+                let code = l.get_ref().trim().to_ascii_lowercase();
+                if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_lowercase()) {
+                    return Err(src.error_at(
+                        l.span().start,
+                        Some("languages"),
+                        format!("{:?} is not an ISO 639-1 code such as \"en\" or \"ru\"", l.get_ref()),
+                    ));
+                }
+                out.push(code);
+            }
+            Ok(out)
+        };
+        let corpus = CorpusSettings {
+            record_format: raw.corpus.record_format.unwrap_or(RecordFormat::Text),
+            languages: languages(&raw.corpus.languages)?,
+            skip_near_duplicates: raw.corpus.skip_near_duplicates.unwrap_or(false),
+            on_update: raw.corpus.on_update.unwrap_or(OnUpdate::Keep),
+            full_text: raw.corpus.full_text.unwrap_or(FullText::Auto),
+        };
+
         let mut feeds = Vec::with_capacity(raw.feeds.len());
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut urls: HashMap<String, usize> = HashMap::new();
@@ -517,6 +622,21 @@ impl Config {
                 schedule,
                 pin_interval: f.pin_interval.unwrap_or(false),
                 adaptive: f.adaptive.unwrap_or(poll.adaptive),
+                full_text: f.full_text.unwrap_or(corpus.full_text),
+                strip: f
+                    .strip
+                    .iter()
+                    .flatten()
+                    .map(|p| {
+                        regex::Regex::new(p.get_ref()).map(StripPattern).map_err(|e| {
+                            src.error_at(p.span().start, Some("strip"), format!("invalid pattern: {e}"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                languages: match &f.languages {
+                    Some(_) => languages(&f.languages)?,
+                    None => corpus.languages.clone(),
+                },
             });
         }
 
@@ -526,6 +646,7 @@ impl Config {
             poll,
             http,
             metrics_listen,
+            corpus,
             feeds,
         })
     }
@@ -774,6 +895,26 @@ name = "novastan-war-in-ukraine"
         assert_eq!(c.http.per_host_min_gap, Duration::ZERO);
         assert!(c.feeds[0].pin_interval && c.poll.adaptive);
         assert!(c.feeds[0].adaptive, "feeds inherit [poll] adaptive");
+    }
+
+    #[test]
+    fn corpus_settings_and_per_feed_quality_keys() {
+        let text = format!(
+            "{MINIMAL}full_text = \"always\"\nstrip = [\"^Advertisement$\"]\n\n[corpus]\nrecord_format = \"markdown\"\nlanguages = [\"en\", \"RU\"]\nskip_near_duplicates = true\non_update = \"rewrite\"\n"
+        );
+        let c = parse(&text).expect("valid");
+        assert_eq!(c.corpus.record_format, RecordFormat::Markdown);
+        assert_eq!(c.corpus.on_update, OnUpdate::Rewrite);
+        assert_eq!(c.feeds[0].languages, ["en", "ru"]);
+        assert_eq!(c.feeds[0].full_text, FullText::Always);
+        assert!(c.feeds[0].strip[0].0.is_match("Advertisement"));
+        let (_, key, msg) = invalid(&text.replace("^Advertisement$", "(unclosed"));
+        assert_eq!(key, "[[feeds]] #1 → strip");
+        assert!(msg.contains("invalid pattern"), "{msg}");
+        let (_, key, _) = invalid(&text.replace("\"RU\"", "\"russian\""));
+        assert_eq!(key, "[corpus] → languages");
+        let (_, _, msg) = invalid(&text.replace("\"markdown\"", "\"pdf\""));
+        assert!(msg.contains("unknown variant"), "{msg}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::config::RecordFormat;
 use crate::entry::key_hash16;
 use crate::store::PendingRecord;
 
@@ -47,6 +48,38 @@ pub struct Corpus {
 /// The record for an entry: ` date YYYY-MM-DD ` + paragraphs + a final blank line.
 pub fn render(record_date: &str, content_text: &str) -> String {
     format!(" date {record_date} {content_text}\n\n")
+}
+
+/// A record in the configured form: the text form of seeds 000/001, or seed 002's Markdown.
+pub fn render_record(r: &PendingRecord, format: RecordFormat) -> String {
+    match format {
+        RecordFormat::Text => render(&r.record_date, &r.content_text),
+        RecordFormat::Markdown => {
+            let date = chrono::NaiveDate::parse_from_str(&r.record_date, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .and_then(|d| d.and_local_timezone(chrono::FixedOffset::east_opt(0)?).single());
+            let Some(date) = date else {
+                return render(&r.record_date, &r.content_text);
+            };
+            let body = match &r.content_html {
+                Some(h) => h.clone(),
+                None => r
+                    .content_text
+                    .split("\n\n")
+                    .skip(1)
+                    .map(|p| format!("<p>{}</p>", p.replace('&', "&amp;").replace('<', "&lt;")))
+                    .collect(),
+            };
+            crate::markdown::render_markdown(
+                r.title.as_deref().unwrap_or(""),
+                r.author.as_deref(),
+                date,
+                &body,
+                r.url.as_deref().unwrap_or(""),
+            )
+        }
+    }
 }
 
 /// Splits a record file name into its sequence number and hash.
@@ -109,11 +142,12 @@ impl Corpus {
     pub fn write(
         &mut self,
         records: &[PendingRecord],
+        format: RecordFormat,
     ) -> (Vec<(i64, String)>, Option<CorpusError>) {
         let mut written = Vec::with_capacity(records.len());
         let mut error = None;
         for r in records {
-            match self.write_one(r) {
+            match self.write_one(r, format) {
                 Ok(name) => written.push((r.entry_id, name)),
                 Err(e) => {
                     error = Some(e);
@@ -129,7 +163,7 @@ impl Corpus {
         (written, error)
     }
 
-    fn write_one(&mut self, r: &PendingRecord) -> Result<String, CorpusError> {
+    fn write_one(&mut self, r: &PendingRecord, format: RecordFormat) -> Result<String, CorpusError> {
         let hash = key_hash16(&r.key);
         // Keep the name the database knows; else adopt a file a crash left unregistered; else
         // take the next number.
@@ -141,7 +175,7 @@ impl Corpus {
             .or_else(|| self.by_hash.get(&hash).cloned());
         let is_new = known.is_none();
         let name = known.unwrap_or_else(|| format!("{:03}_{hash}.txt", self.next_seq));
-        let content = render(&r.record_date, &r.content_text);
+        let content = render_record(r, format);
         let path = self.dir.join(&name);
         let unchanged =
             !is_new && fs::read(&path).is_ok_and(|existing| existing == content.as_bytes());
@@ -164,6 +198,11 @@ impl Corpus {
         }
         self.by_hash.insert(hash, name.clone());
         Ok(name)
+    }
+
+    #[cfg(test)]
+    fn write_text(&mut self, records: &[PendingRecord]) -> (Vec<(i64, String)>, Option<CorpusError>) {
+        self.write(records, RecordFormat::Text)
     }
 
     /// One durability barrier for everything written so far.
@@ -197,6 +236,10 @@ mod tests {
             record_date: "2026-06-15".into(),
             content_text: text.into(),
             record_path: None,
+            title: None,
+            author: None,
+            url: None,
+            content_html: None,
         }
     }
 
@@ -224,7 +267,7 @@ mod tests {
         let mut c = Corpus::open(dir.path()).expect("open");
         assert_eq!(c.next_seq(), 5);
         assert!(!dir.path().join(".tmp-005_0000000000000000.txt").exists());
-        let (written, err) = c.write(&[rec(1, "k1", "Para one.\n\nPara two.")]);
+        let (written, err) = c.write_text(&[rec(1, "k1", "Para one.\n\nPara two.")]);
         assert!(err.is_none());
         let name = format!("005_{}.txt", key_hash16("k1"));
         assert_eq!(written, vec![(1, name.clone())]);
@@ -238,10 +281,10 @@ mod tests {
     fn a_record_left_unregistered_is_adopted_not_duplicated() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut c = Corpus::open(dir.path()).expect("open");
-        let (first, _) = c.write(&[rec(1, "k1", "text")]);
+        let (first, _) = c.write_text(&[rec(1, "k1", "text")]);
         // A new process that never learned of the write (crash before the DB was told).
         let mut c = Corpus::open(dir.path()).expect("reopen");
-        let (again, err) = c.write(&[rec(1, "k1", "text")]);
+        let (again, err) = c.write_text(&[rec(1, "k1", "text")]);
         assert!(err.is_none());
         assert_eq!(first, again);
         assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1);
@@ -252,12 +295,12 @@ mod tests {
     fn missing_files_are_found_and_rewritten_under_their_name() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut c = Corpus::open(dir.path()).expect("open");
-        let (written, _) = c.write(&[rec(1, "k1", "a"), rec(2, "k2", "b")]);
+        let (written, _) = c.write_text(&[rec(1, "k1", "a"), rec(2, "k2", "b")]);
         fs::remove_file(dir.path().join(&written[1].1)).expect("rm");
         assert_eq!(c.missing(&written), vec![2]);
         let mut again = rec(2, "k2", "b");
         again.record_path = Some(written[1].1.clone());
-        let (re, err) = c.write(&[again]);
+        let (re, err) = c.write_text(&[again]);
         assert!(err.is_none());
         assert_eq!(re, vec![written[1].clone()]);
         assert!(c.missing(&written).is_empty());

@@ -9,7 +9,7 @@ use url::Url;
 use crate::config::{Http, parse_feed_url};
 use crate::fetch::Fetcher;
 use crate::parse::parse_feed;
-use crate::worker::prepare;
+use crate::quality::{FeedQuality, prepare};
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -64,7 +64,7 @@ pub async fn inspect(source: &str, http: &Http) -> anyhow::Result<Inspection> {
     };
     let parsed = parse_feed(&bytes, content_type.as_deref(), &base)
         .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-    let prepared = prepare(&parsed, Utc::now());
+    let prepared = prepare(&parsed, Utc::now(), &mut FeedQuality::none());
     let entries = prepared
         .into_iter()
         .map(|e| InspectedEntry {

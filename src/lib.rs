@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod neardup;
 pub mod normalize;
 pub mod parse;
+pub mod quality;
 pub mod report;
 pub mod schedule;
 pub mod scheduler;

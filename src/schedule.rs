@@ -175,6 +175,9 @@ mod tests {
             schedule: None,
             pin_interval: false,
             adaptive: false,
+            full_text: crate::config::FullText::Auto,
+            strip: Vec::new(),
+            languages: Vec::new(),
         }
     }
 

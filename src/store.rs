@@ -80,6 +80,40 @@ pub struct NewEntry {
     pub record_date: String,
     pub content_text: String,
     pub content_hash: String,
+    /// The HTML the text was made from (kept so Markdown records keep their links).
+    pub content_html: Option<String>,
+    /// The feed's own text, when `content_text` comes from the article page.
+    pub feed_text: Option<String>,
+    /// SHA-256 of the feed's own text: a change means the entry was updated.
+    pub feed_hash: String,
+    /// `feed` or `page`.
+    pub text_source: String,
+    pub language: Option<String>,
+    /// Near-duplicate fingerprint and its LSH band keys.
+    pub fingerprint: Option<Vec<u8>>,
+    pub bands: Vec<String>,
+    /// Why the entry gets no record (e.g. `language`), decided before storing.
+    pub excluded: Option<String>,
+}
+
+/// How stored entries react to near-duplicates and updates.
+pub struct IngestRules<'a> {
+    /// Later copies of a near-duplicate cluster get no record.
+    pub skip_near_duplicates: bool,
+    /// A changed entry's record is rewritten (else it keeps its first version).
+    pub rewrite_on_update: bool,
+    /// Decides whether two fingerprints (new, stored) are near-duplicates.
+    pub near_duplicate: &'a (dyn Fn(&[u8], &[u8]) -> bool + Sync),
+}
+
+impl IngestRules<'_> {
+    pub fn plain() -> IngestRules<'static> {
+        IngestRules {
+            skip_near_duplicates: false,
+            rewrite_on_update: false,
+            near_duplicate: &|_, _| false,
+        }
+    }
 }
 
 /// What a successful fetch says about its feed.
@@ -109,6 +143,8 @@ pub struct FeedState {
     pub retry_until: Option<String>,
     /// JSON of the last document's polling hints.
     pub hints: Option<String>,
+    /// JSON of the feed's learned boilerplate model.
+    pub boilerplate: Option<String>,
 }
 
 /// Outcome of one fetch, as the feed row records it.
@@ -136,6 +172,8 @@ pub struct FeedUpdate {
     pub disabled_reason: Option<String>,
     /// Info from the document (title, site URL), with a 200.
     pub info: Option<FeedInfo>,
+    /// The feed's learned boilerplate model, JSON.
+    pub boilerplate: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -146,6 +184,8 @@ pub struct IngestStats {
     pub linked: usize,
     /// Entries in the fetch.
     pub total: usize,
+    /// Known entries whose content changed.
+    pub updated: usize,
 }
 
 /// An entry whose record file has to be written (or written again).
@@ -155,8 +195,12 @@ pub struct PendingRecord {
     pub key: String,
     pub record_date: String,
     pub content_text: String,
-    /// Set when the record was written before and its file has gone missing.
+    /// Set when the record was written before (file missing, or to be rewritten).
     pub record_path: Option<String>,
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub url: Option<String>,
+    pub content_html: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -353,7 +397,7 @@ impl Store {
         let r = sqlx::query(
             "SELECT etag, last_modified, body_hash, fetch_url, redirect_target, redirect_count,
                     error_count, disabled_reason, interval_secs, last_success_at, next_poll_at,
-                    retry_until, hints
+                    retry_until, hints, boilerplate
              FROM feeds WHERE id = ?1",
         )
         .bind(feed_id)
@@ -374,7 +418,22 @@ impl Store {
             next_poll_at: r.get(10),
             retry_until: r.get(11),
             hints: r.get(12),
+            boilerplate: r.get(13),
         })
+    }
+
+    /// Which of these keys are already stored.
+    pub async fn known_keys(&self, keys: &[&str]) -> Result<std::collections::HashSet<String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Default::default());
+        }
+        let json = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+        let rows = sqlx::query("SELECT key FROM entries WHERE key IN (SELECT value FROM json_each(?1))")
+            .bind(json)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("looking up known entries")?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 
     /// How many of these keys are already stored.
@@ -400,6 +459,7 @@ impl Store {
         feed_id: i64,
         update: &FeedUpdate,
         entries: &[NewEntry],
+        rules: &IngestRules<'_>,
     ) -> Result<IngestStats, StoreError> {
         let now = now_rfc3339();
         let mut stats = IngestStats {
@@ -407,7 +467,7 @@ impl Store {
             ..IngestStats::default()
         };
         let mut tx = self.write_tx().await?;
-        insert_entries(&mut tx, feed_id, entries, &now, &mut stats).await?;
+        insert_entries(&mut tx, feed_id, entries, &now, rules, &mut stats).await?;
         let ok = matches!(update.status.as_str(), "ok" | "not_modified" | "unchanged");
         let info = update.info.clone().unwrap_or_default();
         let (etag, last_modified) = update.validators.clone().unwrap_or_default();
@@ -436,7 +496,8 @@ impl Store {
                 redirect_count = ?22,
                 fetch_url = COALESCE(?23, fetch_url),
                 disabled_at = CASE WHEN ?24 IS NOT NULL THEN ?2 ELSE disabled_at END,
-                disabled_reason = COALESCE(?24, disabled_reason)
+                disabled_reason = COALESCE(?24, disabled_reason),
+                boilerplate = COALESCE(?25, boilerplate)
              WHERE id = ?1",
         )
         .bind(feed_id)
@@ -463,6 +524,7 @@ impl Store {
         .bind(update.redirect_count)
         .bind(&update.fetch_url)
         .bind(&update.disabled_reason)
+        .bind(&update.boilerplate)
         .execute(&mut *tx)
         .await
         .ctx("updating the feed's status")?;
@@ -475,6 +537,7 @@ impl Store {
         &self,
         feed_id: i64,
         entries: &[NewEntry],
+        rules: &IngestRules<'_>,
     ) -> Result<IngestStats, StoreError> {
         let now = now_rfc3339();
         let mut stats = IngestStats {
@@ -482,7 +545,7 @@ impl Store {
             ..IngestStats::default()
         };
         let mut tx = self.write_tx().await?;
-        insert_entries(&mut tx, feed_id, entries, &now, &mut stats).await?;
+        insert_entries(&mut tx, feed_id, entries, &now, rules, &mut stats).await?;
         tx.commit().await.ctx("committing entries")?;
         Ok(stats)
     }
@@ -491,8 +554,9 @@ impl Store {
     /// have nothing to write and are never pending.
     pub async fn pending_records(&self, limit: usize) -> Result<Vec<PendingRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, key, record_date, content_text FROM entries
-             WHERE record_path IS NULL AND content_text <> ''
+            "SELECT id, key, record_date, content_text, record_path, title, author, url, content_html
+             FROM entries
+             WHERE (record_path IS NULL OR record_stale = 1) AND content_text <> '' AND excluded IS NULL
              ORDER BY COALESCE(published, first_seen_at), id
              LIMIT ?1",
         )
@@ -519,21 +583,14 @@ impl Store {
     pub async fn records_by_id(&self, ids: &[i64]) -> Result<Vec<PendingRecord>, StoreError> {
         let ids_json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
         let rows = sqlx::query(
-            "SELECT id, key, record_date, content_text, record_path FROM entries
-             WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+            "SELECT id, key, record_date, content_text, record_path, title, author, url, content_html
+             FROM entries WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
         )
         .bind(ids_json)
         .fetch_all(&self.pool)
         .await
         .ctx("reading entries for records")?;
-        let out = rows
-            .iter()
-            .map(|r| {
-                let mut p = pending_from_row(r);
-                p.record_path = r.get::<Option<String>, _>(4);
-                p
-            })
-            .collect();
+        let out = rows.iter().map(pending_from_row).collect();
         Ok(out)
     }
 
@@ -544,7 +601,7 @@ impl Store {
         }
         let mut tx = self.write_tx().await?;
         for (id, path) in written {
-            sqlx::query("UPDATE entries SET record_path = ?2 WHERE id = ?1")
+            sqlx::query("UPDATE entries SET record_path = ?2, record_stale = 0 WHERE id = ?1")
                 .bind(id)
                 .bind(path)
                 .execute(&mut *tx)
@@ -719,19 +776,23 @@ impl Store {
     }
 }
 
-/// Inserts new entries and links every entry to the feed, counting what was new.
+/// Inserts new entries (clustering near-duplicates), records revisions of changed ones, and
+/// links every entry to the feed, counting what was new.
 async fn insert_entries(
     tx: &mut Transaction<'static, Sqlite>,
     feed_id: i64,
     entries: &[NewEntry],
     now: &str,
+    rules: &IngestRules<'_>,
     stats: &mut IngestStats,
 ) -> Result<(), StoreError> {
     for e in entries {
         let inserted = sqlx::query(
             "INSERT INTO entries (key, guid, url, title, author, published, updated,
-                                  record_date, content_text, content_hash, first_seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                  record_date, content_text, content_hash, first_seen_at,
+                                  content_html, feed_text, feed_hash, text_source, language,
+                                  fingerprint, excluded)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
              ON CONFLICT(key) DO NOTHING
              RETURNING id",
         )
@@ -746,19 +807,24 @@ async fn insert_entries(
         .bind(&e.content_text)
         .bind(&e.content_hash)
         .bind(now)
+        .bind(&e.content_html)
+        .bind(&e.feed_text)
+        .bind(&e.feed_hash)
+        .bind(&e.text_source)
+        .bind(&e.language)
+        .bind(&e.fingerprint)
+        .bind(&e.excluded)
         .fetch_optional(&mut **tx)
         .await
         .ctx("inserting an entry")?;
-        let (entry_id, is_new) = match inserted {
-            Some(row) => (row.get::<i64, _>(0), true),
-            None => {
-                let row = sqlx::query("SELECT id FROM entries WHERE key = ?1")
-                    .bind(&e.key)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .ctx("looking up a known entry")?;
-                (row.get::<i64, _>(0), false)
+        let (entry_id, known) = match inserted {
+            Some(row) => {
+                let id: i64 = row.get(0);
+                cluster(tx, id, e, rules).await?;
+                stats.new += 1;
+                (id, false)
             }
+            None => (-update_known(tx, e, now, rules, stats).await?, true),
         };
         let link = sqlx::query(
             "INSERT INTO feed_entries (feed_id, entry_id, first_seen_at) VALUES (?1, ?2, ?3)
@@ -770,13 +836,140 @@ async fn insert_entries(
         .execute(&mut **tx)
         .await
         .ctx("linking an entry to its feed")?;
-        if is_new {
-            stats.new += 1;
-        } else if link.rows_affected() > 0 {
+        if known && link.rows_affected() > 0 {
             stats.linked += 1;
         }
     }
     Ok(())
+}
+
+/// Puts a new entry into the cluster of the first stored near-duplicate among the entries that
+/// share one of its band keys, or into a cluster of its own.
+async fn cluster(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: i64,
+    e: &NewEntry,
+    rules: &IngestRules<'_>,
+) -> Result<(), StoreError> {
+    let mut cluster_id = id;
+    if let Some(fp) = &e.fingerprint
+        && !e.bands.is_empty()
+    {
+        let bands = serde_json::to_string(&e.bands).unwrap_or_else(|_| "[]".into());
+        let candidates = sqlx::query(
+            "SELECT e.id, coalesce(e.cluster_id, e.id), e.fingerprint FROM entries e
+             WHERE e.id IN (SELECT entry_id FROM entry_bands
+                            WHERE band IN (SELECT value FROM json_each(?1)) AND entry_id <> ?2
+                            LIMIT 64)
+               AND e.fingerprint IS NOT NULL
+             ORDER BY e.id",
+        )
+        .bind(&bands)
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await
+        .ctx("finding near-duplicate candidates")?;
+        for c in &candidates {
+            let theirs: Vec<u8> = c.get(2);
+            if (rules.near_duplicate)(fp, &theirs) {
+                cluster_id = c.get(1);
+                break;
+            }
+        }
+        sqlx::query(
+            "INSERT OR IGNORE INTO entry_bands (band, entry_id) SELECT value, ?2 FROM json_each(?1)",
+        )
+        .bind(&bands)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .ctx("indexing band keys")?;
+    }
+    let skip = rules.skip_near_duplicates && cluster_id != id;
+    sqlx::query(
+        "UPDATE entries SET cluster_id = ?2,
+                excluded = CASE WHEN ?3 THEN coalesce(excluded, 'near-duplicate') ELSE excluded END
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(cluster_id)
+    .bind(skip)
+    .execute(&mut **tx)
+    .await
+    .ctx("clustering an entry")?;
+    Ok(())
+}
+
+/// A known entry: keeps a revision when the feed's text changed. Returns the entry's id,
+/// negated so the caller can tell it from a new one.
+async fn update_known(
+    tx: &mut Transaction<'static, Sqlite>,
+    e: &NewEntry,
+    now: &str,
+    rules: &IngestRules<'_>,
+    stats: &mut IngestStats,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, feed_hash, title, content_text, content_hash, text_source
+         FROM entries WHERE key = ?1",
+    )
+    .bind(&e.key)
+    .fetch_one(&mut **tx)
+    .await
+    .ctx("looking up a known entry")?;
+    let id: i64 = row.get(0);
+    let old_feed_hash: Option<String> = row.get(1);
+    if old_feed_hash.as_deref() != Some(e.feed_hash.as_str()) && !e.content_text.is_empty() {
+        let source: String = row.get(5);
+        sqlx::query(
+            "INSERT INTO entry_revisions (entry_id, title, content_text, content_hash, replaced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(id)
+        .bind(row.get::<Option<String>, _>(2))
+        .bind(row.get::<String, _>(3))
+        .bind(row.get::<String, _>(4))
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .ctx("keeping a revision")?;
+        if source == "page" && e.text_source == "feed" {
+            // The record holds the article page's text; only the feed's teaser changed.
+            sqlx::query("UPDATE entries SET feed_text = ?2, feed_hash = ?3, updated_at = ?4 WHERE id = ?1")
+                .bind(id)
+                .bind(&e.content_text)
+                .bind(&e.feed_hash)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .ctx("updating an entry")?;
+        } else {
+            sqlx::query(
+                "UPDATE entries SET title = ?2, content_text = ?3, content_hash = ?4, content_html = ?5,
+                        feed_text = ?6, feed_hash = ?7, text_source = ?8, language = ?9,
+                        fingerprint = ?10, updated_at = ?11,
+                        record_stale = CASE WHEN ?12 AND record_path IS NOT NULL THEN 1 ELSE record_stale END
+                 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(&e.title)
+            .bind(&e.content_text)
+            .bind(&e.content_hash)
+            .bind(&e.content_html)
+            .bind(&e.feed_text)
+            .bind(&e.feed_hash)
+            .bind(&e.text_source)
+            .bind(&e.language)
+            .bind(&e.fingerprint)
+            .bind(now)
+            .bind(rules.rewrite_on_update)
+            .execute(&mut **tx)
+            .await
+            .ctx("updating an entry")?;
+        }
+        stats.updated += 1;
+    }
+    Ok(-id)
 }
 
 fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> PendingRecord {
@@ -785,7 +978,11 @@ fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> PendingRecord {
         key: r.get(1),
         record_date: r.get(2),
         content_text: r.get(3),
-        record_path: None,
+        record_path: r.get(4),
+        title: r.get(5),
+        author: r.get(6),
+        url: r.get(7),
+        content_html: r.get(8),
     }
 }
 
@@ -812,6 +1009,14 @@ mod tests {
             record_date: "2026-06-15".into(),
             content_text: text.into(),
             content_hash: crate::entry::sha256_hex(text),
+            content_html: None,
+            feed_text: None,
+            feed_hash: crate::entry::sha256_hex(text),
+            text_source: "feed".into(),
+            language: None,
+            fingerprint: None,
+            bands: Vec::new(),
+            excluded: None,
         }
     }
 
@@ -836,17 +1041,17 @@ mod tests {
             .expect("sync");
         let batch = vec![entry("k1", "one"), entry("k2", "two"), entry("k3", "")];
         let s = store
-            .apply_fetch(ids["a"], &ok_update(), &batch)
+            .apply_fetch(ids["a"], &ok_update(), &batch, &IngestRules::plain())
             .await
             .expect("ingest");
         assert_eq!((s.new, s.linked, s.total), (3, 0, 3));
         let s = store
-            .apply_fetch(ids["a"], &ok_update(), &batch)
+            .apply_fetch(ids["a"], &ok_update(), &batch, &IngestRules::plain())
             .await
             .expect("again");
         assert_eq!((s.new, s.linked), (0, 0));
         let s = store
-            .apply_fetch(ids["b"], &ok_update(), &batch[..1])
+            .apply_fetch(ids["b"], &ok_update(), &batch[..1], &IngestRules::plain())
             .await
             .expect("b");
         assert_eq!((s.new, s.linked), (0, 1));
@@ -879,8 +1084,8 @@ mod tests {
             error: Some("HTTP status 404".into()),
             ..FeedUpdate::default()
         };
-        store.apply_fetch(ids["a"], &fail, &[]).await.expect("fail");
-        store.apply_fetch(ids["a"], &fail, &[]).await.expect("fail");
+        store.apply_fetch(ids["a"], &fail, &[], &IngestRules::plain()).await.expect("fail");
+        store.apply_fetch(ids["a"], &fail, &[], &IngestRules::plain()).await.expect("fail");
         assert_eq!(
             store.feed_state(ids["a"]).await.expect("state").error_count,
             2

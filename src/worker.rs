@@ -20,14 +20,14 @@ use url::Url;
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::corpus::{Corpus, CorpusError};
-use crate::entry::{rfc3339_utc, sha256_hex};
 use crate::fetch::{CacheHints, FetchError, Fetcher, Redirect, Validators};
 use crate::hints::{FeedHints, read_hints};
-use crate::normalize::normalize_entry;
-use crate::parse::{ParsedFeed, parse_feed};
+use crate::parse::parse_feed;
 use crate::schedule;
+use crate::boilerplate::BoilerplateModel;
+use crate::quality::FeedQuality;
 use crate::store::{
-    FeedInfo, FeedSpec, FeedState, FeedUpdate, IngestStats, NewEntry, Store, StoreError,
+    FeedInfo, FeedSpec, FeedState, FeedUpdate, IngestRules, IngestStats, NewEntry, Store, StoreError,
 };
 
 /// A configured feed with its database id.
@@ -50,6 +50,8 @@ pub enum Outcome {
         recovered: bool,
         /// Publication times of the document's entries (adaptive intervals, gap detection).
         published: Vec<DateTime<Utc>>,
+        /// The feed's boilerplate model after learning from this document, JSON.
+        boilerplate: Option<String>,
     },
     /// 304: the server says nothing changed.
     NotModified,
@@ -232,17 +234,36 @@ pub async fn fetch_feed(
     let status = fetched.status;
     let content_type = fetched.content_type;
     let body = fetched.body;
+    let cfg = job.cfg.clone();
+    let model_json = state.boilerplate.clone();
     // Parsing and HTML work is CPU-bound; keep it off the I/O threads.
     let parsed = tokio::task::spawn_blocking(move || {
         let hints = read_hints(&body);
         parse_feed(&body, content_type.as_deref(), &feed_url).map(|p| {
-            let entries = prepare(&p, Utc::now());
-            (p, entries, hints)
+            let mut model: BoilerplateModel = model_json
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or_default();
+            let mut q = FeedQuality {
+                strip: &cfg.strip,
+                languages: &cfg.languages,
+                model: Some(&mut model),
+            };
+            let entries = prepare(&p, Utc::now(), &mut q);
+            (p, entries, hints, serde_json::to_string(&model).ok())
         })
     })
     .await;
+    let parsed = match parsed {
+        Ok(Ok((p, mut entries, hints, model))) => {
+            fetch_pages(fetcher, store, &job, &mut entries).await;
+            Ok(Ok((p, entries, hints, model)))
+        }
+        other => other,
+    };
     let outcome = match parsed {
-        Ok(Ok((p, entries, hints))) => Outcome::Parsed {
+        Ok(Ok((p, entries, hints, boilerplate))) => Outcome::Parsed {
+            boilerplate,
             published: p
                 .entries
                 .iter()
@@ -279,6 +300,67 @@ pub async fn fetch_feed(
     }
 }
 
+/// Replaces teasers of new entries with the article page's text (`full_text`). Page fetches go
+/// through the same fetcher — per-host limits, timeouts, size cap — as feeds. Any failure keeps
+/// the feed's text.
+async fn fetch_pages(fetcher: &Fetcher, store: &Store, job: &FeedJob, entries: &mut [NewEntry]) {
+    if job.cfg.full_text == config::FullText::Never {
+        return;
+    }
+    let wanted: Vec<usize> = (0..entries.len())
+        .filter(|&i| crate::quality::wants_page(job.cfg.full_text, &entries[i]))
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let keys: Vec<&str> = wanted.iter().map(|&i| entries[i].key.as_str()).collect();
+    let known = store.known_keys(&keys).await.unwrap_or_default();
+    for i in wanted {
+        if known.contains(&entries[i].key) {
+            continue;
+        }
+        let Some(url) = entries[i].url.as_deref().and_then(|u| Url::parse(u).ok()) else {
+            continue;
+        };
+        let page = match fetcher.get(&url, None).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(feed = %job.name, url = %job.url, page = %url, error = %e, "article page not fetched; keeping the feed's text");
+                continue;
+            }
+        };
+        let html = String::from_utf8_lossy(&page.body).into_owned();
+        let page_url = page.final_url.to_string();
+        let cfg = job.cfg.clone();
+        let entry = entries[i].clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let article = crate::extract::extract_article(&html, Some(&page_url))?;
+            let mut entry = entry;
+            let q = FeedQuality {
+                strip: &cfg.strip,
+                languages: &cfg.languages,
+                model: None,
+            };
+            let used = crate::quality::use_page_text(&mut entry, article, &q);
+            Ok::<_, crate::extract::ExtractError>((entry, used))
+        })
+        .await;
+        match result {
+            Ok(Ok((entry, true))) => {
+                tracing::info!(feed = %job.name, url = %job.url, page = %url, "full text from the article page");
+                entries[i] = entry;
+            }
+            Ok(Ok((_, false))) => {
+                tracing::info!(feed = %job.name, url = %job.url, page = %url, "article page says no more than the feed; keeping the feed's text");
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(feed = %job.name, url = %job.url, page = %url, error = %e, "no article text in the page; keeping the feed's text");
+            }
+            Err(e) => tracing::warn!(feed = %job.name, url = %job.url, error = %e, "extraction task failed"),
+        }
+    }
+}
+
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
@@ -289,33 +371,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Normalizes parsed entries into rows ready to store.
-pub fn prepare(feed: &ParsedFeed, fetched_at: chrono::DateTime<Utc>) -> Vec<NewEntry> {
-    feed.entries
-        .iter()
-        .map(|e| {
-            let n = normalize_entry(e);
-            let content_text = n.text();
-            NewEntry {
-                key: e.key.clone(),
-                guid: e.guid.clone(),
-                url: e.url.clone(),
-                title: n.title,
-                author: e.author.clone(),
-                published: e.published.as_ref().map(rfc3339_utc),
-                // feed-rs copies an RSS item's pubDate into `updated`; only a real update counts.
-                updated: e
-                    .updated
-                    .filter(|u| Some(u) != e.published.as_ref())
-                    .as_ref()
-                    .map(rfc3339_utc),
-                record_date: e.record_date(fetched_at),
-                content_hash: sha256_hex(&content_text),
-                content_text,
-            }
-        })
-        .collect()
-}
+pub use crate::quality::prepare;
 
 /// Holds the instance lock: one process at a time owns a database and its corpus, because
 /// record numbers are handed out by that process.
@@ -398,6 +454,7 @@ impl Engine {
             self.config.poll.clone(),
             clock,
         )
+        .with_corpus_settings(self.config.corpus.clone())
     }
 }
 
@@ -442,6 +499,7 @@ pub struct Writer {
     poll: config::Poll,
     clock: Arc<dyn Clock>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    corpus_settings: config::CorpusSettings,
     pub stats: WriterStats,
 }
 
@@ -462,8 +520,28 @@ impl Writer {
             poll,
             clock,
             metrics: None,
+            corpus_settings: config::CorpusSettings::default(),
             stats: WriterStats::default(),
         }
+    }
+
+    /// Record format, near-duplicate and update rules.
+    pub fn with_corpus_settings(mut self, settings: config::CorpusSettings) -> Writer {
+        self.corpus_settings = settings;
+        self
+    }
+
+    fn rules(&self) -> IngestRules<'static> {
+        IngestRules {
+            skip_near_duplicates: self.corpus_settings.skip_near_duplicates,
+            rewrite_on_update: self.corpus_settings.on_update == config::OnUpdate::Rewrite,
+            near_duplicate: &crate::quality::near_duplicate,
+        }
+    }
+
+    /// Stores entries for a feed without touching its polling state (archive backfill).
+    pub async fn ingest_entries(&self, feed_id: i64, entries: &[NewEntry]) -> Result<IngestStats, StoreError> {
+        self.store.ingest_entries(feed_id, entries, &self.rules()).await
     }
 
     /// Counts written records in `metrics` too.
@@ -563,6 +641,7 @@ impl Writer {
                 hints,
                 recovered,
                 published,
+                boilerplate,
             } => {
                 let keys: Vec<&str> = parsed.iter().map(|e| e.key.as_str()).collect();
                 let all_new = self.store.count_known(&keys).await? == 0;
@@ -608,6 +687,7 @@ impl Writer {
                 update.interval_secs = i64::try_from(interval.as_secs()).ok();
                 update.gap = gap;
                 update.recovered = recovered;
+                update.boilerplate = boilerplate;
                 update.info = Some(info);
                 entries = parsed;
                 schedule::next_after_success(cfg, interval, now, &hints, &cache)
@@ -641,7 +721,7 @@ impl Writer {
                     update.status = "gone".into();
                     update.disabled_reason = Some(format!("410 Gone at {}", rfc3339(now)));
                     tracing::error!(feed = %job.name, url = %job.url, "the server says the feed is gone (410); it is disabled until its URL changes in the config");
-                    self.store.apply_fetch(job.id, &update, &[]).await?;
+                    self.store.apply_fetch(job.id, &update, &[], &self.rules()).await?;
                     return Ok(report);
                 }
                 tracing::warn!(feed = %job.name, url = %job.url, error = %error, errors, "feed failed");
@@ -657,7 +737,7 @@ impl Writer {
         };
         update.next_poll_at = Some(rfc3339(next));
         report.next_poll = Some(next);
-        let stats = self.store.apply_fetch(job.id, &update, &entries).await?;
+        let stats = self.store.apply_fetch(job.id, &update, &entries, &self.rules()).await?;
         if update.status == "ok" {
             tracing::info!(
                 feed = %job.name, url = %job.url, new = stats.new, linked = stats.linked,
@@ -749,8 +829,9 @@ impl Writer {
             "record files missing from the corpus; writing them again"
         );
         let records = self.store.records_by_id(&missing).await?;
+        let format = self.corpus_settings.record_format;
         let (written, err) = self
-            .with_corpus(move |c| c.write(&records))
+            .with_corpus(move |c| c.write(&records, format))
             .await
             .unwrap_or_else(|e| (Vec::new(), Some(e)));
         if let Some(e) = err {
@@ -772,7 +853,8 @@ impl Writer {
                 break;
             }
             let batch_len = pending.len();
-            let (written, err) = match self.with_corpus(move |c| c.write(&pending)).await {
+            let format = self.corpus_settings.record_format;
+            let (written, err) = match self.with_corpus(move |c| c.write(&pending, format)).await {
                 Ok(r) => r,
                 Err(e) => (Vec::new(), Some(e)),
             };
