@@ -545,7 +545,10 @@ impl Config {
                     return Err(src.error_at(
                         l.span().start,
                         Some("languages"),
-                        format!("{:?} is not an ISO 639-1 code such as \"en\" or \"ru\"", l.get_ref()),
+                        format!(
+                            "{:?} is not an ISO 639-1 code such as \"en\" or \"ru\"",
+                            l.get_ref()
+                        ),
                     ));
                 }
                 out.push(code);
@@ -628,9 +631,15 @@ impl Config {
                     .iter()
                     .flatten()
                     .map(|p| {
-                        regex::Regex::new(p.get_ref()).map(StripPattern).map_err(|e| {
-                            src.error_at(p.span().start, Some("strip"), format!("invalid pattern: {e}"))
-                        })
+                        regex::Regex::new(p.get_ref())
+                            .map(StripPattern)
+                            .map_err(|e| {
+                                src.error_at(
+                                    p.span().start,
+                                    Some("strip"),
+                                    format!("invalid pattern: {e}"),
+                                )
+                            })
                     })
                     .collect::<Result<_, _>>()?,
                 languages: match &f.languages {

@@ -58,7 +58,10 @@ pub fn render_record(r: &PendingRecord, format: RecordFormat) -> String {
             let date = chrono::NaiveDate::parse_from_str(&r.record_date, "%Y-%m-%d")
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .and_then(|d| d.and_local_timezone(chrono::FixedOffset::east_opt(0)?).single());
+                .and_then(|d| {
+                    d.and_local_timezone(chrono::FixedOffset::east_opt(0)?)
+                        .single()
+                });
             let Some(date) = date else {
                 return render(&r.record_date, &r.content_text);
             };
@@ -163,7 +166,11 @@ impl Corpus {
         (written, error)
     }
 
-    fn write_one(&mut self, r: &PendingRecord, format: RecordFormat) -> Result<String, CorpusError> {
+    fn write_one(
+        &mut self,
+        r: &PendingRecord,
+        format: RecordFormat,
+    ) -> Result<String, CorpusError> {
         let hash = key_hash16(&r.key);
         // Keep the name the database knows; else adopt a file a crash left unregistered; else
         // take the next number.
@@ -201,7 +208,10 @@ impl Corpus {
     }
 
     #[cfg(test)]
-    fn write_text(&mut self, records: &[PendingRecord]) -> (Vec<(i64, String)>, Option<CorpusError>) {
+    fn write_text(
+        &mut self,
+        records: &[PendingRecord],
+    ) -> (Vec<(i64, String)>, Option<CorpusError>) {
         self.write(records, RecordFormat::Text)
     }
 

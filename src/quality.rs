@@ -48,7 +48,8 @@ fn clean(paragraphs: &mut Vec<String>, q: &FeedQuality<'_>) {
 fn finish(entry: &mut NewEntry, languages: &[String]) {
     entry.content_hash = sha256_hex(&entry.content_text);
     entry.language = detect_language(&entry.content_text);
-    entry.excluded = (!language_allowed(entry.language.as_deref(), languages)).then(|| "language".to_string());
+    entry.excluded =
+        (!language_allowed(entry.language.as_deref(), languages)).then(|| "language".to_string());
     if entry.content_text.is_empty() {
         entry.fingerprint = None;
         entry.bands = Vec::new();
@@ -61,7 +62,11 @@ fn finish(entry: &mut NewEntry, languages: &[String]) {
 
 /// Normalizes parsed entries into rows ready to store. The feed's boilerplate model first learns
 /// from every entry of the document, then strips them all.
-pub fn prepare(feed: &ParsedFeed, fetched_at: DateTime<Utc>, q: &mut FeedQuality<'_>) -> Vec<NewEntry> {
+pub fn prepare(
+    feed: &ParsedFeed,
+    fetched_at: DateTime<Utc>,
+    q: &mut FeedQuality<'_>,
+) -> Vec<NewEntry> {
     let normalized: Vec<_> = feed.entries.iter().map(normalize_entry).collect();
     if let Some(model) = q.model.as_deref_mut() {
         for n in &normalized {
@@ -90,7 +95,11 @@ pub fn prepare(feed: &ParsedFeed, fetched_at: DateTime<Utc>, q: &mut FeedQuality
                     .map(rfc3339_utc),
                 record_date: e.record_date(fetched_at),
                 feed_hash: sha256_hex(&content_text),
-                content_html: e.body.as_ref().filter(|b| b.is_html).map(|b| b.text.clone()),
+                content_html: e
+                    .body
+                    .as_ref()
+                    .filter(|b| b.is_html)
+                    .map(|b| b.text.clone()),
                 content_text,
                 content_hash: String::new(),
                 feed_text: None,
@@ -115,7 +124,12 @@ pub fn wants_page(mode: FullText, entry: &NewEntry) -> bool {
         FullText::Never => false,
         FullText::Always => true,
         FullText::Auto => {
-            let body: Vec<String> = entry.content_text.split("\n\n").skip(1).map(str::to_string).collect();
+            let body: Vec<String> = entry
+                .content_text
+                .split("\n\n")
+                .skip(1)
+                .map(str::to_string)
+                .collect();
             body.is_empty() || is_teaser(&body)
         }
     }
@@ -123,7 +137,11 @@ pub fn wants_page(mode: FullText, entry: &NewEntry) -> bool {
 
 /// Uses the article page's text when it says more than the feed's. Returns whether it did.
 pub fn use_page_text(entry: &mut NewEntry, article: Article, q: &FeedQuality<'_>) -> bool {
-    let feed_paragraphs: Vec<String> = entry.content_text.split("\n\n").map(str::to_string).collect();
+    let feed_paragraphs: Vec<String> = entry
+        .content_text
+        .split("\n\n")
+        .map(str::to_string)
+        .collect();
     let mut page = article.paragraphs;
     if let Some(t) = &entry.title
         && page.first() != Some(t)
@@ -148,7 +166,9 @@ pub fn use_page_text(entry: &mut NewEntry, article: Article, q: &FeedQuality<'_>
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Near-duplicate test on stored fingerprints.
@@ -168,7 +188,12 @@ mod tests {
 
     #[test]
     fn seed_entries_lose_donation_and_follow_lines_only() {
-        let feed = parse_feed(SEED, None, "https://novastan.org/en/tag/war-in-ukraine/feed/").expect("seed");
+        let feed = parse_feed(
+            SEED,
+            None,
+            "https://novastan.org/en/tag/war-in-ukraine/feed/",
+        )
+        .expect("seed");
         let rows = prepare(&feed, Utc::now(), &mut FeedQuality::none());
         assert_eq!(rows.len(), 7);
         for r in &rows {
@@ -185,14 +210,20 @@ mod tests {
         };
         let mut q = q;
         let rows = prepare(&feed, Utc::now(), &mut q);
-        assert!(rows.iter().all(|r| r.excluded.as_deref() == Some("language")));
+        assert!(
+            rows.iter()
+                .all(|r| r.excluded.as_deref() == Some("language"))
+        );
     }
 
     #[test]
     fn teasers_want_the_page_and_full_texts_do_not() {
         let feed = parse_feed(SEED, None, "https://e.org/feed").expect("seed");
         let rows = prepare(&feed, Utc::now(), &mut FeedQuality::none());
-        assert!(!wants_page(FullText::Auto, &rows[0]), "content:encoded is the full article");
+        assert!(
+            !wants_page(FullText::Auto, &rows[0]),
+            "content:encoded is the full article"
+        );
         assert!(wants_page(FullText::Always, &rows[0]));
         let mut teaser = rows[0].clone();
         teaser.content_text = "Title\n\nThe first lines of a story […]".into();

@@ -423,16 +423,20 @@ impl Store {
     }
 
     /// Which of these keys are already stored.
-    pub async fn known_keys(&self, keys: &[&str]) -> Result<std::collections::HashSet<String>, StoreError> {
+    pub async fn known_keys(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
         if keys.is_empty() {
             return Ok(Default::default());
         }
         let json = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
-        let rows = sqlx::query("SELECT key FROM entries WHERE key IN (SELECT value FROM json_each(?1))")
-            .bind(json)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("looking up known entries")?;
+        let rows =
+            sqlx::query("SELECT key FROM entries WHERE key IN (SELECT value FROM json_each(?1))")
+                .bind(json)
+                .fetch_all(&self.pool)
+                .await
+                .ctx("looking up known entries")?;
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 
@@ -935,14 +939,16 @@ async fn update_known(
         .ctx("keeping a revision")?;
         if source == "page" && e.text_source == "feed" {
             // The record holds the article page's text; only the feed's teaser changed.
-            sqlx::query("UPDATE entries SET feed_text = ?2, feed_hash = ?3, updated_at = ?4 WHERE id = ?1")
-                .bind(id)
-                .bind(&e.content_text)
-                .bind(&e.feed_hash)
-                .bind(now)
-                .execute(&mut **tx)
-                .await
-                .ctx("updating an entry")?;
+            sqlx::query(
+                "UPDATE entries SET feed_text = ?2, feed_hash = ?3, updated_at = ?4 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(&e.content_text)
+            .bind(&e.feed_hash)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .ctx("updating an entry")?;
         } else {
             sqlx::query(
                 "UPDATE entries SET title = ?2, content_text = ?3, content_hash = ?4, content_html = ?5,
@@ -1084,8 +1090,14 @@ mod tests {
             error: Some("HTTP status 404".into()),
             ..FeedUpdate::default()
         };
-        store.apply_fetch(ids["a"], &fail, &[], &IngestRules::plain()).await.expect("fail");
-        store.apply_fetch(ids["a"], &fail, &[], &IngestRules::plain()).await.expect("fail");
+        store
+            .apply_fetch(ids["a"], &fail, &[], &IngestRules::plain())
+            .await
+            .expect("fail");
+        store
+            .apply_fetch(ids["a"], &fail, &[], &IngestRules::plain())
+            .await
+            .expect("fail");
         assert_eq!(
             store.feed_state(ids["a"]).await.expect("state").error_count,
             2

@@ -17,17 +17,18 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use url::Url;
 
+use crate::boilerplate::BoilerplateModel;
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::corpus::{Corpus, CorpusError};
 use crate::fetch::{CacheHints, FetchError, Fetcher, Redirect, Validators};
 use crate::hints::{FeedHints, read_hints};
 use crate::parse::parse_feed;
-use crate::schedule;
-use crate::boilerplate::BoilerplateModel;
 use crate::quality::FeedQuality;
+use crate::schedule;
 use crate::store::{
-    FeedInfo, FeedSpec, FeedState, FeedUpdate, IngestRules, IngestStats, NewEntry, Store, StoreError,
+    FeedInfo, FeedSpec, FeedState, FeedUpdate, IngestRules, IngestStats, NewEntry, Store,
+    StoreError,
 };
 
 /// A configured feed with its database id.
@@ -356,7 +357,9 @@ async fn fetch_pages(fetcher: &Fetcher, store: &Store, job: &FeedJob, entries: &
             Ok(Err(e)) => {
                 tracing::warn!(feed = %job.name, url = %job.url, page = %url, error = %e, "no article text in the page; keeping the feed's text");
             }
-            Err(e) => tracing::warn!(feed = %job.name, url = %job.url, error = %e, "extraction task failed"),
+            Err(e) => {
+                tracing::warn!(feed = %job.name, url = %job.url, error = %e, "extraction task failed")
+            }
         }
     }
 }
@@ -540,8 +543,14 @@ impl Writer {
     }
 
     /// Stores entries for a feed without touching its polling state (archive backfill).
-    pub async fn ingest_entries(&self, feed_id: i64, entries: &[NewEntry]) -> Result<IngestStats, StoreError> {
-        self.store.ingest_entries(feed_id, entries, &self.rules()).await
+    pub async fn ingest_entries(
+        &self,
+        feed_id: i64,
+        entries: &[NewEntry],
+    ) -> Result<IngestStats, StoreError> {
+        self.store
+            .ingest_entries(feed_id, entries, &self.rules())
+            .await
     }
 
     /// Counts written records in `metrics` too.
@@ -721,7 +730,9 @@ impl Writer {
                     update.status = "gone".into();
                     update.disabled_reason = Some(format!("410 Gone at {}", rfc3339(now)));
                     tracing::error!(feed = %job.name, url = %job.url, "the server says the feed is gone (410); it is disabled until its URL changes in the config");
-                    self.store.apply_fetch(job.id, &update, &[], &self.rules()).await?;
+                    self.store
+                        .apply_fetch(job.id, &update, &[], &self.rules())
+                        .await?;
                     return Ok(report);
                 }
                 tracing::warn!(feed = %job.name, url = %job.url, error = %error, errors, "feed failed");
@@ -737,7 +748,10 @@ impl Writer {
         };
         update.next_poll_at = Some(rfc3339(next));
         report.next_poll = Some(next);
-        let stats = self.store.apply_fetch(job.id, &update, &entries, &self.rules()).await?;
+        let stats = self
+            .store
+            .apply_fetch(job.id, &update, &entries, &self.rules())
+            .await?;
         if update.status == "ok" {
             tracing::info!(
                 feed = %job.name, url = %job.url, new = stats.new, linked = stats.linked,

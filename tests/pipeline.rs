@@ -392,7 +392,10 @@ fn config_falls_back_to_the_environment() {
 fn a_second_instance_on_the_same_database_is_refused() {
     let server = FeedServer::start();
     server.set_xml("/feed", rss(&synthetic_items(1, 2)));
-    let setup = Setup::new(&[("a", server.url("/feed"))], "[poll]\ninterval = \"1h\"\n");
+    let setup = Setup::new(
+        &[("a", server.url("/feed"))],
+        "[poll]\ninterval = \"1h\"\nstartup_jitter = \"0s\"\n",
+    );
     let (mut child, mut log) = spawn_logged(setup.cmd(&["run"]));
     log.wait_for("feed fetched", Duration::from_secs(30));
     let (ok, _, err) = setup.poll();
