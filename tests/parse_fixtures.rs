@@ -383,6 +383,8 @@ fn recovered_bodies_keep_their_text() {
     assert_eq!(n.text(), "Ёлки, ёжики и щи: что едят зимой\n\nЩи, пель");
 }
 
+type Breaker = Box<dyn Fn(&str) -> String>;
+
 /// The same document, clean or with defects that need the recovery pass, gives the same
 /// entries under the same dedup keys.
 #[test]
@@ -391,7 +393,7 @@ fn keys_are_the_same_clean_or_recovered() {
     let clean_text = String::from_utf8(fx.bytes()).expect("utf-8 fixture");
     let clean = parse_feed(clean_text.as_bytes(), None, fx.feed_url).expect("clean");
     assert!(!clean.recovered);
-    let defects: [(&str, Box<dyn Fn(&str) -> String>); 5] = [
+    let defects: [(&str, Breaker); 5] = [
         (
             "bare ampersand",
             Box::new(|s: &str| s.replace("<description>Новости", "<description>A & B")),
@@ -459,4 +461,23 @@ fn not_a_feed_is_still_an_error() {
             "{bytes:?}"
         );
     }
+}
+
+#[test]
+fn one_entry_feed_rs_rejects_does_not_cost_the_others() {
+    // Atom content with `src` must be empty; feed-rs fails the whole feed on the second entry.
+    let doc = r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title>Вести</title><id>tag:v,2026:feed</id><updated>2026-06-16T08:00:00+06:00</updated>
+  <entry><id>tag:v,2026:1</id><title>Первая</title><updated>2026-06-15T09:30:00+06:00</updated></entry>
+  <entry><id>tag:v,2026:2</id><title>Вторая</title><updated>2026-06-15T10:30:00+06:00</updated>
+    <content type="video/mp4" src="https://v.example/2.mp4">not empty</content></entry>
+  <entry><id>tag:v,2026:3</id><title>Третья</title><updated>2026-06-15T11:30:00+06:00</updated></entry>
+</feed>"#;
+    assert!(feed_rs::parser::parse(doc.as_bytes()).is_err());
+    let feed = parse_feed(doc.as_bytes(), None, "https://v.example/feed").expect("salvaged");
+    assert!(feed.recovered);
+    assert_eq!(feed.title.as_deref(), Some("Вести"));
+    let ids: Vec<_> = feed.entries.iter().map(|e| e.guid.as_deref()).collect();
+    assert_eq!(ids, [Some("tag:v,2026:1"), Some("tag:v,2026:3")]);
 }

@@ -99,8 +99,11 @@ fn read(
     };
     let doc = rewrite::rewrite(&text, Mode::Lenient)
         .map_err(|e| ParseError::Invalid(format!("{e} (first problem: {defect})")))?;
-    let feed = run_feed_rs(doc.xml.as_bytes(), feed_url)
-        .map_err(|e| ParseError::Invalid(format!("{e} (after recovery from: {defect})")))?;
+    let feed = match run_feed_rs(doc.xml.as_bytes(), feed_url) {
+        Ok(feed) => feed,
+        Err(e) => salvage(&doc, feed_url)
+            .ok_or_else(|| ParseError::Invalid(format!("{e} (after recovery from: {defect})")))?,
+    };
     tracing::info!(
         feed = feed_url,
         repairs = doc.repairs,
@@ -108,6 +111,25 @@ fn read(
         "feed is not well-formed; read through the recovery pass"
     );
     convert(feed, feed_url, encoding, true)
+}
+
+/// feed-rs fails a whole feed for one entry it dislikes. Reads the feed without entries, then
+/// each entry on its own, and keeps every entry that reads. `None` when even the feed's own
+/// elements do not read.
+fn salvage(doc: &rewrite::Rewritten, feed_url: &str) -> Option<(model::Feed, OffsetMap)> {
+    let first = doc.entries.first()?;
+    let last = doc.entries.last()?;
+    let head = doc.xml.get(..first.start)?;
+    let tail = doc.xml.get(last.end..)?;
+    let (mut feed, mut offsets) = run_feed_rs(format!("{head}{tail}").as_bytes(), feed_url).ok()?;
+    for span in &doc.entries {
+        let entry = doc.xml.get(span.clone())?;
+        if let Ok((one, more)) = run_feed_rs(format!("{head}{entry}{tail}").as_bytes(), feed_url) {
+            feed.entries.extend(one.entries);
+            offsets.extend(more);
+        }
+    }
+    Some((feed, offsets))
 }
 
 /// feed-rs with our id and date rules. Dates come back as UTC instants; the offsets they were

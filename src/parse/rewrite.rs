@@ -71,6 +71,9 @@ const VOID_ELEMENTS: &[&str] = &[
     "br", "hr", "img", "input", "wbr", "area", "col", "embed", "param", "source", "track",
 ];
 
+/// Root elements of the feed formats feed-rs reads.
+const FEED_ROOTS: &[&str] = &["rss", "RDF", "feed", "entry"];
+
 /// Where the containing feed structure resumes when a text element was left open.
 const STRUCTURE: &[&str] = &["item", "entry", "channel", "feed", "rss", "RDF", "rdf:RDF"];
 
@@ -89,6 +92,8 @@ pub struct Rewritten {
     pub xml: String,
     /// Number of repairs made (0 in strict mode).
     pub repairs: usize,
+    /// Byte ranges of the top-level entries (`item`, `entry`) in `xml`.
+    pub entries: Vec<std::ops::Range<usize>>,
 }
 
 /// Why a document is not well-formed (strict mode), or why it is no feed at all.
@@ -131,7 +136,9 @@ struct Rewriter {
     entities: HashMap<String, String>,
     has_doctype: bool,
     repairs: usize,
-    first_defect: Option<String>,
+    entries: Vec<std::ops::Range<usize>>,
+    /// Output position and stack depth where the current top-level entry began.
+    entry_start: Option<(usize, usize)>,
 }
 
 /// Rewrites `text` (already UTF-8, declaration and all) for feed-rs.
@@ -154,7 +161,8 @@ pub fn rewrite(text: &str, mode: Mode) -> Result<Rewritten, RewriteError> {
         entities: HashMap::new(),
         has_doctype: false,
         repairs: pre_repairs,
-        first_defect: None,
+        entries: Vec::new(),
+        entry_start: None,
     };
     w.out
         .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -231,6 +239,7 @@ pub fn rewrite(text: &str, mode: Mode) -> Result<Rewritten, RewriteError> {
     Ok(Rewritten {
         xml: w.out,
         repairs: w.repairs,
+        entries: w.entries,
     })
 }
 
@@ -240,8 +249,8 @@ impl Rewriter {
         match self.mode {
             Mode::Strict => Err(RewriteError::NotWellFormed(what)),
             Mode::Lenient => {
+                tracing::trace!(defect = %what, "repaired");
                 self.repairs += 1;
-                self.first_defect.get_or_insert(what);
                 Ok(())
             }
         }
@@ -273,6 +282,11 @@ impl Rewriter {
         if self.stack.is_empty() && self.root_done {
             self.defect(format!("<{name}> after the root element"))?;
             return Ok(false);
+        }
+        if !self.root_done && !FEED_ROOTS.contains(&local(&name)) {
+            // Server warnings and other HTML printed before the feed: skipped, not the root.
+            self.defect(format!("<{name}> before the feed's root element"))?;
+            return Ok(true);
         }
         let mut attrs = attributes(e);
         let is_root = !self.root_done;
@@ -323,7 +337,16 @@ impl Rewriter {
         }
         let void = self.mode == Mode::Lenient
             && VOID_ELEMENTS.contains(&local(&name).to_ascii_lowercase().as_str());
+        let is_entry = !is_root && matches!(local(&name), "item" | "entry");
+        let start_pos = self.out.len();
         write_tag(&mut self.out, &out_name, &attrs, empty || void);
+        if is_entry && self.entry_start.is_none() {
+            if empty || void {
+                self.entries.push(start_pos..self.out.len());
+            } else {
+                self.entry_start = Some((start_pos, self.stack.len()));
+            }
+        }
         if empty || void {
             return Ok(true);
         }
@@ -429,6 +452,12 @@ impl Rewriter {
         self.out.push_str("</");
         self.out.push_str(&open.out_name);
         self.out.push('>');
+        if let Some((start, depth)) = self.entry_start
+            && self.stack.len() == depth
+        {
+            self.entries.push(start..self.out.len());
+            self.entry_start = None;
+        }
     }
 
     fn text(&mut self, raw: &str) -> Result<(), RewriteError> {
@@ -885,7 +914,25 @@ mod tests {
     }
 
     #[test]
+    fn html_before_the_root_is_skipped() {
+        let doc = "<br />\n<b>Warning</b>: cannot modify header in <b>feed.php</b><br />\n\
+                   <?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title></channel></rss>";
+        assert!(rewrite(doc, Mode::Strict).is_err());
+        let r = lenient(doc);
+        assert!(
+            r.xml
+                .ends_with("<rss version=\"2.0\"><channel><title>t</title></channel></rss>"),
+            "{}",
+            r.xml
+        );
+    }
+
+    #[test]
     fn no_root_is_an_error() {
+        assert!(matches!(
+            rewrite("<html><p>x</p></html>", Mode::Lenient),
+            Err(RewriteError::NoRoot)
+        ));
         assert!(matches!(
             rewrite("just text", Mode::Lenient),
             Err(RewriteError::NoRoot)
