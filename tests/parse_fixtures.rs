@@ -481,3 +481,24 @@ fn one_entry_feed_rs_rejects_does_not_cost_the_others() {
     let ids: Vec<_> = feed.entries.iter().map(|e| e.guid.as_deref()).collect();
     assert_eq!(ids, [Some("tag:v,2026:1"), Some("tag:v,2026:3")]);
 }
+
+#[test]
+fn contacts_with_unicode_around_the_address_do_not_crash() {
+    // feed-rs slices one byte around the address; here those bytes are inside « and ».
+    let rss = "<rss version=\"2.0\"><channel><title>t</title><item><guid>https://v.kg/1</guid>\
+               <title>Новость</title><author>Редакция «news@vesti.kg»</author></item></channel></rss>";
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let plain = catch_unwind(AssertUnwindSafe(|| feed_rs::parser::parse(rss.as_bytes())));
+    std::panic::set_hook(hook);
+    assert!(plain.is_err(), "plain feed-rs panics on this author");
+    let feed = parse_feed(rss.as_bytes(), None, "https://v.kg/feed").expect("parses");
+    assert_eq!(feed.entries.len(), 1);
+    assert!(!feed.recovered);
+
+    let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "t",
+        "items": [{"id": "1", "title": "Новость", "authors": [{"name": "Редакция «news@vesti.kg»"}]}]}"#;
+    let feed = parse_feed(json.as_bytes(), None, "https://v.kg/feed").expect("parses json");
+    assert_eq!(feed.format, "json");
+    assert_eq!(feed.entries.len(), 1);
+}

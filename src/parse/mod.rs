@@ -58,17 +58,16 @@ pub fn parse_feed(
     content_type: Option<&str>,
     feed_url: &str,
 ) -> Result<ParsedFeed, ParseError> {
-    match catch_unwind(AssertUnwindSafe(|| read(bytes, content_type, feed_url))) {
-        Ok(result) => result,
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(ParseError::Panicked(msg))
-        }
-    }
+    catch_unwind(AssertUnwindSafe(|| read(bytes, content_type, feed_url)))
+        .unwrap_or_else(|panic| Err(ParseError::Panicked(panic_message(&*panic))))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 fn read(
@@ -80,8 +79,9 @@ fn read(
     let encoding = decoded.encoding;
     let text = decoded.text;
     if text.trim_start().starts_with('{') {
+        let json = pad_json_contacts(&text).unwrap_or(text);
         return convert(
-            run_feed_rs(text.as_bytes(), feed_url)?,
+            run_feed_rs(json.as_bytes(), feed_url)?,
             feed_url,
             encoding,
             false,
@@ -111,6 +111,34 @@ fn read(
         "feed is not well-formed; read through the recovery pass"
     );
     convert(feed, feed_url, encoding, true)
+}
+
+/// JSON Feed author names go through the same e-mail splitting in feed-rs as RSS contacts
+/// (see [`rewrite::pad_emails`]). `None` when the text is not JSON (feed-rs reports that).
+fn pad_json_contacts(text: &str) -> Option<String> {
+    fn walk(v: &mut serde_json::Value, in_author: bool) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    match (k.as_str(), child) {
+                        ("name", serde_json::Value::String(s)) if in_author => {
+                            *s = rewrite::pad_emails(s);
+                        }
+                        (k, child) => walk(child, matches!(k, "author" | "authors")),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, in_author);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
+    walk(&mut value, false);
+    serde_json::to_string(&value).ok()
 }
 
 /// feed-rs fails a whole feed for one entry it dislikes. Reads the feed without entries, then
@@ -152,8 +180,9 @@ fn run_feed_rs(xml: &[u8], feed_url: &str) -> Result<(model::Feed, OffsetMap), P
             Some(utc)
         })
         .build();
-    let feed = parser
-        .parse(xml)
+    // A panic here costs this parse only: the caller falls back to recovery and salvage.
+    let feed = catch_unwind(AssertUnwindSafe(|| parser.parse(xml)))
+        .map_err(|panic| ParseError::Panicked(panic_message(&*panic)))?
         .map_err(|e| ParseError::Invalid(e.to_string()))?;
     let offsets = offsets.lock().map(|m| m.clone()).unwrap_or_default();
     Ok((feed, offsets))

@@ -47,6 +47,7 @@ const RSS_TEXT_ELEMENTS: &[&str] = &[
     "docs",
     "ttl",
     "content:encoded",
+    "itunes:author",
     "dc:creator",
     "dc:date",
     "dc:subject",
@@ -120,10 +121,15 @@ struct Open {
     rdf_item: Option<(Option<String>, bool)>,
 }
 
-/// A text element being copied: markup inside it is written as escaped text.
+/// A text element being copied. Its content is collected as text (markup inside it included)
+/// and written escaped when it ends.
 struct Leaf {
     source_name: String,
+    /// Markup open inside the text, to tell well-formed from broken.
     inner: Vec<String>,
+    text: String,
+    /// A person with an e-mail address (`author`, `dc:creator`, …).
+    contact: bool,
 }
 
 struct Rewriter {
@@ -217,7 +223,9 @@ pub fn rewrite(text: &str, mode: Mode) -> Result<Rewritten, RewriteError> {
                 w.text(raw)?;
             }
             Event::CData(c) => {
-                if !w.stack.is_empty() {
+                if let Some(leaf) = &mut w.leaf {
+                    leaf.text.push_str(&c);
+                } else if !w.stack.is_empty() {
                     w.out.push_str("<![CDATA[");
                     w.out.push_str(&c);
                     w.out.push_str("]]>");
@@ -267,12 +275,12 @@ impl Rewriter {
                 self.close_leaf()?;
             } else {
                 let raw: &str = e;
-                self.out.push_str("&lt;");
-                self.out.push_str(&partial_escape(raw));
+                leaf.text.push('<');
+                leaf.text.push_str(raw);
                 if empty {
-                    self.out.push_str("/&gt;");
+                    leaf.text.push_str("/>");
                 } else {
-                    self.out.push_str("&gt;");
+                    leaf.text.push('>');
                     // An unclosed one (`<br>`) shows when the text element ends.
                     leaf.inner.push(name);
                 }
@@ -363,9 +371,15 @@ impl Rewriter {
             rdf_item,
         });
         if text_element {
+            let contact = matches!(
+                local(&name),
+                "author" | "managingEditor" | "webMaster" | "creator"
+            );
             self.leaf = Some(Leaf {
                 source_name: name,
                 inner: Vec::new(),
+                text: String::new(),
+                contact,
             });
         }
         Ok(true)
@@ -392,9 +406,11 @@ impl Rewriter {
                 {
                     self.defect(format!("unexpected </{name}>"))?;
                 }
-                self.out.push_str("&lt;/");
-                self.out.push_str(&partial_escape(name));
-                self.out.push_str("&gt;");
+                if let Some(leaf) = &mut self.leaf {
+                    leaf.text.push_str("</");
+                    leaf.text.push_str(name);
+                    leaf.text.push('>');
+                }
                 return Ok(());
             }
         }
@@ -426,6 +442,12 @@ impl Rewriter {
         };
         if let Some(open) = leaf.inner.last() {
             self.defect(format!("<{open}> never closed in <{}>", leaf.source_name))?;
+        }
+        if leaf.contact {
+            self.out
+                .push_str(&partial_escape(pad_emails(&leaf.text).as_str()));
+        } else {
+            self.out.push_str(&partial_escape(leaf.text.as_str()));
         }
         if let Some(i) = self
             .stack
@@ -467,9 +489,11 @@ impl Rewriter {
         if raw.contains('&') {
             // quick-xml hands references over separately, so an `&` here stands alone.
             self.defect("bare `&`".into())?;
-            self.out.push_str(&raw.replace('&', "&amp;"));
-        } else {
-            self.out.push_str(raw);
+        }
+        match &mut self.leaf {
+            // Without references, the raw text is the text (a bare `&` included).
+            Some(leaf) => leaf.text.push_str(raw),
+            None => self.out.push_str(&raw.replace('&', "&amp;")),
         }
         Ok(())
     }
@@ -479,45 +503,60 @@ impl Rewriter {
             return Ok(());
         }
         let name = r.to_string();
-        if let Some(num) = name.strip_prefix('#') {
+        let text = if let Some(num) = name.strip_prefix('#') {
             let code = match num.strip_prefix(['x', 'X']) {
                 Some(hex) => u32::from_str_radix(hex, 16).ok(),
                 None => num.parse::<u32>().ok(),
             };
             match code.and_then(char::from_u32).filter(|c| is_xml_char(*c)) {
-                Some(c) => self.out.push_str(&format!("&#{};", c as u32)),
-                None => self.defect(format!("invalid character reference &{name};"))?,
-            }
-            return Ok(());
-        }
-        if matches!(name.as_str(), "lt" | "gt" | "amp" | "quot" | "apos") {
-            self.out.push('&');
-            self.out.push_str(&name);
-            self.out.push(';');
-            return Ok(());
-        }
-        if let Some(value) = self.entities.get(&name) {
-            let value = partial_escape(value.as_str()).into_owned();
-            self.out.push_str(&value);
-            return Ok(());
-        }
-        match html_entity(&name) {
-            Some(value) => {
-                // Declared by the HTML DTD that old RSS documents reference; undeclared otherwise.
-                if !self.has_doctype {
-                    self.defect(format!("undeclared entity &{name};"))?;
+                Some(c) => c.to_string(),
+                None => {
+                    self.defect(format!("invalid character reference &{name};"))?;
+                    return Ok(());
                 }
-                self.out.push_str(&partial_escape(value.as_str()));
             }
-            None => {
-                self.defect(format!("unknown entity &{name};"))?;
-                self.out.push_str("&amp;");
-                self.out.push_str(&partial_escape(name.as_str()));
-                self.out.push(';');
+        } else if let Some(c) = quick_xml::escape::resolve_xml_entity(&name) {
+            c.to_string()
+        } else if let Some(value) = self.entities.get(&name) {
+            value.clone()
+        } else if let Some(value) = html_entity(&name) {
+            // Declared by the HTML DTD that old RSS documents reference; undeclared otherwise.
+            if !self.has_doctype {
+                self.defect(format!("undeclared entity &{name};"))?;
             }
+            value
+        } else {
+            self.defect(format!("unknown entity &{name};"))?;
+            format!("&{name};")
+        };
+        match &mut self.leaf {
+            Some(leaf) => leaf.text.push_str(&text),
+            None => self.out.push_str(&partial_escape(text.as_str())),
         }
         Ok(())
     }
+}
+
+/// feed-rs cuts one byte either side of an e-mail address in a contact (`Иван «ivan@x.ru»`)
+/// and panics when that character is not ASCII; a space between keeps the cut on a character
+/// boundary.
+pub fn pad_emails(text: &str) -> String {
+    if !text.contains('@') {
+        return text.to_string();
+    }
+    let email_char = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        if let Some(p) = prev
+            && ((!p.is_ascii() && email_char(c)) || (email_char(p) && !c.is_ascii()))
+        {
+            out.push(' ');
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    out
 }
 
 /// The dialect a root element announces.
@@ -809,7 +848,10 @@ mod tests {
                 .starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
         );
         assert!(r.xml.contains("<title>A &amp; B</title>"));
-        assert!(r.xml.contains("<![CDATA[<p>x</p>]]>"));
+        assert!(
+            r.xml
+                .contains("<description>&lt;p&gt;x&lt;/p&gt;</description>")
+        );
         assert_eq!(r.xml, lenient(doc).xml, "both modes agree on clean input");
     }
 
@@ -922,6 +964,23 @@ mod tests {
         assert!(
             r.xml
                 .ends_with("<rss version=\"2.0\"><channel><title>t</title></channel></rss>"),
+            "{}",
+            r.xml
+        );
+    }
+
+    #[test]
+    fn contacts_with_an_address_are_padded() {
+        assert_eq!(pad_emails("Иван «ivan@vesti.kg»"), "Иван « ivan@vesti.kg »");
+        assert_eq!(pad_emails("ivan@vesti.kg (Иван)"), "ivan@vesti.kg (Иван)");
+        assert_eq!(pad_emails("Иван — без адреса"), "Иван — без адреса");
+        let r = rewrite(
+            "<rss version=\"2.0\"><channel><item><author>\u{fffd}ivan@v.kg&raquo;</author></item></channel></rss>",
+            Mode::Lenient,
+        )
+        .expect("rewrites");
+        assert!(
+            r.xml.contains("<author>\u{fffd} ivan@v.kg »</author>"),
             "{}",
             r.xml
         );
