@@ -108,7 +108,7 @@ fn read(
         feed = feed_url,
         repairs = doc.repairs,
         first = %defect,
-        "feed is not well-formed; read through the recovery pass"
+        "feed read through the recovery pass"
     );
     convert(feed, feed_url, encoding, true)
 }
