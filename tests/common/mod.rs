@@ -361,7 +361,8 @@ fn write_config(path: &Path, feeds: &[(&str, String)], extra: &str) {
     let mut text = String::from(
         "[storage]\ndatabase = \"data/feedcorpus.db\"\ncorpus_dir = \"data/corpus\"\n\n\
          [http]\ntimeout = \"5s\"\nconnect_timeout = \"2s\"\nper_host_connections = 16\n\
-         per_host_min_gap = \"0s\"\n\n",
+         per_host_min_gap = \"0s\"\n\n\
+         [corpus]\n# Synthetic items are short: never fetch their (non-loopback) pages.\nfull_text = \"never\"\n\n",
     );
     text.push_str(extra);
     for (name, url) in feeds {
@@ -468,14 +469,39 @@ impl LogWatch {
     }
 }
 
-pub fn spawn_logged(mut cmd: Command) -> (Child, LogWatch) {
+/// A child process that is killed when the test ends, even by a failed assertion.
+pub struct Spawned(pub Child);
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub fn spawn_logged(mut cmd: Command) -> (Spawned, LogWatch) {
     let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     let watch = LogWatch::attach(&mut child);
-    (child, watch)
+    (Spawned(child), watch)
 }
 
 pub fn signal(child: &Child, sig: nix::sys::signal::Signal) {

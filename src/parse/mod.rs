@@ -1,9 +1,19 @@
 //! Feed bytes → the project's own [`Entry`] values.
 //!
-//! feed-rs does the XML work. Around it this module fixes what matters for a corpus: ids feed-rs
-//! would invent are refused (an invented UUID as dedup key would store the same article on every
-//! poll), dates keep the offset the feed wrote (records carry the publisher's calendar date), and a
-//! panic inside the parser becomes an error for this one feed instead of taking the daemon down.
+//! feed-rs does the XML work, but it reads only clean RSS 2.0 and Atom 1.0 reliably, and every
+//! feed we cannot read is a hole in the corpus. So the bytes go through two stages first:
+//! [`decode`] turns them into UTF-8 from whatever encoding the evidence points to, and
+//! [`rewrite`] maps old or odd dialects onto what feed-rs knows. A document that is not
+//! well-formed is read a second time through the rewriter's lenient mode (the recovery pass) and
+//! marked `recovered`.
+//!
+//! Around feed-rs this module fixes what matters for a corpus: ids feed-rs would invent are
+//! refused (an invented UUID as dedup key would store the same article on every poll), dates keep
+//! the offset the feed wrote (records carry the publisher's calendar date), and a panic anywhere
+//! in parsing becomes an error for this one feed instead of taking the daemon down.
+
+pub mod decode;
+pub mod rewrite;
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -13,6 +23,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use feed_rs::model;
 
 use crate::entry::{Body, Entry, dedup_key, disambiguate};
+use rewrite::{Mode, RewriteError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -36,7 +47,8 @@ pub struct ParsedFeed {
     pub entries: Vec<Entry>,
 }
 
-type OffsetMemo = Arc<Mutex<HashMap<DateTime<Utc>, FixedOffset>>>;
+type OffsetMap = HashMap<DateTime<Utc>, FixedOffset>;
+type OffsetMemo = Arc<Mutex<OffsetMap>>;
 
 /// Parses a feed document. `content_type` is the HTTP `Content-Type` header, when there was one
 /// (its charset parameter informs decoding); `feed_url` anchors relative links and non-global
@@ -46,7 +58,111 @@ pub fn parse_feed(
     content_type: Option<&str>,
     feed_url: &str,
 ) -> Result<ParsedFeed, ParseError> {
-    let _ = content_type;
+    catch_unwind(AssertUnwindSafe(|| read(bytes, content_type, feed_url)))
+        .unwrap_or_else(|panic| Err(ParseError::Panicked(panic_message(&*panic))))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn read(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    feed_url: &str,
+) -> Result<ParsedFeed, ParseError> {
+    let decoded = decode::decode(bytes, content_type, feed_url);
+    let encoding = decoded.encoding;
+    let text = decoded.text;
+    if text.trim_start().starts_with('{') {
+        let json = pad_json_contacts(&text).unwrap_or(text);
+        return convert(
+            run_feed_rs(json.as_bytes(), feed_url)?,
+            feed_url,
+            encoding,
+            false,
+        );
+    }
+    let defect = match rewrite::rewrite(&text, Mode::Strict) {
+        Ok(doc) => match run_feed_rs(doc.xml.as_bytes(), feed_url) {
+            Ok(feed) => return convert(feed, feed_url, encoding, false),
+            Err(e) => e.to_string(),
+        },
+        Err(RewriteError::NoRoot) => {
+            return Err(ParseError::Invalid("no root element".into()));
+        }
+        Err(e) => e.to_string(),
+    };
+    let doc = rewrite::rewrite(&text, Mode::Lenient)
+        .map_err(|e| ParseError::Invalid(format!("{e} (first problem: {defect})")))?;
+    let feed = match run_feed_rs(doc.xml.as_bytes(), feed_url) {
+        Ok(feed) => feed,
+        Err(e) => salvage(&doc, feed_url)
+            .ok_or_else(|| ParseError::Invalid(format!("{e} (after recovery from: {defect})")))?,
+    };
+    tracing::info!(
+        feed = feed_url,
+        repairs = doc.repairs,
+        first = %defect,
+        "feed read through the recovery pass"
+    );
+    convert(feed, feed_url, encoding, true)
+}
+
+/// JSON Feed author names go through the same e-mail splitting in feed-rs as RSS contacts
+/// (see [`rewrite::pad_emails`]). `None` when the text is not JSON (feed-rs reports that).
+fn pad_json_contacts(text: &str) -> Option<String> {
+    fn walk(v: &mut serde_json::Value, in_author: bool) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    match (k.as_str(), child) {
+                        ("name", serde_json::Value::String(s)) if in_author => {
+                            *s = rewrite::pad_emails(s);
+                        }
+                        (k, child) => walk(child, matches!(k, "author" | "authors")),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, in_author);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
+    walk(&mut value, false);
+    serde_json::to_string(&value).ok()
+}
+
+/// feed-rs fails a whole feed for one entry it dislikes. Reads the feed without entries, then
+/// each entry on its own, and keeps every entry that reads. `None` when even the feed's own
+/// elements do not read.
+fn salvage(doc: &rewrite::Rewritten, feed_url: &str) -> Option<(model::Feed, OffsetMap)> {
+    let first = doc.entries.first()?;
+    let last = doc.entries.last()?;
+    let head = doc.xml.get(..first.start)?;
+    let tail = doc.xml.get(last.end..)?;
+    let (mut feed, mut offsets) = run_feed_rs(format!("{head}{tail}").as_bytes(), feed_url).ok()?;
+    for span in &doc.entries {
+        let entry = doc.xml.get(span.clone())?;
+        if let Ok((one, more)) = run_feed_rs(format!("{head}{entry}{tail}").as_bytes(), feed_url) {
+            feed.entries.extend(one.entries);
+            offsets.extend(more);
+        }
+    }
+    Some((feed, offsets))
+}
+
+/// feed-rs with our id and date rules. Dates come back as UTC instants; the offsets they were
+/// written with are returned alongside.
+fn run_feed_rs(xml: &[u8], feed_url: &str) -> Result<(model::Feed, OffsetMap), ParseError> {
     // feed-rs hands dates to this closure as text and keeps only the UTC instant; remember the
     // offset each instant was written with so records can show the publisher's calendar day.
     let offsets: OffsetMemo = Arc::default();
@@ -64,27 +180,25 @@ pub fn parse_feed(
             Some(utc)
         })
         .build();
-
-    let feed = match catch_unwind(AssertUnwindSafe(|| parser.parse(bytes))) {
-        Ok(Ok(feed)) => feed,
-        Ok(Err(e)) => return Err(ParseError::Invalid(e.to_string())),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            return Err(ParseError::Panicked(msg));
-        }
-    };
+    // A panic here costs this parse only: the caller falls back to recovery and salvage.
+    let feed = catch_unwind(AssertUnwindSafe(|| parser.parse(xml)))
+        .map_err(|panic| ParseError::Panicked(panic_message(&*panic)))?
+        .map_err(|e| ParseError::Invalid(e.to_string()))?;
     let offsets = offsets.lock().map(|m| m.clone()).unwrap_or_default();
+    Ok((feed, offsets))
+}
+
+fn convert(
+    (feed, offsets): (model::Feed, OffsetMap),
+    feed_url: &str,
+    encoding: String,
+    recovered: bool,
+) -> Result<ParsedFeed, ParseError> {
+    let utc = FixedOffset::east_opt(0).ok_or_else(|| ParseError::Invalid("zero offset".into()))?;
     let with_offset = |d: Option<DateTime<Utc>>| -> Option<DateTime<FixedOffset>> {
-        d.map(|utc| {
-            let off = offsets
-                .get(&utc)
-                .copied()
-                .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset is valid"));
-            utc.with_timezone(&off)
+        d.map(|instant| {
+            let off = offsets.get(&instant).copied().unwrap_or(utc);
+            instant.with_timezone(&off)
         })
     };
 
@@ -127,8 +241,8 @@ pub fn parse_feed(
             .filter(|t| !t.trim().is_empty()),
         site_url: pick_link(&feed.links),
         format: format!("{:?}", feed.feed_type).to_ascii_lowercase(),
-        encoding: "UTF-8".to_string(),
-        recovered: false,
+        encoding,
+        recovered,
         entries,
     })
 }
@@ -229,7 +343,7 @@ pub fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
 mod tests {
     use super::*;
 
-    const SEED: &[u8] = include_bytes!("../tests/fixtures/novastan-war-in-ukraine.xml");
+    const SEED: &[u8] = include_bytes!("../../tests/fixtures/novastan-war-in-ukraine.xml");
     const FEED_URL: &str = "https://novastan.org/en/tag/war-in-ukraine/feed/";
 
     #[test]

@@ -1,0 +1,159 @@
+//! Property tests of the parse layer: no input makes it panic, and damage to a document never
+//! costs the entries that are still whole, nor changes their dedup keys.
+
+mod feeds_support;
+
+use feedcorpus::parse::{ParseError, parse_feed};
+use feedcorpus::worker::prepare;
+use proptest::prelude::*;
+
+const CONTENT_TYPES: &[Option<&str>] = &[
+    None,
+    Some("text/xml; charset=windows-1251"),
+    Some("application/rss+xml; charset=koi8-r"),
+    Some("text/xml; charset=utf-16"),
+    Some("text/xml; charset=cp437"),
+    Some("text/html; charset=bogus"),
+];
+
+const FEED_URL: &str = "https://vesti.example.kg/rss";
+
+/// Fragments that break XML in the ways real feeds do.
+const DAMAGE: &[&str] = &[
+    "&",
+    "&nbsp;",
+    "&eacute;",
+    "&bogus;",
+    "&#0;",
+    "<br>",
+    "</b>",
+    "<",
+    "<i>",
+    "]]>",
+    "<![CDATA[",
+    "</item>",
+    "<item>",
+    "\u{0}",
+    "\u{FEFF}",
+    "&#xD800;",
+    "<!--",
+    "\"",
+    "</channel>",
+];
+
+fn clean() -> String {
+    let fx = feeds_support::FIXTURES
+        .iter()
+        .find(|f| f.file == "version-2.00.xml")
+        .expect("fixture");
+    String::from_utf8(fx.bytes()).expect("utf-8")
+}
+
+fn fixture_bytes() -> Vec<Vec<u8>> {
+    feeds_support::FIXTURES.iter().map(|f| f.bytes()).collect()
+}
+
+/// Runs the document the way the worker does and fails on a contained panic.
+fn survives(bytes: &[u8], content_type: Option<&str>) -> Result<(), TestCaseError> {
+    match parse_feed(bytes, content_type, FEED_URL) {
+        Ok(feed) => {
+            let rows = prepare(
+                &feed,
+                chrono::Utc::now(),
+                &mut feedcorpus::quality::FeedQuality::none(),
+            );
+            prop_assert_eq!(rows.len(), feed.entries.len());
+        }
+        Err(ParseError::Panicked(msg)) => {
+            return Err(TestCaseError::fail(format!("parser panicked: {msg}")));
+        }
+        Err(ParseError::Invalid(_)) => {}
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+        ct in 0..CONTENT_TYPES.len(),
+    ) {
+        survives(&bytes, CONTENT_TYPES[ct])?;
+    }
+
+    #[test]
+    fn damaged_fixtures_never_panic(
+        which in 0..feeds_support::FIXTURES.len(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0..DAMAGE.len() + 2), 1..6),
+        ct in 0..CONTENT_TYPES.len(),
+    ) {
+        let mut bytes = fixture_bytes().swap_remove(which);
+        for (at, what) in edits {
+            let i = at.index(bytes.len() + 1);
+            match what {
+                w if w < DAMAGE.len() => {
+                    bytes.splice(i..i, DAMAGE[w].bytes());
+                }
+                w if w == DAMAGE.len() => bytes.truncate(i),
+                _ => {
+                    let end = (i + 7).min(bytes.len());
+                    bytes.drain(i..end);
+                }
+            }
+        }
+        survives(&bytes, CONTENT_TYPES[ct])?;
+    }
+
+    /// A document cut anywhere after its first item still gives every item that ended before
+    /// the cut, with the same keys and titles as the whole document, and is marked recovered.
+    #[test]
+    fn truncation_keeps_every_whole_entry(cut in any::<prop::sample::Index>()) {
+        let text = clean();
+        let whole = parse_feed(text.as_bytes(), None, FEED_URL).expect("clean parses");
+        let first_item = text.find("<item>").expect("items");
+        let end_of_rss = text.rfind("</rss>").expect("end");
+        let at = first_item + cut.index(end_of_rss - first_item);
+        let bytes = &text.as_bytes()[..at];
+        let whole_items = String::from_utf8_lossy(bytes).matches("</item>").count();
+        let feed = parse_feed(bytes, None, FEED_URL).expect("a cut document still parses");
+        prop_assert!(feed.recovered);
+        prop_assert!(feed.entries.len() >= whole_items);
+        for (got, want) in feed.entries.iter().zip(&whole.entries).take(whole_items) {
+            prop_assert_eq!(&got.key, &want.key);
+            prop_assert_eq!(&got.title, &want.title);
+            prop_assert_eq!(got.published, want.published);
+        }
+    }
+
+    /// Broken markup inside an entry's description is recovered without losing or re-keying
+    /// any entry.
+    #[test]
+    fn broken_text_keeps_keys(item in 0usize..3, what in 0usize..9, offset in 0usize..20) {
+        let damage = ["&", "&nbsp;", "&mdash;", "&bogus;", "<br>", "</b>", "<p>", "a < b", "<img src=x>"][what];
+        let text = clean();
+        let whole = parse_feed(text.as_bytes(), None, FEED_URL).expect("clean parses");
+        let desc = text
+            .match_indices("<description>&lt;p&gt;")
+            .nth(item)
+            .map(|(i, m)| i + m.len())
+            .expect("item description");
+        let body_len = text[desc..].find("&lt;/p&gt;").expect("end of body");
+        let at = text[desc..desc + body_len]
+            .char_indices()
+            .map(|(i, _)| desc + i)
+            .nth(offset % text[desc..desc + body_len].chars().count())
+            .expect("a position");
+        let mut broken = text.clone();
+        broken.insert_str(at, damage);
+        let feed = parse_feed(broken.as_bytes(), None, FEED_URL).expect("recovers");
+        prop_assert!(feed.recovered);
+        let keys: Vec<&str> = feed.entries.iter().map(|e| e.key.as_str()).collect();
+        let want: Vec<&str> = whole.entries.iter().map(|e| e.key.as_str()).collect();
+        prop_assert_eq!(keys, want);
+        for (got, want) in feed.entries.iter().zip(&whole.entries) {
+            prop_assert_eq!(&got.title, &want.title);
+        }
+    }
+}
