@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod corpus;
 pub mod entry;
+pub mod export;
 pub mod extract;
 pub mod feedlist;
 pub mod fetch;

@@ -100,6 +100,30 @@ enum Command {
         #[arg(long)]
         jsonl: bool,
     },
+    /// Regenerate the corpus (text or Markdown records) or a JSONL dataset from the database
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormatArg,
+        /// A new or empty folder (text, markdown) or a file (jsonl)
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        feed: Option<String>,
+        /// Only entries in this language (ISO 639-1)
+        #[arg(long)]
+        language: Option<String>,
+    },
+    /// Print the article text the extractor keeps from a web page (URL or local HTML file)
+    Extract {
+        source: String,
+        /// {"title", "author", "published", "language", "text"}
+        #[arg(long)]
+        json: bool,
+    },
     /// Is it healthy? Feeds, entries, records, corpus size, failing feeds
     Status {
         #[arg(long)]
@@ -115,6 +139,13 @@ enum Command {
         #[command(subcommand)]
         action: OpmlAction,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormatArg {
+    Text,
+    Markdown,
+    Jsonl,
 }
 
 #[derive(Subcommand)]
@@ -472,6 +503,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 feed: feed.as_deref(),
                 since: since.as_deref(),
                 until: until.as_deref(),
+                language: None,
             };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -515,6 +547,79 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
                 other => Ok(other?),
             }
+        }
+        Command::Export {
+            format,
+            out,
+            since,
+            until,
+            feed,
+            language,
+        } => {
+            let config = load_config(config_flag.as_deref())?;
+            let store = Store::open_existing(&config.storage.database).await?;
+            let since = since
+                .map(|s| report::time_bound(&s, false))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let until = until
+                .map(|s| report::time_bound(&s, true))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let filter = EntryFilter {
+                feed: feed.as_deref(),
+                since: since.as_deref(),
+                until: until.as_deref(),
+                language: language.as_deref(),
+            };
+            let format = match format {
+                ExportFormatArg::Text => feedcorpus::export::ExportFormat::Text,
+                ExportFormatArg::Markdown => feedcorpus::export::ExportFormat::Markdown,
+                ExportFormatArg::Jsonl => feedcorpus::export::ExportFormat::Jsonl,
+            };
+            let n = feedcorpus::export::export(&store, &filter, format, &out).await?;
+            println!("exported {n} entries to {}", out.display());
+            Ok(())
+        }
+        Command::Extract { source, json } => {
+            let http = match &cli.config {
+                Some(p) => Config::load(p)?.http,
+                None => Http::default(),
+            };
+            let (html, url) = if source.starts_with("http://") || source.starts_with("https://") {
+                let url = parse_feed_url(&source).map_err(anyhow::Error::msg)?;
+                let page = feedcorpus::fetch::Fetcher::new(&http)?
+                    .get(&url, None)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+                (
+                    String::from_utf8_lossy(&page.body).into_owned(),
+                    Some(page.final_url.to_string()),
+                )
+            } else {
+                let bytes =
+                    std::fs::read(&source).with_context(|| format!("cannot read {source}"))?;
+                (String::from_utf8_lossy(&bytes).into_owned(), None)
+            };
+            let article = feedcorpus::extract::extract_article(&html, url.as_deref())
+                .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+            let text = article.text();
+            if json {
+                let v = serde_json::json!({
+                    "title": article.title,
+                    "author": article.author,
+                    "published": article.published.map(|d| feedcorpus::entry::rfc3339_utc(&d)),
+                    "language": feedcorpus::lang::detect_language(&text),
+                    "text": text,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                if let Some(t) = &article.title {
+                    println!("{t}\n");
+                }
+                println!("{text}");
+            }
+            Ok(())
         }
         Command::Status { json } => {
             let config = load_config(config_flag.as_deref())?;

@@ -232,6 +232,7 @@ pub struct EntryFilter<'a> {
     pub feed: Option<&'a str>,
     pub since: Option<&'a str>,
     pub until: Option<&'a str>,
+    pub language: Option<&'a str>,
 }
 
 /// Every stored field of an entry.
@@ -250,6 +251,14 @@ pub struct EntryRow {
     pub record_path: Option<String>,
     pub first_seen_at: String,
     pub feeds: Vec<String>,
+    pub language: Option<String>,
+    pub cluster_id: Option<i64>,
+    pub text_source: String,
+    pub feed_text: Option<String>,
+    pub excluded: Option<String>,
+    pub content_hash: String,
+    pub updated_at: Option<String>,
+    pub content_html: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -666,17 +675,21 @@ impl Store {
             "SELECT e.id, e.key, e.guid, e.url, e.title, e.author, e.published, e.updated,
                     e.record_date, e.content_text, e.record_path, e.first_seen_at,
                     (SELECT group_concat(f.name, char(10)) FROM feed_entries fe
-                       JOIN feeds f ON f.id = fe.feed_id WHERE fe.entry_id = e.id)
+                       JOIN feeds f ON f.id = fe.feed_id WHERE fe.entry_id = e.id),
+                    e.language, e.cluster_id, e.text_source, e.feed_text, e.excluded,
+                    e.content_hash, e.updated_at, e.content_html
              FROM entries e
              WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id
                                           WHERE fe.entry_id = e.id AND f.name = ?1))
                AND (?2 IS NULL OR coalesce(e.published, e.first_seen_at) >= ?2)
                AND (?3 IS NULL OR coalesce(e.published, e.first_seen_at) < ?3)
+               AND (?4 IS NULL OR e.language = ?4)
              ORDER BY coalesce(e.published, e.first_seen_at), e.id",
         )
         .bind(filter.feed)
         .bind(filter.since)
         .bind(filter.until)
+        .bind(filter.language)
         .fetch(&self.pool);
         let mut n = 0;
         while let Some(r) = rows.try_next().await.ctx("listing entries")? {
@@ -697,6 +710,14 @@ impl Store {
                 feeds: feeds
                     .map(|f| f.split('\n').map(str::to_string).collect())
                     .unwrap_or_default(),
+                language: r.get(13),
+                cluster_id: r.get(14),
+                text_source: r.get(15),
+                feed_text: r.get(16),
+                excluded: r.get(17),
+                content_hash: r.get(18),
+                updated_at: r.get(19),
+                content_html: r.get(20),
             };
             n += 1;
             if let Err(e) = each(row) {

@@ -1,0 +1,332 @@
+//! Corpus quality through the real binary: full article text for teaser feeds, near-duplicate
+//! clusters, language filter, updated entries, and exports in the seeds' forms.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+fn para_html(text: &str) -> String {
+    text.split("\n\n")
+        .map(|p| {
+            format!(
+                "<p>{}</p>",
+                p.trim().replace('&', "&amp;").replace('<', "&lt;")
+            )
+        })
+        .collect()
+}
+
+fn item(guid: &str, title: &str, date: &str, html: &str) -> (String, String, String, String) {
+    (guid.into(), title.into(), date.into(), html.into())
+}
+
+fn with_corpus(setup: &Setup, corpus: &str) {
+    let text = fs::read_to_string(&setup.config).expect("read");
+    let text = text.replace("full_text = \"never\"\n", corpus);
+    fs::write(&setup.config, text).expect("write");
+}
+
+#[test]
+fn a_summary_only_feed_yields_full_article_records() {
+    let server = FeedServer::start();
+    // The seed feed without content:encoded: descriptions are teasers ending in "[…]".
+    let mut teaser_feed = String::new();
+    let mut rest = SEED_FEED;
+    while let Some(start) = rest.find("<content:encoded>") {
+        teaser_feed.push_str(&rest[..start]);
+        let end = rest[start..].find("</content:encoded>").expect("end") + start;
+        rest = &rest[end + "</content:encoded>".len()..];
+    }
+    teaser_feed.push_str(rest);
+    let page_path = "/en/kazakhstan/central-asian-prisoners-war-russia-ukraine/";
+    let teaser_feed = teaser_feed.replace(
+        "<link>https://novastan.org/en/kazakhstan/central-asian-prisoners-war-russia-ukraine/</link>",
+        &format!("<link>{}</link>", server.url(page_path)),
+    );
+    server.set_xml("/feed", teaser_feed);
+    server.set(
+        page_path,
+        Route::Body {
+            status: 200,
+            content_type: "text/html; charset=utf-8".into(),
+            body: fs::read("tests/fixtures/quality/novastan-48744-page.html").expect("page"),
+        },
+    );
+    let setup = Setup::new(&[("novastan", server.url("/feed"))], "");
+    with_corpus(&setup, "full_text = \"auto\"\n");
+    let (ok, out, err) = setup.poll();
+    assert!(ok, "{out}\n{err}");
+    assert!(err.contains("full text from the article page"), "{err}");
+    let row = &sql(
+        &setup.db(),
+        "SELECT text_source, feed_text, content_text, record_path FROM entries WHERE key = 'https://novastan.org/en/?p=48744'",
+    )[0];
+    assert_eq!(row[0], "page");
+    assert!(
+        row[1].contains("[…]"),
+        "the feed's teaser is kept: {}",
+        row[1]
+    );
+    let record = fs::read_to_string(setup.corpus().join(&row[3])).expect("record");
+    let expected = fs::read_to_string("tests/fixtures/expected/48744.txt").expect("expected");
+    assert_eq!(record, expected, "the record holds the whole article");
+    // Entries whose page was not served keep their teaser and are still recorded.
+    assert_eq!(setup.records().len(), 7);
+    assert_eq!(server.count(page_path), 1);
+    // A second poll fetches no page: the entry is known.
+    server.set_xml("/feed", SEED_FEED);
+    assert!(setup.poll().0);
+    assert_eq!(server.count(page_path), 1);
+}
+
+#[test]
+fn reworded_copies_share_a_cluster_and_distinct_articles_do_not() {
+    let read =
+        |n: &str| fs::read_to_string(format!("tests/fixtures/quality/{n}.txt")).expect("fixture");
+    let server = FeedServer::start();
+    let date = "Mon, 01 Jun 2026 10:00:00 +0000";
+    server.set_xml(
+        "/a",
+        rss(&[
+            item(
+                "https://a.example/1",
+                "Record wheat harvest, nowhere to sell",
+                date,
+                &para_html(&read("wheat-original")),
+            ),
+            item(
+                "https://a.example/2",
+                "Plant deal signed",
+                date,
+                &para_html(&read("nuclear-syndicated-copy")),
+            ),
+        ]),
+    );
+    server.set_xml(
+        "/b",
+        rss(&[
+            item(
+                "https://b.example/1",
+                "Kazakh farmers face grain glut",
+                date,
+                &para_html(&read("wheat-lightly-edited")),
+            ),
+            item(
+                "https://b.example/2",
+                "What the plant means for the region",
+                date,
+                &para_html(&read("nuclear-other-article")),
+            ),
+        ]),
+    );
+    let setup = Setup::new(&[("a", server.url("/a"))], "");
+    with_corpus(
+        &setup,
+        "full_text = \"never\"\nskip_near_duplicates = true\n",
+    );
+    assert!(setup.poll().0);
+    setup.rewrite(&[("a", server.url("/a")), ("b", server.url("/b"))], "");
+    with_corpus(
+        &setup,
+        "full_text = \"never\"\nskip_near_duplicates = true\n",
+    );
+    assert!(setup.poll().0);
+    let cluster = |url: &str| {
+        sql(&setup.db(), &format!("SELECT cluster_id, coalesce(excluded, '-'), coalesce(record_path, '-') FROM entries WHERE url = '{url}'"))[0].clone()
+    };
+    let (w1, w2) = (
+        cluster("https://a.example/1"),
+        cluster("https://b.example/1"),
+    );
+    assert_eq!(
+        w1[0], w2[0],
+        "a lightly edited re-post joins its original's cluster"
+    );
+    assert_eq!(w2[1], "near-duplicate");
+    assert_eq!(w2[2], "-", "the later copy gets no record");
+    let (n1, n2) = (
+        cluster("https://a.example/2"),
+        cluster("https://b.example/2"),
+    );
+    assert_ne!(n1[0], n2[0], "two articles on one event stay apart");
+    assert_eq!(n2[1], "-");
+    assert_eq!(setup.records().len(), 3);
+    assert_eq!(
+        count(&setup.db(), "SELECT count(*) FROM entries"),
+        4,
+        "the database keeps every copy"
+    );
+}
+
+#[test]
+fn languages_keep_other_entries_out_of_the_corpus_only() {
+    let server = FeedServer::start();
+    server.set_xml("/feed", SEED_FEED);
+    let setup = Setup::new(&[("novastan", server.url("/feed"))], "");
+    with_corpus(&setup, "full_text = \"never\"\nlanguages = [\"ru\"]\n");
+    assert!(setup.poll().0);
+    assert_eq!(
+        count(
+            &setup.db(),
+            "SELECT count(*) FROM entries WHERE language = 'en' AND excluded = 'language'"
+        ),
+        7
+    );
+    assert!(setup.records().is_empty());
+}
+
+#[test]
+fn an_updated_entry_keeps_a_revision_and_never_a_second_record() {
+    let server = FeedServer::start();
+    let v1 = vec![item(
+        "https://e.org/1",
+        "Talks",
+        "Mon, 01 Jun 2026 10:00:00 +0000",
+        "<p>Delegates met on Monday and agreed on a date for the next round of talks.</p>",
+    )];
+    let v2 = vec![item(
+        "https://e.org/1",
+        "Talks",
+        "Mon, 01 Jun 2026 10:00:00 +0000",
+        "<p>Delegates met on Monday and agreed on a date for the next round of talks. Update: the round was moved.</p>",
+    )];
+    for (mode, rewritten) in [("keep", false), ("rewrite", true)] {
+        server.set_xml("/feed", rss(&v1));
+        let setup = Setup::new(&[("a", server.url("/feed"))], "");
+        with_corpus(
+            &setup,
+            &format!("full_text = \"never\"\non_update = \"{mode}\"\n"),
+        );
+        assert!(setup.poll().0);
+        let names = setup.records();
+        let first = fs::read_to_string(setup.corpus().join(&names[0])).expect("record");
+        server.set_xml("/feed", rss(&v2));
+        let (ok, out, _) = setup.poll();
+        assert!(ok, "{out}");
+        assert_eq!(
+            setup.records(),
+            names,
+            "{mode}: still one record under its name"
+        );
+        let now = fs::read_to_string(setup.corpus().join(&names[0])).expect("record");
+        assert_eq!(now.contains("the round was moved"), rewritten, "{mode}");
+        assert_eq!(now == first, !rewritten);
+        assert_eq!(
+            count(&setup.db(), "SELECT count(*) FROM entry_revisions"),
+            1,
+            "{mode}"
+        );
+        assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 1);
+        assert!(sql(&setup.db(), "SELECT content_text FROM entries")[0][0].contains("moved"));
+    }
+}
+
+#[test]
+fn exports_are_reproducible_and_markdown_has_the_shape_of_seed_002() {
+    let server = FeedServer::start();
+    server.set_xml("/feed", SEED_FEED);
+    let setup = Setup::new(&[("novastan", server.url("/feed"))], "");
+    assert!(setup.poll().0);
+    let export = |format: &str, out: &str| {
+        let path = setup.dir.path().join(out);
+        let o = setup
+            .cmd(&[
+                "export",
+                "--format",
+                format,
+                "--out",
+                path.to_str().expect("path"),
+            ])
+            .output()
+            .expect("export");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        path
+    };
+    let dir_bytes = |p: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(p)
+            .expect("ls")
+            .map(|e| e.expect("e"))
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).expect("read"),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    for format in ["text", "markdown"] {
+        let a = dir_bytes(&export(format, &format!("{format}-1")));
+        let b = dir_bytes(&export(format, &format!("{format}-2")));
+        assert_eq!(a.len(), 7);
+        assert_eq!(a, b, "{format} export is byte-identical");
+    }
+    let j1 = fs::read(export("jsonl", "one.jsonl")).expect("read");
+    let j2 = fs::read(export("jsonl", "two.jsonl")).expect("read");
+    assert_eq!(j1, j2);
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&j1).lines().next().expect("line"))
+            .expect("json");
+    for field in [
+        "key",
+        "guid",
+        "text",
+        "language",
+        "cluster_id",
+        "text_source",
+        "record_path",
+        "feeds",
+        "content_hash",
+    ] {
+        assert!(first.get(field).is_some(), "jsonl lacks {field}");
+    }
+    // The text export equals the corpus the daemon wrote.
+    let text = dir_bytes(&setup.dir.path().join("text-1"));
+    let corpus: Vec<Vec<u8>> = setup
+        .records()
+        .iter()
+        .map(|n| fs::read(setup.corpus().join(n)).expect("r"))
+        .collect();
+    let mut exported: Vec<Vec<u8>> = text.into_iter().map(|(_, b)| b).collect();
+    let mut corpus = corpus;
+    exported.sort();
+    corpus.sort();
+    assert_eq!(exported, corpus);
+
+    // Seed 002's shape: two blank lines, "# Title", "By [Author](#)", the date written out,
+    // the body, "Original url:" and "<url>".
+    let md_dir = setup.dir.path().join("markdown-1");
+    let md = dir_bytes(&md_dir)
+        .into_iter()
+        .map(|(_, b)| String::from_utf8(b).expect("utf8"))
+        .find(|s| s.contains("# “I only needed a passport”"))
+        .expect("the 48744 record");
+    let lines: Vec<&str> = md.lines().collect();
+    assert_eq!(
+        &lines[..3],
+        [
+            "",
+            "",
+            "# “I only needed a passport” : In Ukraine, Central Asian prisoners of wars caught between loyalty and regret"
+        ]
+    );
+    assert_eq!(lines[4], "By [Emma Collet](#)");
+    assert_eq!(lines[6], "June 15, 2026");
+    assert!(
+        md.contains("[Daniel of Galicia](https://en.wikipedia.org/wiki/Daniel_of_Galicia)"),
+        "links stay"
+    );
+    assert!(md.trim_end().ends_with("Original url:\n\n<https://novastan.org/en/kazakhstan/central-asian-prisoners-war-russia-ukraine/>"));
+    let seed =
+        fs::read_to_string("tests/fixtures/seeds/002_bb9f8c8eb76952e6.txt").expect("seed 002");
+    let seed_lines: Vec<&str> = seed.lines().collect();
+    assert!(
+        seed_lines[2].starts_with("# ")
+            && seed_lines[4].starts_with("By [")
+            && seed_lines[6] == "December 28, 2022"
+    );
+    assert!(!md.contains("Faites un don"), "no donation line");
+}
