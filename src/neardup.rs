@@ -8,8 +8,9 @@
 //! (shared shingles over the smaller text's shingles) as well as Jaccard, so a shortened copy of
 //! a long article still counts as a copy.
 //!
-//! Fingerprints and band keys are stable across runs, builds and platforms (SHA-256 of each
-//! shingle, fixed permutation constants), so they can be stored in SQL and compared later.
+//! Fingerprints and band keys are stable across runs, builds and platforms (FNV-1a of each
+//! shingle, fixed permutation constants, SHA-256 of each band), so they can be stored in SQL and
+//! compared later.
 
 use std::collections::HashSet;
 
@@ -76,6 +77,26 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// FNV-1a (64 bit) of the shingle's words separated by spaces: fixed by its specification, so
+/// fingerprints stay comparable across versions, and far cheaper than a cryptographic hash on
+/// the ingest path (hundreds of shingles per entry).
+fn shingle_hash(words: &[String]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            h ^= u64::from(b' ');
+            h = h.wrapping_mul(PRIME);
+        }
+        for &b in w.as_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+    }
+    h
+}
+
 /// Mersenne prime 2^61 − 1: the modulus of the permutations.
 const P: u64 = (1 << 61) - 1;
 
@@ -115,10 +136,7 @@ pub fn fingerprint(text: &str) -> Fingerprint {
     if !w.is_empty() {
         let k = SHINGLE_WORDS.min(w.len());
         for window in w.windows(k) {
-            let digest = Sha256::digest(window.join(" ").as_bytes());
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&digest[..8]);
-            shingles.insert(u64::from_le_bytes(b) % P);
+            shingles.insert(shingle_hash(window) % P);
         }
     }
     let mut minhash = vec![u64::MAX; NUM_HASHES];
