@@ -233,7 +233,11 @@ write_fc_config() { # DIR URLS_FILE INTERVAL
   mkdir -p "$dir"
   {
     printf '[storage]\ndatabase = "data/feedcorpus.db"\ncorpus_dir = "data/corpus"\n\n'
-    printf '[poll]\nconcurrency = %s\ninterval = "%s"\n' "$CONC" "$interval"
+    printf '[poll]\nconcurrency = %s\ninterval = "%s"\n\n' "$CONC" "$interval"
+    # Every farm feed lives on one loopback host: per-host politeness would measure the gap,
+    # not the ingest. The peers have no per-host limit either.
+    printf '[http]\nper_host_connections = %s\nper_host_min_gap = "0s"\n\n' "$CONC"
+    printf '[corpus]\nfull_text = "never"\n'
     awk '{ printf "\n[[feeds]]\nname = \"farm-%d\"\nurl = \"%s\"\n", NR - 1, $0 }' "$urls"
   } > "$dir/feedcorpus.toml"
 }

@@ -53,8 +53,16 @@ static LINE_RULES: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\b(\d+ min(ute)?s? read|temps de lecture|время чтения)\b",
         r"^[\d\s.,·|/:+%kKmM]+$",
     ];
-    RegexSet::new(rules.iter().map(|r| format!("(?i){r}")))
-        .unwrap_or_else(|e| unreachable!("fixed rules compile: {e}"))
+    // Unicode `\b` keeps the fast (lazy DFA) engines away from non-ASCII text and every
+    // paragraph would go through the slow NFA simulation. A word edge written as "start, end or
+    // a non-word character" matches the same lines and stays DFA-friendly (only `is_match` is
+    // asked, so consuming the neighbouring character does not matter).
+    RegexSet::new(
+        rules
+            .iter()
+            .map(|r| format!("(?i){}", r.replace(r"\b", r"(?:^|$|\W)"))),
+    )
+    .unwrap_or_else(|e| unreachable!("fixed rules compile: {e}"))
 });
 
 /// Removes the paragraphs the fixed rules recognise: the WordPress trailer ("The post … appeared

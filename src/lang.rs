@@ -20,9 +20,15 @@ pub fn detect_language(text: &str) -> Option<String> {
     if letters < MIN_LETTERS {
         return None;
     }
-    let info = whatlang::detect(text)?;
+    // The first few thousand characters decide as well as the whole text, at a fraction of the
+    // cost on long articles.
+    let sample = match text.char_indices().nth(3000) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    };
+    let info = whatlang::detect(sample)?;
     if info.script() == Script::Cyrillic
-        && let Some(code) = central_asian_cyrillic(text)
+        && let Some(code) = central_asian_cyrillic(sample)
     {
         return Some(code.to_string());
     }

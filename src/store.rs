@@ -324,8 +324,10 @@ impl Store {
             .filename(path)
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a committed fetch survives power loss, not just a killed process.
-            .synchronous(SqliteSynchronous::Full)
+            // NORMAL in WAL mode: a killed process loses nothing committed; a power loss can lose
+            // the last commits, never consistency. Record files carry their own barrier, and an
+            // entry whose row was lost is stored again by the next poll, adopting its record.
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()

@@ -509,6 +509,9 @@ pub struct Writer {
 /// How many pending records one barrier covers at most.
 const RECORD_BATCH: usize = 2000;
 
+/// How long the writer waits for more fetch results before writing the records it has.
+const FLUSH_IDLE: Duration = Duration::from_millis(100);
+
 impl Writer {
     pub fn new(
         store: Store,
@@ -894,6 +897,22 @@ impl Writer {
         Ok(total)
     }
 
+    async fn flush_and_report(
+        &mut self,
+        waiting: &mut Vec<FeedReport>,
+        reports: &Option<mpsc::UnboundedSender<FeedReport>>,
+    ) -> Result<(), StoreError> {
+        self.flush_records().await?;
+        if let Some(tx) = reports {
+            for r in waiting.drain(..) {
+                let _ = tx.send(r);
+            }
+        } else {
+            waiting.clear();
+        }
+        Ok(())
+    }
+
     fn note_corpus_error(&mut self, e: &CorpusError) {
         tracing::error!(corpus = %self.corpus_dir.display(), error = %e, "records not written; entries stay stored and will be written later");
         self.stats.last_corpus_error = Some(e.to_string());
@@ -908,7 +927,24 @@ impl Writer {
         mut results: mpsc::Receiver<Fetch>,
         reports: Option<mpsc::UnboundedSender<FeedReport>>,
     ) -> Result<Writer, StoreError> {
-        while let Some(first) = results.recv().await {
+        // Records are written in batches: when enough entries wait, or when no fetch result has
+        // arrived for a moment. One durability barrier then covers many feeds.
+        let mut waiting: Vec<FeedReport> = Vec::new();
+        let mut unflushed = 0usize;
+        loop {
+            let next = if waiting.is_empty() {
+                results.recv().await
+            } else {
+                match tokio::time::timeout(FLUSH_IDLE, results.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        self.flush_and_report(&mut waiting, &reports).await?;
+                        unflushed = 0;
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = next else { break };
             let mut batch = vec![first];
             while let Ok(more) = results.try_recv() {
                 batch.push(more);
@@ -916,7 +952,6 @@ impl Writer {
                     break;
                 }
             }
-            let mut done = Vec::with_capacity(batch.len());
             for fetch in batch {
                 // A database error fails this feed, not the whole run: the next fetch of the
                 // feed brings the same entries again.
@@ -944,15 +979,17 @@ impl Writer {
                         }
                     }
                 };
-                done.push(report);
-            }
-            self.flush_records().await?;
-            if let Some(tx) = &reports {
-                for r in done {
-                    let _ = tx.send(r);
+                if let FeedResult::Stored(s) = &report.result {
+                    unflushed += s.new + s.updated;
                 }
+                waiting.push(report);
+            }
+            if unflushed >= RECORD_BATCH {
+                self.flush_and_report(&mut waiting, &reports).await?;
+                unflushed = 0;
             }
         }
+        self.flush_and_report(&mut waiting, &reports).await?;
         Ok(self)
     }
 }
