@@ -17,7 +17,7 @@ CREATE INDEX entries_cluster ON entries(cluster_id);
 
 -- LSH band keys of each entry's fingerprint: entries sharing a key are near-duplicate candidates.
 CREATE TABLE entry_bands (
-    band     TEXT NOT NULL,
+    band     INTEGER NOT NULL,
     entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
     PRIMARY KEY (band, entry_id)
 ) WITHOUT ROWID;

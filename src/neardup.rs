@@ -209,6 +209,30 @@ pub fn band_keys(fp: &Fingerprint) -> Vec<String> {
         .collect()
 }
 
+/// The band keys as integers (band number in the top byte, the band's hash below): a compact
+/// key for an indexed SQL column. Two fingerprints share a band id exactly when they share the
+/// band key.
+pub fn band_ids(fp: &Fingerprint) -> Vec<i64> {
+    if fp.shingles == 0 {
+        return Vec::new();
+    }
+    fp.minhash
+        .chunks(BAND_ROWS)
+        .enumerate()
+        .map(|(i, rows)| {
+            let mut h = Sha256::new();
+            for r in rows {
+                h.update(r.to_le_bytes());
+            }
+            let digest = h.finalize();
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&digest[..8]);
+            let band = (i as u64 & 0x7f) << 56;
+            (band | (u64::from_le_bytes(b) & 0x00ff_ffff_ffff_ffff)) as i64
+        })
+        .collect()
+}
+
 /// An in-memory index of fingerprints that assigns cluster ids: each new text joins the cluster
 /// of the first near-duplicate already indexed, or starts its own. The store can do the same
 /// with [`band_keys`] in SQL; this is the reference and the tool for batch jobs.
@@ -269,6 +293,10 @@ mod tests {
         assert!(is_near_duplicate(&a, &b));
         assert_eq!(a.minhash.len(), NUM_HASHES);
         assert_eq!(band_keys(&a).len(), NUM_HASHES / BAND_ROWS);
+        assert_eq!(band_ids(&a).len(), NUM_HASHES / BAND_ROWS);
+        let ids = band_ids(&a);
+        let unique: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "band numbers keep ids apart");
         // Stored fingerprints must compare with new ones: the first value never changes.
         assert_eq!(
             fingerprint("one two three").minhash,

@@ -12,7 +12,7 @@ use crate::config::{FullText, StripPattern};
 use crate::entry::{rfc3339_utc, sha256_hex};
 use crate::extract::{Article, is_teaser, prefer_extracted};
 use crate::lang::{detect_language, language_allowed};
-use crate::neardup::{Fingerprint, band_keys, fingerprint, is_near_duplicate};
+use crate::neardup::{Fingerprint, band_ids, fingerprint, is_near_duplicate};
 use crate::normalize::normalize_entry;
 use crate::parse::ParsedFeed;
 use crate::store::NewEntry;
@@ -55,7 +55,7 @@ fn finish(entry: &mut NewEntry, languages: &[String]) {
         entry.bands = Vec::new();
     } else {
         let fp = fingerprint(&entry.content_text);
-        entry.bands = band_keys(&fp);
+        entry.bands = band_ids(&fp);
         entry.fingerprint = Some(fp.to_bytes());
     }
 }

@@ -91,7 +91,7 @@ pub struct NewEntry {
     pub language: Option<String>,
     /// Near-duplicate fingerprint and its LSH band keys.
     pub fingerprint: Option<Vec<u8>>,
-    pub bands: Vec<String>,
+    pub bands: Vec<i64>,
     /// Why the entry gets no record (e.g. `language`), decided before storing.
     pub excluded: Option<String>,
 }
@@ -813,45 +813,73 @@ async fn insert_entries(
     rules: &IngestRules<'_>,
     stats: &mut IngestStats,
 ) -> Result<(), StoreError> {
-    for e in entries {
-        let inserted = sqlx::query(
-            "INSERT INTO entries (key, guid, url, title, author, published, updated,
-                                  record_date, content_text, content_hash, first_seen_at,
-                                  content_html, feed_text, feed_hash, text_source, language,
-                                  fingerprint, excluded)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-             ON CONFLICT(key) DO NOTHING
-             RETURNING id",
-        )
-        .bind(&e.key)
-        .bind(&e.guid)
-        .bind(&e.url)
-        .bind(&e.title)
-        .bind(&e.author)
-        .bind(&e.published)
-        .bind(&e.updated)
-        .bind(&e.record_date)
-        .bind(&e.content_text)
-        .bind(&e.content_hash)
-        .bind(now)
-        .bind(&e.content_html)
-        .bind(&e.feed_text)
-        .bind(&e.feed_hash)
-        .bind(&e.text_source)
-        .bind(&e.language)
-        .bind(&e.fingerprint)
-        .bind(&e.excluded)
-        .fetch_optional(&mut **tx)
+    // One process writes (the instance lock), so ids can be handed out here; knowing the id
+    // before the insert lets the row be written once, cluster included.
+    let mut next_id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM entries")
+        .fetch_one(&mut **tx)
         .await
-        .ctx("inserting an entry")?;
-        let (entry_id, known) = match inserted {
-            Some(row) => {
-                let id: i64 = row.get(0);
-                cluster(tx, id, e, rules).await?;
+        .ctx("reading the next entry id")?;
+    for e in entries {
+        let known: Option<i64> = sqlx::query_scalar("SELECT id FROM entries WHERE key = ?1")
+            .bind(&e.key)
+            .fetch_optional(&mut **tx)
+            .await
+            .ctx("looking up an entry")?;
+        let entry_id = match known {
+            Some(_) => update_known(tx, e, now, rules, stats).await?,
+            None => {
+                let id = next_id;
+                next_id += 1;
+                let cluster_id = cluster_of(tx, e, rules).await?.unwrap_or(id);
+                let excluded = e.excluded.clone().or_else(|| {
+                    (rules.skip_near_duplicates && cluster_id != id)
+                        .then(|| "near-duplicate".to_string())
+                });
+                sqlx::query(
+                    "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
+                                          record_date, content_text, content_hash, first_seen_at,
+                                          content_html, feed_text, feed_hash, text_source, language,
+                                          fingerprint, excluded, cluster_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                             ?17, ?18, ?19, ?20)",
+                )
+                .bind(id)
+                .bind(&e.key)
+                .bind(&e.guid)
+                .bind(&e.url)
+                .bind(&e.title)
+                .bind(&e.author)
+                .bind(&e.published)
+                .bind(&e.updated)
+                .bind(&e.record_date)
+                .bind(&e.content_text)
+                .bind(&e.content_hash)
+                .bind(now)
+                .bind(&e.content_html)
+                .bind(&e.feed_text)
+                .bind(&e.feed_hash)
+                .bind(&e.text_source)
+                .bind(&e.language)
+                .bind(&e.fingerprint)
+                .bind(&excluded)
+                .bind(cluster_id)
+                .execute(&mut **tx)
+                .await
+                .ctx("inserting an entry")?;
+                if !e.bands.is_empty() {
+                    let bands = serde_json::to_string(&e.bands).unwrap_or_else(|_| "[]".into());
+                    sqlx::query(
+                        "INSERT OR IGNORE INTO entry_bands (band, entry_id) SELECT value, ?2 FROM json_each(?1)",
+                    )
+                    .bind(&bands)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await
+                    .ctx("indexing band keys")?;
+                }
                 stats.new += 1;
-                (id, false)
+                id
             }
-            None => (-update_known(tx, e, now, rules, stats).await?, true),
         };
         let link = sqlx::query(
             "INSERT INTO feed_entries (feed_id, entry_id, first_seen_at) VALUES (?1, ?2, ?3)
@@ -863,72 +891,48 @@ async fn insert_entries(
         .execute(&mut **tx)
         .await
         .ctx("linking an entry to its feed")?;
-        if known && link.rows_affected() > 0 {
+        if known.is_some() && link.rows_affected() > 0 {
             stats.linked += 1;
         }
     }
     Ok(())
 }
 
-/// Puts a new entry into the cluster of the first stored near-duplicate among the entries that
-/// share one of its band keys, or into a cluster of its own.
-async fn cluster(
+/// The cluster of the first stored near-duplicate among the entries that share one of the new
+/// entry's band keys, if any.
+async fn cluster_of(
     tx: &mut Transaction<'static, Sqlite>,
-    id: i64,
     e: &NewEntry,
     rules: &IngestRules<'_>,
-) -> Result<(), StoreError> {
-    let mut cluster_id = id;
-    if let Some(fp) = &e.fingerprint
-        && !e.bands.is_empty()
-    {
-        let bands = serde_json::to_string(&e.bands).unwrap_or_else(|_| "[]".into());
-        let candidates = sqlx::query(
-            "SELECT e.id, coalesce(e.cluster_id, e.id), e.fingerprint FROM entries e
-             WHERE e.id IN (SELECT entry_id FROM entry_bands
-                            WHERE band IN (SELECT value FROM json_each(?1)) AND entry_id <> ?2
-                            LIMIT 64)
-               AND e.fingerprint IS NOT NULL
-             ORDER BY e.id",
-        )
-        .bind(&bands)
-        .bind(id)
-        .fetch_all(&mut **tx)
-        .await
-        .ctx("finding near-duplicate candidates")?;
-        for c in &candidates {
-            let theirs: Vec<u8> = c.get(2);
-            if (rules.near_duplicate)(fp, &theirs) {
-                cluster_id = c.get(1);
-                break;
-            }
-        }
-        sqlx::query(
-            "INSERT OR IGNORE INTO entry_bands (band, entry_id) SELECT value, ?2 FROM json_each(?1)",
-        )
-        .bind(&bands)
-        .bind(id)
-        .execute(&mut **tx)
-        .await
-        .ctx("indexing band keys")?;
+) -> Result<Option<i64>, StoreError> {
+    let Some(fp) = &e.fingerprint else {
+        return Ok(None);
+    };
+    if e.bands.is_empty() {
+        return Ok(None);
     }
-    let skip = rules.skip_near_duplicates && cluster_id != id;
-    sqlx::query(
-        "UPDATE entries SET cluster_id = ?2,
-                excluded = CASE WHEN ?3 THEN coalesce(excluded, 'near-duplicate') ELSE excluded END
-         WHERE id = ?1",
+    let bands = serde_json::to_string(&e.bands).unwrap_or_else(|_| "[]".into());
+    let candidates = sqlx::query(
+        "SELECT e.id, coalesce(e.cluster_id, e.id), e.fingerprint FROM entries e
+         WHERE e.id IN (SELECT entry_id FROM entry_bands
+                        WHERE band IN (SELECT value FROM json_each(?1)) LIMIT 64)
+           AND e.fingerprint IS NOT NULL
+         ORDER BY e.id",
     )
-    .bind(id)
-    .bind(cluster_id)
-    .bind(skip)
-    .execute(&mut **tx)
+    .bind(&bands)
+    .fetch_all(&mut **tx)
     .await
-    .ctx("clustering an entry")?;
-    Ok(())
+    .ctx("finding near-duplicate candidates")?;
+    for c in &candidates {
+        let theirs: Vec<u8> = c.get(2);
+        if (rules.near_duplicate)(fp, &theirs) {
+            return Ok(Some(c.get(1)));
+        }
+    }
+    Ok(None)
 }
 
-/// A known entry: keeps a revision when the feed's text changed. Returns the entry's id,
-/// negated so the caller can tell it from a new one.
+/// A known entry: keeps a revision when the feed's text changed. Returns the entry's id.
 async fn update_known(
     tx: &mut Transaction<'static, Sqlite>,
     e: &NewEntry,
@@ -998,7 +1002,7 @@ async fn update_known(
         }
         stats.updated += 1;
     }
-    Ok(-id)
+    Ok(id)
 }
 
 fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> PendingRecord {
