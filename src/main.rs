@@ -288,6 +288,19 @@ fn print_summary(s: &PollSummary) {
     }
 }
 
+/// `--since` / `--until` words as RFC 3339 bounds.
+fn bounds(
+    since: Option<String>,
+    until: Option<String>,
+) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let bound = |v: Option<String>, end: bool| {
+        v.map(|s| report::time_bound(&s, end))
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    Ok((bound(since, false)?, bound(until, true)?))
+}
+
 fn load_config(cli_config: Option<&Path>) -> anyhow::Result<Config> {
     Ok(Config::load(&Config::locate(cli_config))?)
 }
@@ -462,10 +475,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = load_config(config_flag.as_deref())?;
             let store = Store::open_existing(&config.storage.database).await?;
-            let since = since
-                .map(|s| report::time_bound(&s, false))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
+            let (since, _) = bounds(since, None)?;
             let fts = report::fts_query(&query.join(" "), raw);
             let hits = store
                 .search(&SearchQuery {
@@ -491,14 +501,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = load_config(config_flag.as_deref())?;
             let store = Store::open_existing(&config.storage.database).await?;
-            let since = since
-                .map(|s| report::time_bound(&s, false))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
-            let until = until
-                .map(|s| report::time_bound(&s, true))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
+            let (since, until) = bounds(since, until)?;
             let filter = EntryFilter {
                 feed: feed.as_deref(),
                 since: since.as_deref(),
@@ -558,14 +561,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = load_config(config_flag.as_deref())?;
             let store = Store::open_existing(&config.storage.database).await?;
-            let since = since
-                .map(|s| report::time_bound(&s, false))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
-            let until = until
-                .map(|s| report::time_bound(&s, true))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
+            let (since, until) = bounds(since, until)?;
             let filter = EntryFilter {
                 feed: feed.as_deref(),
                 since: since.as_deref(),

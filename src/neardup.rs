@@ -193,42 +193,39 @@ pub fn is_near_duplicate(a: &Fingerprint, b: &Fingerprint) -> bool {
 /// LSH band keys of a fingerprint, e.g. `"07:9f3a1c2b4d5e6f70"`: store them in an indexed
 /// column; entries sharing any key are the candidates to check with [`is_near_duplicate`].
 pub fn band_keys(fp: &Fingerprint) -> Vec<String> {
-    if fp.shingles == 0 {
-        return Vec::new();
-    }
-    fp.minhash
-        .chunks(BAND_ROWS)
+    band_hashes(fp)
         .enumerate()
-        .map(|(i, rows)| {
-            let mut h = Sha256::new();
-            for r in rows {
-                h.update(r.to_le_bytes());
-            }
-            format!("{i:02}:{}", hex::encode(&h.finalize()[..8]))
-        })
+        .map(|(i, h)| format!("{i:02}:{}", hex::encode(h)))
         .collect()
+}
+
+/// The first 8 bytes of SHA-256 over each band's rows; none for an empty text.
+fn band_hashes(fp: &Fingerprint) -> impl Iterator<Item = [u8; 8]> + '_ {
+    let rows = if fp.shingles == 0 {
+        &fp.minhash[..0]
+    } else {
+        &fp.minhash[..]
+    };
+    rows.chunks(BAND_ROWS).map(|rows| {
+        let mut h = Sha256::new();
+        for r in rows {
+            h.update(r.to_le_bytes());
+        }
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h.finalize()[..8]);
+        b
+    })
 }
 
 /// The band keys as integers (band number in the top byte, the band's hash below): a compact
 /// key for an indexed SQL column. Two fingerprints share a band id exactly when they share the
 /// band key.
 pub fn band_ids(fp: &Fingerprint) -> Vec<i64> {
-    if fp.shingles == 0 {
-        return Vec::new();
-    }
-    fp.minhash
-        .chunks(BAND_ROWS)
+    band_hashes(fp)
         .enumerate()
-        .map(|(i, rows)| {
-            let mut h = Sha256::new();
-            for r in rows {
-                h.update(r.to_le_bytes());
-            }
-            let digest = h.finalize();
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&digest[..8]);
+        .map(|(i, h)| {
             let band = (i as u64 & 0x7f) << 56;
-            (band | (u64::from_le_bytes(b) & 0x00ff_ffff_ffff_ffff)) as i64
+            (band | (u64::from_le_bytes(h) & 0x00ff_ffff_ffff_ffff)) as i64
         })
         .collect()
 }
