@@ -32,7 +32,7 @@ use chrono::{DateTime, FixedOffset};
 use dom_query::Document;
 
 use crate::boilerplate::is_rule_boilerplate;
-use crate::normalize::inline_text;
+use crate::normalize::{CHROME_CLASSES, inline_text, same_text};
 
 /// Elements whose content is not article text in either record form.
 const DROPPED: &str = "script, style, iframe, img, noscript, svg, object, embed, video, audio, canvas, \
@@ -41,9 +41,6 @@ const DROPPED: &str = "script, style, iframe, img, noscript, svg, object, embed,
 
 /// Block elements whose text alone decides whether they are boilerplate.
 const BLOCKS: &str = "p, li, h1, h2, h3, h4, h5, h6, blockquote, figcaption, dt, dd, pre";
-
-/// Class-name fragments of embedded chrome, as in the text form.
-const CHROME_CLASSES: &[&str] = &["newsletter", "sharedaddy", "jp-relatedposts", "addtoany"];
 
 /// Renders an entry in the Markdown record form. Paragraphs the fixed boilerplate rules
 /// recognise are left out, as is a first paragraph that repeats the title.
@@ -216,17 +213,6 @@ fn unbold_heading(p: &str) -> String {
         }
         _ => p.to_string(),
     }
-}
-
-fn same_text(a: &str, b: &str) -> bool {
-    let norm = |s: &str| -> String {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let (a, b) = (norm(a), norm(b));
-    !a.is_empty() && a == b
 }
 
 #[cfg(test)]

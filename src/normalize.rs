@@ -66,7 +66,8 @@ const BLOCKS: &[&str] = &[
 
 /// Class-name fragments of page chrome that sites embed in feed content (newsletter sign-up
 /// boxes, share bars, related-post widgets).
-const CHROME_CLASSES: &[&str] = &["newsletter", "sharedaddy", "jp-relatedposts", "addtoany"];
+pub(crate) const CHROME_CLASSES: &[&str] =
+    &["newsletter", "sharedaddy", "jp-relatedposts", "addtoany"];
 
 /// The normalized text of an entry: its paragraphs, title first.
 #[derive(Debug, Clone, PartialEq)]
@@ -280,7 +281,7 @@ fn strip_wordpress_trailer(paragraphs: &mut Vec<String>) {
 }
 
 /// Equal ignoring case, spacing and surrounding punctuation.
-fn same_text(a: &str, b: &str) -> bool {
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
     let norm = |s: &str| -> String {
         s.chars()
             .filter(|c| c.is_alphanumeric())
