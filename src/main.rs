@@ -301,6 +301,13 @@ fn bounds(
     Ok((bound(since, false)?, bound(until, true)?))
 }
 
+/// The config and its existing database, for the read-only commands.
+async fn open_for_queries(cli_config: Option<&Path>) -> anyhow::Result<(Config, Store)> {
+    let config = load_config(cli_config)?;
+    let store = Store::open_existing(&config.storage.database).await?;
+    Ok((config, store))
+}
+
 fn load_config(cli_config: Option<&Path>) -> anyhow::Result<Config> {
     Ok(Config::load(&Config::locate(cli_config))?)
 }
@@ -473,8 +480,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             raw,
             json,
         } => {
-            let config = load_config(config_flag.as_deref())?;
-            let store = Store::open_existing(&config.storage.database).await?;
+            let (_, store) = open_for_queries(config_flag.as_deref()).await?;
             let (since, _) = bounds(since, None)?;
             let fts = report::fts_query(&query.join(" "), raw);
             let hits = store
@@ -499,8 +505,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             json,
             jsonl,
         } => {
-            let config = load_config(config_flag.as_deref())?;
-            let store = Store::open_existing(&config.storage.database).await?;
+            let (_, store) = open_for_queries(config_flag.as_deref()).await?;
             let (since, until) = bounds(since, until)?;
             let filter = EntryFilter {
                 feed: feed.as_deref(),
@@ -559,8 +564,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             feed,
             language,
         } => {
-            let config = load_config(config_flag.as_deref())?;
-            let store = Store::open_existing(&config.storage.database).await?;
+            let (_, store) = open_for_queries(config_flag.as_deref()).await?;
             let (since, until) = bounds(since, until)?;
             let filter = EntryFilter {
                 feed: feed.as_deref(),
@@ -618,8 +622,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Status { json } => {
-            let config = load_config(config_flag.as_deref())?;
-            let store = Store::open_existing(&config.storage.database).await?;
+            let (config, store) = open_for_queries(config_flag.as_deref()).await?;
             let today = chrono::Utc::now().format("%Y-%m-%dT00:00:00Z").to_string();
             let status = Status::build(
                 &config,
