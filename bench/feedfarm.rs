@@ -78,8 +78,12 @@ const MAX_CHURN: usize = 1_000;
 struct Rng(u64);
 
 impl Rng {
+    /// Each (seed, feed, item) gets its own stream. The start state is hashed, not merely
+    /// offset: SplitMix64 walks its state in fixed steps, so states that differ by a multiple
+    /// of the step would replay each other's text a few words apart.
     fn new(seed: u64, feed: u64, item: u64) -> Rng {
-        let mut r = Rng(seed ^ feed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ item.rotate_left(32));
+        let mix = |x: u64| Rng(x).next();
+        let mut r = Rng(mix(seed ^ mix(feed ^ mix(item ^ 0x6661_726d))));
         r.next();
         r
     }
@@ -897,5 +901,43 @@ mod tests {
         assert_ne!(a.html, item(8, 3, 42).html);
         assert!((3000..6600).contains(&a.html.len()), "{}", a.html.len());
         assert!(item(7, 3, 43).published > a.published);
+    }
+
+    /// Word triples of an item's text.
+    fn triples(it: &Item) -> std::collections::HashSet<String> {
+        let text = strip_tags(&it.html).to_lowercase();
+        let words: Vec<&str> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        words.windows(3).map(|w| w.join(" ")).collect()
+    }
+
+    #[test]
+    fn items_of_other_feeds_and_positions_share_no_text() {
+        // Unrelated articles share almost no word triples; a farm whose items did would
+        // benchmark the near-duplicate stage on a corpus of copies.
+        let a = triples(&item(1, 0, 0));
+        for other in [item(1, 1, 0), item(1, 0, 1), item(1, 2, 5), item(2, 0, 0)] {
+            let b = triples(&other);
+            let shared = a.intersection(&b).count();
+            assert!(
+                shared * 20 < a.len().min(b.len()),
+                "{shared} shared of {}",
+                a.len()
+            );
+        }
+        // Pairs an earlier stream layout made near-copies of each other.
+        for ((f1, i1), (f2, i2)) in [((4, 46), (2, 42)), ((4, 40), (2, 40)), ((4, 44), (2, 36))] {
+            let a = triples(&item(1, f1, i1));
+            let other = item(1, f2, i2);
+            let b = triples(&other);
+            let shared = a.intersection(&b).count();
+            assert!(
+                shared * 20 < a.len().min(b.len()),
+                "{shared} shared of {}",
+                a.len()
+            );
+        }
     }
 }

@@ -692,7 +692,19 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// glibc gives every thread that allocates its own arena, and freed memory stays in them: with
+/// a parse pool, a database thread and the runtime, that doubled peak RSS. Two arenas cost no
+/// measurable speed.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator tunable; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let log_format = cli.log_format;
     init_logging(log_format);

@@ -139,18 +139,20 @@ pub fn fingerprint(text: &str) -> Fingerprint {
             shingles.insert(shingle_hash(window) % P);
         }
     }
-    let mut minhash = vec![u64::MAX; NUM_HASHES];
+    let mut minhash = [u64::MAX; NUM_HASHES];
+    let perms = permutations();
     for &x in &shingles {
-        for (m, &(a, b)) in minhash.iter_mut().zip(permutations().iter()) {
-            let h = (mul_mod(a, x) + b) % P;
-            if h < *m {
-                *m = h;
-            }
+        for (m, &(a, b)) in minhash.iter_mut().zip(perms.iter()) {
+            // (a·x + b) mod P; both terms are below P, so one subtraction replaces the
+            // division a `%` would cost.
+            let h = mul_mod(a, x) + b;
+            let h = if h >= P { h - P } else { h };
+            *m = (*m).min(h);
         }
     }
     Fingerprint {
         shingles: u32::try_from(shingles.len()).unwrap_or(u32::MAX),
-        minhash,
+        minhash: minhash.to_vec(),
     }
 }
 
@@ -299,6 +301,21 @@ mod tests {
             fingerprint("one two three").minhash,
             fingerprint("One, two; three!").minhash
         );
+    }
+
+    #[test]
+    fn fingerprint_values_never_change() {
+        // Values computed by the first release: stored fingerprints and band ids must keep
+        // matching new ones, whatever the implementation does to go faster.
+        let a = fingerprint(
+            "The central bank of Uzbekistan cut its main interest rate by half a point",
+        );
+        assert_eq!(a.shingles, 12);
+        assert_eq!(
+            &a.minhash[..3],
+            &[162252771829647232, 8785078148458606, 45148395344026529]
+        );
+        assert_eq!(&band_ids(&a)[..2], &[15411039190082052, 75346410119179569]);
     }
 
     #[test]

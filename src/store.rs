@@ -15,7 +15,7 @@ use chrono::{SecondsFormat, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -176,6 +176,15 @@ pub struct FeedUpdate {
     pub boilerplate: Option<String>,
 }
 
+/// One fetch's writes for [`Store::apply_fetches`].
+#[derive(Debug, Clone, Copy)]
+pub struct FetchWrite<'a> {
+    pub feed_id: i64,
+    /// The feed's new state; `None` stores entries only (archive backfill).
+    pub update: Option<&'a FeedUpdate>,
+    pub entries: &'a [NewEntry],
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IngestStats {
     /// Entries never seen before.
@@ -329,9 +338,11 @@ impl Store {
             // entry whose row was lost is stored again by the next poll, adopting its record.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("cache_size", "-8192")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(2)
             .connect_with(opts)
             .await
             .map_err(open_err)?;
@@ -476,75 +487,71 @@ impl Store {
         entries: &[NewEntry],
         rules: &IngestRules<'_>,
     ) -> Result<IngestStats, StoreError> {
-        let now = now_rfc3339();
-        let mut stats = IngestStats {
-            total: entries.len(),
-            ..IngestStats::default()
+        let write = FetchWrite {
+            feed_id,
+            update: Some(update),
+            entries,
         };
+        one_result(self.apply_fetches(&[write], rules).await?)
+    }
+
+    /// Stores several fetches in one transaction, each inside its own savepoint: a fetch whose
+    /// writes fail is rolled back alone and reported in its slot, the others are kept. One
+    /// commit (one WAL sync, one full-text index flush) then covers them all, which is what
+    /// makes a poll round of many feeds cheap. `Err` means nothing was stored.
+    pub async fn apply_fetches(
+        &self,
+        writes: &[FetchWrite<'_>],
+        rules: &IngestRules<'_>,
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        let now = now_rfc3339();
         let mut tx = self.write_tx().await?;
-        insert_entries(&mut tx, feed_id, entries, &now, rules, &mut stats).await?;
-        let ok = matches!(update.status.as_str(), "ok" | "not_modified" | "unchanged");
-        let info = update.info.clone().unwrap_or_default();
-        let (etag, last_modified) = update.validators.clone().unwrap_or_default();
-        sqlx::query(
-            "UPDATE feeds SET
-                last_fetch_at = ?2,
-                last_success_at = CASE WHEN ?3 THEN ?2 ELSE last_success_at END,
-                last_status = ?4,
-                last_http_status = ?5,
-                last_error = ?6,
-                error_count = CASE WHEN ?3 THEN 0 ELSE error_count + 1 END,
-                last_new_entries = ?7,
-                title = COALESCE(?8, title),
-                site_url = COALESCE(?9, site_url),
-                etag = CASE WHEN ?10 THEN ?11 ELSE etag END,
-                last_modified = CASE WHEN ?10 THEN ?12 ELSE last_modified END,
-                body_hash = COALESCE(?13, body_hash),
-                hints = COALESCE(?14, hints),
-                next_poll_at = ?15,
-                retry_until = ?16,
-                interval_secs = COALESCE(?17, interval_secs),
-                gap_count = gap_count + ?18,
-                last_recovered = CASE WHEN ?4 = 'ok' THEN ?19 ELSE last_recovered END,
-                last_duration_ms = ?20,
-                redirect_target = ?21,
-                redirect_count = ?22,
-                fetch_url = COALESCE(?23, fetch_url),
-                disabled_at = CASE WHEN ?24 IS NOT NULL THEN ?2 ELSE disabled_at END,
-                disabled_reason = COALESCE(?24, disabled_reason),
-                boilerplate = COALESCE(?25, boilerplate)
-             WHERE id = ?1",
-        )
-        .bind(feed_id)
-        .bind(&now)
-        .bind(ok)
-        .bind(&update.status)
-        .bind(update.http_status.map(i64::from))
-        .bind(&update.error)
-        .bind(stats.new as i64)
-        .bind(&info.title)
-        .bind(&info.site_url)
-        .bind(update.validators.is_some())
-        .bind(&etag)
-        .bind(&last_modified)
-        .bind(&update.body_hash)
-        .bind(&update.hints)
-        .bind(&update.next_poll_at)
-        .bind(&update.retry_until)
-        .bind(update.interval_secs)
-        .bind(i64::from(update.gap))
-        .bind(update.recovered)
-        .bind(update.duration_ms)
-        .bind(&update.redirect_target)
-        .bind(update.redirect_count)
-        .bind(&update.fetch_url)
-        .bind(&update.disabled_reason)
-        .bind(&update.boilerplate)
-        .execute(&mut *tx)
-        .await
-        .ctx("updating the feed's status")?;
-        tx.commit().await.ctx("committing a fetch")?;
-        Ok(stats)
+        let mut batch = Batch::load(&mut tx, writes).await?;
+        let first_id = batch.next_id;
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            let mut sp = sqlx::Connection::begin(&mut *tx)
+                .await
+                .ctx("starting a savepoint")?;
+            let mut stats = IngestStats {
+                total: w.entries.len(),
+                ..IngestStats::default()
+            };
+            let mut staged = Staged::default();
+            let mut written =
+                insert_entries(&mut sp, w, &now, rules, &mut stats, &mut batch, &mut staged).await;
+            if let (Ok(()), Some(update)) = (&written, w.update) {
+                written = update_feed(&mut sp, w.feed_id, update, &now, stats.new).await;
+            }
+            match written {
+                Ok(()) => {
+                    sp.commit().await.ctx("releasing a savepoint")?;
+                    batch.accept(staged);
+                    out.push(Ok(stats));
+                }
+                Err(e) => {
+                    sp.rollback().await.ctx("rolling back a savepoint")?;
+                    batch.forget(&staged);
+                    out.push(Err(e));
+                }
+            }
+        }
+        batch.write_bands(&mut tx).await?;
+        if batch.next_id > first_id {
+            // The full-text index is fed once per transaction rather than by a per-row trigger:
+            // FTS5 flushes its buffer at every statement savepoint, and one flush per entry
+            // costs more than the rest of the insert.
+            sqlx::query(
+                "INSERT INTO entries_fts (rowid, title, content_text)
+                 SELECT id, coalesce(title, ''), content_text FROM entries WHERE id >= ?1",
+            )
+            .bind(first_id)
+            .execute(&mut *tx)
+            .await
+            .ctx("indexing new entries for search")?;
+        }
+        tx.commit().await.ctx("committing fetches")?;
+        Ok(out)
     }
 
     /// Stores entries for a feed without touching its polling state (archive backfill).
@@ -554,28 +561,32 @@ impl Store {
         entries: &[NewEntry],
         rules: &IngestRules<'_>,
     ) -> Result<IngestStats, StoreError> {
-        let now = now_rfc3339();
-        let mut stats = IngestStats {
-            total: entries.len(),
-            ..IngestStats::default()
+        let write = FetchWrite {
+            feed_id,
+            update: None,
+            entries,
         };
-        let mut tx = self.write_tx().await?;
-        insert_entries(&mut tx, feed_id, entries, &now, rules, &mut stats).await?;
-        tx.commit().await.ctx("committing entries")?;
-        Ok(stats)
+        one_result(self.apply_fetches(&[write], rules).await?)
     }
 
     /// Entries without a durable record, oldest publication first. Entries whose text is empty
-    /// have nothing to write and are never pending.
-    pub async fn pending_records(&self, limit: usize) -> Result<Vec<PendingRecord>, StoreError> {
+    /// have nothing to write and are never pending. `with_html` reads the HTML body too (only
+    /// Markdown records need it).
+    pub async fn pending_records(
+        &self,
+        limit: usize,
+        with_html: bool,
+    ) -> Result<Vec<PendingRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, key, record_date, content_text, record_path, title, author, url, content_html
+            "SELECT id, key, record_date, content_text, record_path, title, author, url,
+                    CASE WHEN ?2 THEN content_html END
              FROM entries
              WHERE (record_path IS NULL OR record_stale = 1) AND content_text <> '' AND excluded IS NULL
              ORDER BY COALESCE(published, first_seen_at), id
              LIMIT ?1",
         )
         .bind(limit as i64)
+        .bind(with_html)
         .fetch_all(&self.pool)
         .await
         .ctx("listing entries without a record")?;
@@ -615,14 +626,14 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.write_tx().await?;
-        for (id, path) in written {
-            sqlx::query("UPDATE entries SET record_path = ?2, record_stale = 0 WHERE id = ?1")
-                .bind(id)
-                .bind(path)
-                .execute(&mut *tx)
-                .await
-                .ctx("storing a record path")?;
-        }
+        sqlx::query(
+            "UPDATE entries SET record_path = w.value ->> 1, record_stale = 0
+             FROM json_each(?1) AS w WHERE entries.id = w.value ->> 0",
+        )
+        .bind(json_array(written))
+        .execute(&mut *tx)
+        .await
+        .ctx("storing record paths")?;
         tx.commit().await.ctx("committing record paths")?;
         Ok(())
     }
@@ -805,166 +816,555 @@ impl Store {
 
 /// Inserts new entries (clustering near-duplicates), records revisions of changed ones, and
 /// links every entry to the feed, counting what was new.
-async fn insert_entries(
-    tx: &mut Transaction<'static, Sqlite>,
+fn one_result(
+    mut results: Vec<Result<IngestStats, StoreError>>,
+) -> Result<IngestStats, StoreError> {
+    results.pop().unwrap_or_else(|| Ok(IngestStats::default()))
+}
+
+async fn update_feed(
+    conn: &mut SqliteConnection,
     feed_id: i64,
-    entries: &[NewEntry],
+    update: &FeedUpdate,
     now: &str,
-    rules: &IngestRules<'_>,
-    stats: &mut IngestStats,
+    new_entries: usize,
 ) -> Result<(), StoreError> {
-    // One process writes (the instance lock), so ids can be handed out here; knowing the id
-    // before the insert lets the row be written once, cluster included.
-    let mut next_id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM entries")
-        .fetch_one(&mut **tx)
-        .await
-        .ctx("reading the next entry id")?;
-    for e in entries {
-        let known: Option<i64> = sqlx::query_scalar("SELECT id FROM entries WHERE key = ?1")
-            .bind(&e.key)
-            .fetch_optional(&mut **tx)
-            .await
-            .ctx("looking up an entry")?;
-        let entry_id = match known {
-            Some(_) => update_known(tx, e, now, rules, stats).await?,
-            None => {
-                let id = next_id;
-                next_id += 1;
-                let cluster_id = cluster_of(tx, e, rules).await?.unwrap_or(id);
-                let excluded = e.excluded.clone().or_else(|| {
-                    (rules.skip_near_duplicates && cluster_id != id)
-                        .then(|| "near-duplicate".to_string())
-                });
-                sqlx::query(
-                    "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
-                                          record_date, content_text, content_hash, first_seen_at,
-                                          content_html, feed_text, feed_hash, text_source, language,
-                                          fingerprint, excluded, cluster_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                             ?17, ?18, ?19, ?20)",
-                )
-                .bind(id)
-                .bind(&e.key)
-                .bind(&e.guid)
-                .bind(&e.url)
-                .bind(&e.title)
-                .bind(&e.author)
-                .bind(&e.published)
-                .bind(&e.updated)
-                .bind(&e.record_date)
-                .bind(&e.content_text)
-                .bind(&e.content_hash)
-                .bind(now)
-                .bind(&e.content_html)
-                .bind(&e.feed_text)
-                .bind(&e.feed_hash)
-                .bind(&e.text_source)
-                .bind(&e.language)
-                .bind(&e.fingerprint)
-                .bind(&excluded)
-                .bind(cluster_id)
-                .execute(&mut **tx)
-                .await
-                .ctx("inserting an entry")?;
-                if !e.bands.is_empty() {
-                    let bands = serde_json::to_string(&e.bands).unwrap_or_else(|_| "[]".into());
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO entry_bands (band, entry_id) SELECT value, ?2 FROM json_each(?1)",
-                    )
-                    .bind(&bands)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await
-                    .ctx("indexing band keys")?;
-                }
-                stats.new += 1;
-                id
-            }
-        };
-        let link = sqlx::query(
-            "INSERT INTO feed_entries (feed_id, entry_id, first_seen_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(feed_id)
-        .bind(entry_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .ctx("linking an entry to its feed")?;
-        if known.is_some() && link.rows_affected() > 0 {
-            stats.linked += 1;
-        }
-    }
+    let ok = matches!(update.status.as_str(), "ok" | "not_modified" | "unchanged");
+    let info = update.info.clone().unwrap_or_default();
+    let (etag, last_modified) = update.validators.clone().unwrap_or_default();
+    sqlx::query(
+        "UPDATE feeds SET
+            last_fetch_at = ?2,
+            last_success_at = CASE WHEN ?3 THEN ?2 ELSE last_success_at END,
+            last_status = ?4,
+            last_http_status = ?5,
+            last_error = ?6,
+            error_count = CASE WHEN ?3 THEN 0 ELSE error_count + 1 END,
+            last_new_entries = ?7,
+            title = COALESCE(?8, title),
+            site_url = COALESCE(?9, site_url),
+            etag = CASE WHEN ?10 THEN ?11 ELSE etag END,
+            last_modified = CASE WHEN ?10 THEN ?12 ELSE last_modified END,
+            body_hash = COALESCE(?13, body_hash),
+            hints = COALESCE(?14, hints),
+            next_poll_at = ?15,
+            retry_until = ?16,
+            interval_secs = COALESCE(?17, interval_secs),
+            gap_count = gap_count + ?18,
+            last_recovered = CASE WHEN ?4 = 'ok' THEN ?19 ELSE last_recovered END,
+            last_duration_ms = ?20,
+            redirect_target = ?21,
+            redirect_count = ?22,
+            fetch_url = COALESCE(?23, fetch_url),
+            disabled_at = CASE WHEN ?24 IS NOT NULL THEN ?2 ELSE disabled_at END,
+            disabled_reason = COALESCE(?24, disabled_reason),
+            boilerplate = COALESCE(?25, boilerplate)
+         WHERE id = ?1",
+    )
+    .bind(feed_id)
+    .bind(now)
+    .bind(ok)
+    .bind(&update.status)
+    .bind(update.http_status.map(i64::from))
+    .bind(&update.error)
+    .bind(new_entries as i64)
+    .bind(&info.title)
+    .bind(&info.site_url)
+    .bind(update.validators.is_some())
+    .bind(&etag)
+    .bind(&last_modified)
+    .bind(&update.body_hash)
+    .bind(&update.hints)
+    .bind(&update.next_poll_at)
+    .bind(&update.retry_until)
+    .bind(update.interval_secs)
+    .bind(i64::from(update.gap))
+    .bind(update.recovered)
+    .bind(update.duration_ms)
+    .bind(&update.redirect_target)
+    .bind(update.redirect_count)
+    .bind(&update.fetch_url)
+    .bind(&update.disabled_reason)
+    .bind(&update.boilerplate)
+    .execute(&mut *conn)
+    .await
+    .ctx("updating the feed's status")?;
     Ok(())
 }
 
-/// The cluster of the first stored near-duplicate among the entries that share one of the new
-/// entry's band keys, if any.
-async fn cluster_of(
-    tx: &mut Transaction<'static, Sqlite>,
-    e: &NewEntry,
-    rules: &IngestRules<'_>,
-) -> Result<Option<i64>, StoreError> {
-    let Some(fp) = &e.fingerprint else {
-        return Ok(None);
-    };
-    if e.bands.is_empty() {
-        return Ok(None);
-    }
-    let bands = serde_json::to_string(&e.bands).unwrap_or_else(|_| "[]".into());
-    let candidates = sqlx::query(
-        "SELECT e.id, coalesce(e.cluster_id, e.id), e.fingerprint FROM entries e
-         WHERE e.id IN (SELECT entry_id FROM entry_bands
-                        WHERE band IN (SELECT value FROM json_each(?1)) LIMIT 64)
-           AND e.fingerprint IS NOT NULL
-         ORDER BY e.id",
-    )
-    .bind(&bands)
-    .fetch_all(&mut **tx)
-    .await
-    .ctx("finding near-duplicate candidates")?;
-    for c in &candidates {
-        let theirs: Vec<u8> = c.get(2);
-        if (rules.near_duplicate)(fp, &theirs) {
-            return Ok(Some(c.get(1)));
-        }
-    }
-    Ok(None)
+/// A stored entry as an update check needs it.
+#[derive(Clone)]
+struct KnownRow {
+    id: i64,
+    feed_hash: Option<String>,
+    title: Option<String>,
+    content_text: String,
+    content_hash: String,
+    text_source: String,
 }
 
-/// A known entry: keeps a revision when the feed's text changed. Returns the entry's id.
-async fn update_known(
-    tx: &mut Transaction<'static, Sqlite>,
-    e: &NewEntry,
+/// An entry inserted in this transaction, for near-duplicate checks before its band keys reach
+/// the table.
+struct Fresh<'a> {
+    id: i64,
+    cluster_id: i64,
+    fingerprint: &'a [u8],
+    bands: &'a [i64],
+}
+
+/// What one transaction of fetches knows beyond the database: the rows stored before it began
+/// (read once for all its fetches), and the entries it inserted so far, indexed by band key in
+/// memory. Band keys reach the table once, sorted, at the end: inserted one fetch at a time
+/// they land on random pages of a large index, which costs more than the rest of the write.
+struct Batch<'a> {
+    next_id: i64,
+    /// Stored before the transaction, by key; dropped once this transaction changes the row.
+    known: HashMap<String, KnownRow>,
+    candidates: Candidates,
+    fresh: Vec<Fresh<'a>>,
+    fresh_by_band: HashMap<i64, Vec<usize>>,
+    fresh_keys: HashMap<&'a str, i64>,
+}
+
+/// The entries one fetch inserted, kept apart until its savepoint is released.
+#[derive(Default)]
+struct Staged<'a> {
+    fresh: Vec<Fresh<'a>>,
+    /// Rows this fetch changed among the `known` ones: (key, id).
+    changed: Vec<(&'a str, i64)>,
+    next_id: Option<i64>,
+}
+
+impl<'a> Batch<'a> {
+    async fn load(
+        conn: &mut SqliteConnection,
+        writes: &[FetchWrite<'a>],
+    ) -> Result<Batch<'a>, StoreError> {
+        // One process writes (the instance lock), so ids can be handed out here; knowing the id
+        // before the insert lets the row be written once, cluster included.
+        let next_id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM entries")
+            .fetch_one(&mut *conn)
+            .await
+            .ctx("reading the next entry id")?;
+        let entries: Vec<&NewEntry> = writes.iter().flat_map(|w| w.entries).collect();
+        let known = known_rows(conn, &entries).await?;
+        let candidates = Candidates::load(conn, &entries, &known).await?;
+        Ok(Batch {
+            next_id,
+            known,
+            candidates,
+            fresh: Vec::new(),
+            fresh_by_band: HashMap::new(),
+            fresh_keys: HashMap::new(),
+        })
+    }
+
+    /// A fetch's savepoint was released: its entries are part of the transaction now.
+    fn accept(&mut self, staged: Staged<'a>) {
+        if let Some(id) = staged.next_id {
+            self.next_id = id;
+        }
+        for (key, id) in staged.changed {
+            // Later fetches check against the row as it is now.
+            self.known.remove(key);
+            self.fresh_keys.insert(key, id);
+        }
+        for f in staged.fresh {
+            let slot = self.fresh.len();
+            for b in f.bands {
+                self.fresh_by_band.entry(*b).or_default().push(slot);
+            }
+            self.fresh.push(f);
+        }
+    }
+
+    /// A fetch's savepoint was rolled back: nothing of it was stored.
+    fn forget(&mut self, staged: &Staged<'a>) {
+        for f in &staged.fresh {
+            self.fresh_keys.retain(|_, id| *id != f.id);
+        }
+    }
+
+    /// The cluster of the first near-duplicate among the entries that share one of the new
+    /// entry's band keys — stored ones first, oldest first, then those inserted in this
+    /// transaction, then earlier in this fetch — if any.
+    fn cluster_of(
+        &self,
+        e: &NewEntry,
+        staged: &[Fresh<'_>],
+        rules: &IngestRules<'_>,
+    ) -> Option<i64> {
+        let fp = e.fingerprint.as_deref()?;
+        let stored = &self.candidates;
+        let mut ids: Vec<i64> = e
+            .bands
+            .iter()
+            .filter_map(|b| stored.by_band.get(b))
+            .flatten()
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let stored_match = ids.iter().find_map(|id| {
+            let (cluster, theirs) = stored.entries.get(id)?;
+            (rules.near_duplicate)(fp, theirs).then_some(*cluster)
+        });
+        if stored_match.is_some() {
+            return stored_match;
+        }
+        let mut slots: Vec<usize> = e
+            .bands
+            .iter()
+            .filter_map(|b| self.fresh_by_band.get(b))
+            .flatten()
+            .copied()
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let batch_match = slots.iter().find_map(|&i| {
+            let f = &self.fresh[i];
+            (rules.near_duplicate)(fp, f.fingerprint).then_some(f.cluster_id)
+        });
+        if batch_match.is_some() {
+            return batch_match;
+        }
+        let shares_band = |f: &Fresh<'_>| f.bands.iter().any(|b| e.bands.contains(b));
+        staged
+            .iter()
+            .find(|f| shares_band(f) && (rules.near_duplicate)(fp, f.fingerprint))
+            .map(|f| f.cluster_id)
+    }
+
+    /// Band keys of every entry the transaction inserted, in key order, in one statement.
+    async fn write_bands(&self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        let mut pairs: Vec<(i64, i64)> = self
+            .fresh
+            .iter()
+            .flat_map(|f| f.bands.iter().map(move |b| (*b, f.id)))
+            .collect();
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        pairs.sort_unstable();
+        sqlx::query(
+            "INSERT OR IGNORE INTO entry_bands (band, entry_id)
+             SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
+        )
+        .bind(json_array(&pairs))
+        .execute(&mut *conn)
+        .await
+        .ctx("indexing band keys")?;
+        Ok(())
+    }
+}
+
+async fn insert_entries<'a>(
+    conn: &mut SqliteConnection,
+    w: &FetchWrite<'a>,
     now: &str,
     rules: &IngestRules<'_>,
     stats: &mut IngestStats,
-) -> Result<i64, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, feed_hash, title, content_text, content_hash, text_source
-         FROM entries WHERE key = ?1",
+    batch: &mut Batch<'a>,
+    staged: &mut Staged<'a>,
+) -> Result<(), StoreError> {
+    // A handful of statements per fetch, whatever its size: each statement is a round trip to
+    // the database thread.
+    let entries: &'a [NewEntry] = w.entries;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut next_id = batch.next_id;
+    let mut rows: Vec<EntryJson<'_>> = Vec::new();
+    let mut again: Vec<&NewEntry> = Vec::new();
+    let mut known_ids: Vec<i64> = Vec::new();
+    let mut own_keys: HashMap<&str, i64> = HashMap::new();
+    for e in entries {
+        if let Some(row) = batch.known.get(e.key.as_str()) {
+            let row = row.clone();
+            let (id, changed) = update_known(conn, e, row, now, rules, stats).await?;
+            if changed {
+                staged.changed.push((&e.key, id));
+            }
+            known_ids.push(id);
+            continue;
+        }
+        if own_keys.contains_key(e.key.as_str()) || batch.fresh_keys.contains_key(e.key.as_str()) {
+            // Stored earlier in this transaction (by another feed, or the same key twice in
+            // one document): an update check against the row as it is now.
+            again.push(e);
+            continue;
+        }
+        let id = next_id;
+        next_id += 1;
+        let cluster_id = batch.cluster_of(e, &staged.fresh, rules).unwrap_or(id);
+        let excluded = e
+            .excluded
+            .as_deref()
+            .or((rules.skip_near_duplicates && cluster_id != id).then_some("near-duplicate"));
+        if let Some(fp) = &e.fingerprint
+            && !e.bands.is_empty()
+        {
+            staged.fresh.push(Fresh {
+                id,
+                cluster_id,
+                fingerprint: fp,
+                bands: &e.bands,
+            });
+        }
+        own_keys.insert(&e.key, id);
+        rows.push(EntryJson::new(id, e, now, excluded, cluster_id));
+        stats.new += 1;
+    }
+    if !rows.is_empty() {
+        sqlx::query(
+            "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
+                                  record_date, content_text, content_hash, first_seen_at,
+                                  content_html, feed_text, feed_hash, text_source, language,
+                                  fingerprint, excluded, cluster_id)
+             SELECT value ->> '$.id', value ->> '$.key', value ->> '$.guid', value ->> '$.url',
+                    value ->> '$.title', value ->> '$.author', value ->> '$.published',
+                    value ->> '$.updated', value ->> '$.record_date', value ->> '$.content_text',
+                    value ->> '$.content_hash', value ->> '$.first_seen_at',
+                    value ->> '$.content_html', value ->> '$.feed_text', value ->> '$.feed_hash',
+                    value ->> '$.text_source', value ->> '$.language',
+                    unhex(value ->> '$.fingerprint'), value ->> '$.excluded',
+                    value ->> '$.cluster_id'
+             FROM json_each(?1)",
+        )
+        .bind(json_array(&rows))
+        .execute(&mut *conn)
+        .await
+        .ctx("inserting entries")?;
+    }
+    for e in again {
+        let row = known_rows(conn, &[e]).await?.remove(e.key.as_str());
+        if let Some(row) = row {
+            known_ids.push(update_known(conn, e, row, now, rules, stats).await?.0);
+        }
+    }
+    let new_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    link(conn, w.feed_id, &new_ids, now).await?;
+    stats.linked += link(conn, w.feed_id, &known_ids, now).await?;
+    for (key, id) in own_keys {
+        batch.fresh_keys.insert(key, id);
+    }
+    staged.next_id = Some(next_id);
+    Ok(())
+}
+
+/// A new entry row as the batched insert reads it from JSON.
+#[derive(serde::Serialize)]
+struct EntryJson<'a> {
+    id: i64,
+    key: &'a str,
+    guid: Option<&'a str>,
+    url: Option<&'a str>,
+    title: Option<&'a str>,
+    author: Option<&'a str>,
+    published: Option<&'a str>,
+    updated: Option<&'a str>,
+    record_date: &'a str,
+    content_text: &'a str,
+    content_hash: &'a str,
+    first_seen_at: &'a str,
+    content_html: Option<&'a str>,
+    feed_text: Option<&'a str>,
+    feed_hash: &'a str,
+    text_source: &'a str,
+    language: Option<&'a str>,
+    /// Hex: JSON has no bytes.
+    fingerprint: Option<String>,
+    excluded: Option<&'a str>,
+    cluster_id: i64,
+}
+
+impl<'a> EntryJson<'a> {
+    fn new(
+        id: i64,
+        e: &'a NewEntry,
+        now: &'a str,
+        excluded: Option<&'a str>,
+        cluster_id: i64,
+    ) -> EntryJson<'a> {
+        EntryJson {
+            id,
+            key: &e.key,
+            guid: e.guid.as_deref(),
+            url: e.url.as_deref(),
+            title: e.title.as_deref(),
+            author: e.author.as_deref(),
+            published: e.published.as_deref(),
+            updated: e.updated.as_deref(),
+            record_date: &e.record_date,
+            content_text: &e.content_text,
+            content_hash: &e.content_hash,
+            first_seen_at: now,
+            content_html: e.content_html.as_deref(),
+            feed_text: e.feed_text.as_deref(),
+            feed_hash: &e.feed_hash,
+            text_source: &e.text_source,
+            language: e.language.as_deref(),
+            fingerprint: e.fingerprint.as_deref().map(hex::encode),
+            excluded,
+            cluster_id,
+        }
+    }
+}
+
+/// Stored entries that share a band key with the fetch's new entries: the near-duplicate
+/// candidates, read in two statements for the whole fetch.
+struct Candidates {
+    /// Band key → ids of the first stored entries carrying it, oldest first.
+    by_band: HashMap<i64, Vec<i64>>,
+    /// Id → (cluster, fingerprint).
+    entries: HashMap<i64, (i64, Vec<u8>)>,
+}
+
+/// Stored entries read per band key: enough for any real cluster, bounded for a key that
+/// countless texts share.
+const CANDIDATES_PER_BAND: usize = 16;
+
+impl Candidates {
+    async fn load(
+        conn: &mut SqliteConnection,
+        entries: &[&NewEntry],
+        known: &HashMap<String, KnownRow>,
+    ) -> Result<Candidates, StoreError> {
+        let mut out = Candidates {
+            by_band: HashMap::new(),
+            entries: HashMap::new(),
+        };
+        let bands: Vec<i64> = entries
+            .iter()
+            .filter(|e| e.fingerprint.is_some() && !known.contains_key(&e.key))
+            .flat_map(|e| e.bands.iter().copied())
+            .collect();
+        if bands.is_empty() {
+            return Ok(out);
+        }
+        let pairs = sqlx::query(
+            "SELECT band, entry_id FROM entry_bands
+             WHERE band IN (SELECT value FROM json_each(?1)) ORDER BY band, entry_id",
+        )
+        .bind(json_array(&bands))
+        .fetch_all(&mut *conn)
+        .await
+        .ctx("finding near-duplicate candidates")?;
+        if pairs.is_empty() {
+            return Ok(out);
+        }
+        let mut ids: Vec<i64> = Vec::with_capacity(pairs.len());
+        for r in &pairs {
+            let (band, id): (i64, i64) = (r.get(0), r.get(1));
+            let ids_of_band = out.by_band.entry(band).or_default();
+            if ids_of_band.len() < CANDIDATES_PER_BAND {
+                ids_of_band.push(id);
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let rows = sqlx::query(
+            // Band rows of deleted entries find no row here.
+            "SELECT id, coalesce(cluster_id, id), fingerprint FROM entries
+             WHERE id IN (SELECT value FROM json_each(?1)) AND fingerprint IS NOT NULL",
+        )
+        .bind(json_array(&ids))
+        .fetch_all(&mut *conn)
+        .await
+        .ctx("reading near-duplicate candidates")?;
+        for r in &rows {
+            out.entries.insert(r.get(0), (r.get(1), r.get(2)));
+        }
+        Ok(out)
+    }
+}
+
+fn json_array<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// Links entries to a feed; returns how many links are new.
+async fn link(
+    conn: &mut SqliteConnection,
+    feed_id: i64,
+    ids: &[i64],
+    now: &str,
+) -> Result<usize, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "INSERT INTO feed_entries (feed_id, entry_id, first_seen_at)
+         SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
+         ON CONFLICT DO NOTHING",
     )
-    .bind(&e.key)
-    .fetch_one(&mut **tx)
+    .bind(feed_id)
+    .bind(now)
+    .bind(json_array(ids))
+    .execute(&mut *conn)
     .await
-    .ctx("looking up a known entry")?;
-    let id: i64 = row.get(0);
-    let old_feed_hash: Option<String> = row.get(1);
-    if old_feed_hash.as_deref() != Some(e.feed_hash.as_str()) && !e.content_text.is_empty() {
-        let source: String = row.get(5);
+    .ctx("linking entries to their feed")?;
+    Ok(usize::try_from(done.rows_affected()).unwrap_or(0))
+}
+
+/// Reads `SELECT id, feed_hash, title, content_text, content_hash, text_source, …`.
+fn known_from_row(r: &sqlx::sqlite::SqliteRow) -> KnownRow {
+    KnownRow {
+        id: r.get(0),
+        feed_hash: r.get(1),
+        title: r.get(2),
+        content_text: r.get(3),
+        content_hash: r.get(4),
+        text_source: r.get(5),
+    }
+}
+
+/// The stored rows among these entries' keys, by key: one query per fetch.
+async fn known_rows(
+    conn: &mut SqliteConnection,
+    entries: &[&NewEntry],
+) -> Result<HashMap<String, KnownRow>, StoreError> {
+    let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT id, feed_hash, title, content_text, content_hash, text_source, key
+         FROM entries WHERE key IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(json_array(&keys))
+    .fetch_all(&mut *conn)
+    .await
+    .ctx("looking up known entries")?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<String, _>(6), known_from_row(r)))
+        .collect())
+}
+
+/// A known entry: keeps a revision when the feed's text changed. Returns the entry's id and
+/// whether the row changed.
+async fn update_known(
+    conn: &mut SqliteConnection,
+    e: &NewEntry,
+    row: KnownRow,
+    now: &str,
+    rules: &IngestRules<'_>,
+    stats: &mut IngestStats,
+) -> Result<(i64, bool), StoreError> {
+    let id = row.id;
+    if row.feed_hash.as_deref() != Some(e.feed_hash.as_str()) && !e.content_text.is_empty() {
         sqlx::query(
             "INSERT INTO entry_revisions (entry_id, title, content_text, content_hash, replaced_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .bind(id)
-        .bind(row.get::<Option<String>, _>(2))
-        .bind(row.get::<String, _>(3))
-        .bind(row.get::<String, _>(4))
+        .bind(&row.title)
+        .bind(&row.content_text)
+        .bind(&row.content_hash)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .ctx("keeping a revision")?;
-        if source == "page" && e.text_source == "feed" {
+        if row.text_source == "page" && e.text_source == "feed" {
             // The record holds the article page's text; only the feed's teaser changed.
             sqlx::query(
                 "UPDATE entries SET feed_text = ?2, feed_hash = ?3, updated_at = ?4 WHERE id = ?1",
@@ -973,7 +1373,7 @@ async fn update_known(
             .bind(&e.content_text)
             .bind(&e.feed_hash)
             .bind(now)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .ctx("updating an entry")?;
         } else {
@@ -996,13 +1396,14 @@ async fn update_known(
             .bind(&e.fingerprint)
             .bind(now)
             .bind(rules.rewrite_on_update)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .ctx("updating an entry")?;
         }
         stats.updated += 1;
+        return Ok((id, true));
     }
-    Ok(id)
+    Ok((id, false))
 }
 
 fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> PendingRecord {
@@ -1089,13 +1490,20 @@ mod tests {
             .expect("b");
         assert_eq!((s.new, s.linked), (0, 1));
 
-        let pending = store.pending_records(100).await.expect("pending");
+        let pending = store.pending_records(100, true).await.expect("pending");
         assert_eq!(pending.len(), 2, "the empty entry has no record to write");
         store
             .set_record_paths(&[(pending[0].entry_id, "005_x.txt".into())])
             .await
             .expect("mark");
-        assert_eq!(store.pending_records(100).await.expect("pending").len(), 1);
+        assert_eq!(
+            store
+                .pending_records(100, true)
+                .await
+                .expect("pending")
+                .len(),
+            1
+        );
         assert_eq!(store.record_paths().await.expect("paths").len(), 1);
         assert_eq!(store.integrity_check().await.expect("check"), "ok");
     }
@@ -1137,5 +1545,233 @@ mod tests {
         assert_eq!(row.get::<i64, _>(0), 0);
         assert_eq!(row.get::<i64, _>(1), 2);
         assert_eq!(row.get::<String, _>(2), "HTTP status 404");
+    }
+
+    /// An entry with a real fingerprint, so near-duplicate checks have something to compare.
+    fn fingerprinted(key: &str, text: &str) -> NewEntry {
+        let fp = crate::neardup::fingerprint(text);
+        NewEntry {
+            bands: crate::neardup::band_ids(&fp),
+            fingerprint: Some(fp.to_bytes()),
+            ..entry(key, text)
+        }
+    }
+
+    fn near_rules() -> IngestRules<'static> {
+        IngestRules {
+            skip_near_duplicates: true,
+            rewrite_on_update: false,
+            near_duplicate: &crate::quality::near_duplicate,
+        }
+    }
+
+    const STORY: &str = "The central bank of Uzbekistan cut its main interest rate by half a point to 13 percent on \
+        Thursday, citing a steady slowdown in inflation and calmer food prices across the country. Annual \
+        inflation fell to 8.1 percent in May from 9.6 percent at the start of the year, the bank said in a \
+        statement, and it expects to reach its target by the end of 2027.";
+
+    async fn two_feeds(dir: &tempfile::TempDir) -> (Store, i64, i64) {
+        let store = Store::open(&dir.path().join("f.db")).await.expect("open");
+        let ids = store
+            .sync_feeds(&[
+                FeedSpec {
+                    name: "a",
+                    url: "https://a/feed",
+                },
+                FeedSpec {
+                    name: "b",
+                    url: "https://b/feed",
+                },
+            ])
+            .await
+            .expect("sync");
+        (store, ids["a"], ids["b"])
+    }
+
+    async fn count(store: &Store, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&store.pool)
+            .await
+            .expect("count")
+    }
+
+    #[tokio::test]
+    async fn a_fetch_the_database_refuses_fails_alone_in_its_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, a, b) = two_feeds(&dir).await;
+        let update = ok_update();
+        let first = [entry("k1", "one"), entry("k2", "two")];
+        let refused = [entry("k3", "three")];
+        let last = [entry("k4", "four")];
+        let writes = [
+            FetchWrite {
+                feed_id: a,
+                update: Some(&update),
+                entries: &first,
+            },
+            // No such feed: its link violates the foreign key.
+            FetchWrite {
+                feed_id: 9999,
+                update: Some(&update),
+                entries: &refused,
+            },
+            FetchWrite {
+                feed_id: b,
+                update: Some(&update),
+                entries: &last,
+            },
+        ];
+        let results = store
+            .apply_fetches(&writes, &IngestRules::plain())
+            .await
+            .expect("batch");
+        assert_eq!(results.len(), 3);
+        assert_eq!(results[0].as_ref().map(|s| s.new).ok(), Some(2));
+        assert!(results[1].is_err(), "{:?}", results[1]);
+        assert_eq!(results[2].as_ref().map(|s| s.new).ok(), Some(1));
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM entries ORDER BY id")
+            .fetch_all(&store.pool)
+            .await
+            .expect("keys");
+        assert_eq!(keys, ["k1", "k2", "k4"]);
+        // Every stored entry reached the search index, the refused one did not.
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'one OR two OR four'"
+            )
+            .await,
+            3
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'three'"
+            )
+            .await,
+            0
+        );
+        assert_eq!(store.integrity_check().await.expect("check"), "ok");
+    }
+
+    #[tokio::test]
+    async fn one_batch_stores_a_shared_entry_once_and_clusters_copies_across_its_fetches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, a, b) = two_feeds(&dir).await;
+        let update = ok_update();
+        let copy = STORY.replace("Thursday", "Thursday morning");
+        let from_a = [fingerprinted("shared", STORY)];
+        let from_b = [
+            fingerprinted("shared", STORY),
+            fingerprinted("copy", &copy),
+            fingerprinted(
+                "other",
+                "Almaty opened a network of bicycle lanes separated from car traffic on Wednesday, the first \
+                 of its kind in Kazakhstan. The lanes run along two avenues and connect the centre with the \
+                 university district, the city said.",
+            ),
+        ];
+        let writes = [
+            FetchWrite {
+                feed_id: a,
+                update: Some(&update),
+                entries: &from_a,
+            },
+            FetchWrite {
+                feed_id: b,
+                update: Some(&update),
+                entries: &from_b,
+            },
+        ];
+        let results = store
+            .apply_fetches(&writes, &near_rules())
+            .await
+            .expect("batch");
+        let b_stats = results[1].as_ref().expect("b stored");
+        assert_eq!((b_stats.new, b_stats.linked), (2, 1));
+        let rows: Vec<(String, i64, i64, Option<String>)> =
+            sqlx::query_as("SELECT key, id, cluster_id, excluded FROM entries ORDER BY id")
+                .fetch_all(&store.pool)
+                .await
+                .expect("rows");
+        let shared_id = rows[0].1;
+        assert_eq!(rows[0].0, "shared");
+        assert_eq!((rows[1].0.as_str(), rows[1].2), ("copy", shared_id));
+        assert_eq!(rows[1].3.as_deref(), Some("near-duplicate"));
+        assert_eq!(rows[2].0, "other");
+        assert_eq!(
+            rows[2].2, rows[2].1,
+            "an unrelated story starts its own cluster"
+        );
+        assert_eq!(count(&store, "SELECT count(*) FROM feed_entries").await, 4);
+
+        // A later transaction finds the cluster through the stored band keys.
+        let later = [fingerprinted(
+            "late-copy",
+            &STORY.replace("percent", "per cent"),
+        )];
+        let s = store
+            .apply_fetch(a, &update, &later, &near_rules())
+            .await
+            .expect("later");
+        assert_eq!(s.new, 1);
+        let cluster: i64 =
+            sqlx::query_scalar("SELECT cluster_id FROM entries WHERE key = 'late-copy'")
+                .fetch_one(&store.pool)
+                .await
+                .expect("cluster");
+        assert_eq!(cluster, shared_id);
+    }
+
+    #[tokio::test]
+    async fn an_entry_changed_by_one_fetch_is_checked_against_its_new_text_by_the_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, a, b) = two_feeds(&dir).await;
+        let update = ok_update();
+        store
+            .apply_fetch(a, &update, &[entry("k", "first")], &IngestRules::plain())
+            .await
+            .expect("first");
+        let second = [entry("k", "second")];
+        let third = [entry("k", "second")];
+        let writes = [
+            FetchWrite {
+                feed_id: a,
+                update: Some(&update),
+                entries: &second,
+            },
+            FetchWrite {
+                feed_id: b,
+                update: Some(&update),
+                entries: &third,
+            },
+        ];
+        let results = store
+            .apply_fetches(&writes, &IngestRules::plain())
+            .await
+            .expect("batch");
+        assert_eq!(results[0].as_ref().map(|s| s.updated).ok(), Some(1));
+        let b_stats = results[1].as_ref().expect("b");
+        assert_eq!((b_stats.updated, b_stats.linked, b_stats.new), (0, 1, 0));
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM entry_revisions").await,
+            1
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'second'"
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'first'"
+            )
+            .await,
+            0
+        );
     }
 }

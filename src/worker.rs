@@ -27,8 +27,8 @@ use crate::parse::parse_feed;
 use crate::quality::FeedQuality;
 use crate::schedule;
 use crate::store::{
-    FeedInfo, FeedSpec, FeedState, FeedUpdate, IngestRules, IngestStats, NewEntry, Store,
-    StoreError,
+    FeedInfo, FeedSpec, FeedState, FeedUpdate, FetchWrite, IngestRules, IngestStats, NewEntry,
+    Store, StoreError,
 };
 
 /// A configured feed with its database id.
@@ -78,6 +78,16 @@ pub struct Fetch {
     pub response: Option<ResponseMeta>,
 }
 
+impl Fetch {
+    /// Entries the fetch carries (parsed ones only).
+    pub fn entry_count(&self) -> usize {
+        match &self.outcome {
+            Outcome::Parsed { entries, .. } => entries.len(),
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ResponseMeta {
     pub validators: Validators,
@@ -120,6 +130,15 @@ impl FeedResult {
 /// The host part used for per-host politeness.
 pub fn host_of(url: &Url) -> String {
     url.host_str().unwrap_or("").to_ascii_lowercase()
+}
+
+/// Permits for CPU-bound parse work: one per core.
+fn cpu_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores)
+    });
+    &SLOTS
 }
 
 /// Fetches, parses and normalizes one feed. Reads the feed's state; never writes.
@@ -237,7 +256,10 @@ pub async fn fetch_feed(
     let body = fetched.body;
     let cfg = job.cfg.clone();
     let model_json = state.boilerplate.clone();
-    // Parsing and HTML work is CPU-bound; keep it off the I/O threads.
+    // Parsing and HTML work is CPU-bound; keep it off the I/O threads, and run no more of it at
+    // once than there are cores: more would only take CPU from the writer, whose pace every
+    // fetch waits for anyway.
+    let _cpu = cpu_slots().acquire().await.ok();
     let parsed = tokio::task::spawn_blocking(move || {
         let hints = read_hints(&body);
         parse_feed(&body, content_type.as_deref(), &feed_url).map(|p| {
@@ -255,6 +277,7 @@ pub async fn fetch_feed(
         })
     })
     .await;
+    drop(_cpu);
     let parsed = match parsed {
         Ok(Ok((p, mut entries, hints, model))) => {
             fetch_pages(fetcher, store, &job, &mut entries).await;
@@ -506,6 +529,19 @@ pub struct Writer {
     pub stats: WriterStats,
 }
 
+/// A fetch turned into writes, waiting for its batch's transaction.
+struct Prepared {
+    report: FeedReport,
+    interval: Duration,
+    /// `None`: nothing to store (the fetch was skipped, or preparing it failed).
+    update: Option<FeedUpdate>,
+    entries: Vec<NewEntry>,
+}
+
+/// Fetch results stored in one transaction at most, and the entries they may carry.
+const BATCH_FETCHES: usize = 64;
+const BATCH_ENTRIES: usize = 1000;
+
 /// How many pending records one barrier covers at most.
 const RECORD_BATCH: usize = 2000;
 
@@ -562,8 +598,8 @@ impl Writer {
         self
     }
 
-    /// Stores one fetch in one transaction and decides when the feed is due again.
-    pub async fn commit(&mut self, fetch: Fetch) -> Result<FeedReport, StoreError> {
+    /// Turns one fetch into the writes to store and decides when the feed is due again.
+    async fn prepare(&mut self, fetch: Fetch) -> Result<Prepared, StoreError> {
         let Fetch {
             job,
             started_at: now,
@@ -617,7 +653,12 @@ impl Writer {
                         now + chrono::Duration::from_std(interval).unwrap_or_default(),
                     ))
                 };
-                return Ok(report);
+                return Ok(Prepared {
+                    report,
+                    interval: cfg.interval,
+                    update: None,
+                    entries,
+                });
             }
             Outcome::NotModified | Outcome::Unchanged => {
                 let not_modified = matches!(outcome, Outcome::NotModified);
@@ -733,10 +774,12 @@ impl Writer {
                     update.status = "gone".into();
                     update.disabled_reason = Some(format!("410 Gone at {}", rfc3339(now)));
                     tracing::error!(feed = %job.name, url = %job.url, "the server says the feed is gone (410); it is disabled until its URL changes in the config");
-                    self.store
-                        .apply_fetch(job.id, &update, &[], &self.rules())
-                        .await?;
-                    return Ok(report);
+                    return Ok(Prepared {
+                        report,
+                        interval: cfg.interval,
+                        update: Some(update),
+                        entries,
+                    });
                 }
                 tracing::warn!(feed = %job.name, url = %job.url, error = %error, errors, "feed failed");
                 schedule::next_after_failure(
@@ -751,18 +794,121 @@ impl Writer {
         };
         update.next_poll_at = Some(rfc3339(next));
         report.next_poll = Some(next);
-        let stats = self
-            .store
-            .apply_fetch(job.id, &update, &entries, &self.rules())
-            .await?;
-        if update.status == "ok" {
-            tracing::info!(
-                feed = %job.name, url = %job.url, new = stats.new, linked = stats.linked,
-                total = stats.total, "feed fetched"
+        Ok(Prepared {
+            report,
+            interval: cfg.interval,
+            update: Some(update),
+            entries,
+        })
+    }
+
+    /// Stores a burst of fetches in one transaction (one savepoint each, so a fetch the
+    /// database refuses fails alone) and returns their reports in order.
+    async fn store_batch(&mut self, fetches: Vec<Fetch>) -> Vec<FeedReport> {
+        let mut prepared = Vec::with_capacity(fetches.len());
+        for fetch in fetches {
+            let (id, name, url, interval) = (
+                fetch.job.id,
+                fetch.job.name.clone(),
+                fetch.job.url.to_string(),
+                fetch.job.cfg.interval,
             );
-            report.result = FeedResult::Stored(stats);
+            match self.prepare(fetch).await {
+                Ok(p) => prepared.push(p),
+                Err(e) => {
+                    let report = FeedReport {
+                        feed_id: id,
+                        name,
+                        url,
+                        result: FeedResult::NotModified,
+                        next_poll: None,
+                        host_block: None,
+                        duration: None,
+                    };
+                    prepared.push(Prepared {
+                        report: self.store_failed(report, interval, &e),
+                        interval,
+                        update: None,
+                        entries: Vec::new(),
+                    });
+                }
+            }
         }
-        Ok(report)
+        let writes: Vec<FetchWrite<'_>> = prepared
+            .iter()
+            .filter_map(|p| {
+                p.update.as_ref().map(|u| FetchWrite {
+                    feed_id: p.report.feed_id,
+                    update: Some(u),
+                    entries: &p.entries,
+                })
+            })
+            .collect();
+        let results = if writes.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.store.apply_fetches(&writes, &self.rules()).await
+        };
+        drop(writes);
+        let results: Vec<Result<IngestStats, String>> = match results {
+            Ok(r) => r
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect(),
+            // Nothing of the batch was stored: every fetch in it failed the same way.
+            Err(e) => {
+                vec![Err(e.to_string()); prepared.iter().filter(|p| p.update.is_some()).count()]
+            }
+        };
+        let mut results = results.into_iter();
+        let mut reports = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            let Prepared {
+                mut report,
+                interval,
+                update,
+                ..
+            } = p;
+            let Some(update) = update else {
+                reports.push(report);
+                continue;
+            };
+            match results.next() {
+                Some(Ok(stats)) => {
+                    if update.status == "ok" {
+                        tracing::info!(
+                            feed = %report.name, url = %report.url, new = stats.new, linked = stats.linked,
+                            total = stats.total, "feed fetched"
+                        );
+                        report.result = FeedResult::Stored(stats);
+                    }
+                    reports.push(report);
+                }
+                Some(Err(e)) => reports.push(self.store_failed(report, interval, &e)),
+                None => reports.push(report),
+            }
+        }
+        reports
+    }
+
+    /// A fetch the database did not take fails this feed, not the whole run: its next fetch
+    /// brings the same entries again.
+    fn store_failed(
+        &self,
+        report: FeedReport,
+        interval: Duration,
+        e: &dyn std::fmt::Display,
+    ) -> FeedReport {
+        tracing::error!(feed = %report.name, url = %report.url, error = %e, "cannot store the fetch");
+        FeedReport {
+            result: FeedResult::Failed(format!("cannot store the fetch: {e}")),
+            next_poll: Some(
+                self.clock.now() + chrono::Duration::from_std(interval).unwrap_or_default(),
+            ),
+            host_block: None,
+            duration: None,
+            ..report
+        }
     }
 
     /// Permanent redirects move the feed only once they repeat; temporary ones never do.
@@ -864,7 +1010,8 @@ impl Writer {
     pub async fn flush_records(&mut self) -> Result<usize, StoreError> {
         let mut total = 0;
         loop {
-            let pending = self.store.pending_records(RECORD_BATCH).await?;
+            let markdown = self.corpus_settings.record_format == config::RecordFormat::Markdown;
+            let pending = self.store.pending_records(RECORD_BATCH, markdown).await?;
             if pending.is_empty() {
                 self.stats.records_pending = 0;
                 break;
@@ -945,40 +1092,18 @@ impl Writer {
                 }
             };
             let Some(first) = next else { break };
+            // Whatever arrived together is stored in one transaction, up to a bound on the
+            // entries it holds in memory.
+            let mut entries = first.entry_count();
             let mut batch = vec![first];
-            while let Ok(more) = results.try_recv() {
+            while entries < BATCH_ENTRIES
+                && batch.len() < BATCH_FETCHES
+                && let Ok(more) = results.try_recv()
+            {
+                entries += more.entry_count();
                 batch.push(more);
-                if batch.len() >= 64 {
-                    break;
-                }
             }
-            for fetch in batch {
-                // A database error fails this feed, not the whole run: the next fetch of the
-                // feed brings the same entries again.
-                let (id, name, url, interval) = (
-                    fetch.job.id,
-                    fetch.job.name.clone(),
-                    fetch.job.url.to_string(),
-                    fetch.job.cfg.interval,
-                );
-                let report = match self.commit(fetch).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(feed = %name, url = %url, error = %e, "cannot store the fetch");
-                        FeedReport {
-                            feed_id: id,
-                            name,
-                            url,
-                            result: FeedResult::Failed(format!("cannot store the fetch: {e}")),
-                            next_poll: Some(
-                                self.clock.now()
-                                    + chrono::Duration::from_std(interval).unwrap_or_default(),
-                            ),
-                            host_block: None,
-                            duration: None,
-                        }
-                    }
-                };
+            for report in self.store_batch(batch).await {
                 if let FeedResult::Stored(s) = &report.result {
                     unflushed += s.new + s.updated;
                 }
