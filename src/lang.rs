@@ -22,7 +22,7 @@ pub fn detect_language(text: &str) -> Option<String> {
     }
     // The first few thousand characters decide as well as the whole text, at a fraction of the
     // cost on long articles.
-    let sample = match text.char_indices().nth(3000) {
+    let sample = match text.char_indices().nth(1200) {
         Some((i, _)) => &text[..i],
         None => text,
     };

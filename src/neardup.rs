@@ -12,8 +12,6 @@
 //! shingle, fixed permutation constants, SHA-256 of each band), so they can be stored in SQL and
 //! compared later.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -68,23 +66,35 @@ impl Fingerprint {
     }
 }
 
-/// The text's words: lower-case runs of letters and digits. Markup must be gone already
-/// (normalized text).
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+/// The text's words: lower-case runs of letters and digits, as ranges into one buffer (one
+/// allocation per text rather than one per word). Markup must be gone already (normalized
+/// text).
+fn words(text: &str) -> (String, Vec<std::ops::Range<usize>>) {
+    let mut buf = String::with_capacity(text.len());
+    let mut ranges = Vec::new();
+    for w in text.split(|c: char| !c.is_alphanumeric()) {
+        if w.is_empty() {
+            continue;
+        }
+        let start = buf.len();
+        if w.is_ascii() {
+            buf.extend(w.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        } else {
+            buf.push_str(&w.to_lowercase());
+        }
+        ranges.push(start..buf.len());
+    }
+    (buf, ranges)
 }
 
 /// FNV-1a (64 bit) of the shingle's words separated by spaces: fixed by its specification, so
 /// fingerprints stay comparable across versions, and far cheaper than a cryptographic hash on
 /// the ingest path (hundreds of shingles per entry).
-fn shingle_hash(words: &[String]) -> u64 {
+fn shingle_hash<'a>(words: impl Iterator<Item = &'a str>) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = OFFSET;
-    for (i, w) in words.iter().enumerate() {
+    for (i, w) in words.enumerate() {
         if i > 0 {
             h ^= u64::from(b' ');
             h = h.wrapping_mul(PRIME);
@@ -131,13 +141,16 @@ fn permutations() -> &'static [(u64, u64); NUM_HASHES] {
 
 /// MinHash fingerprint of a normalized text (paragraphs joined by blank lines, as stored).
 pub fn fingerprint(text: &str) -> Fingerprint {
-    let w = words(text);
-    let mut shingles: HashSet<u64> = HashSet::new();
+    let (buf, w) = words(text);
+    let mut shingles: Vec<u64> = Vec::new();
     if !w.is_empty() {
         let k = SHINGLE_WORDS.min(w.len());
+        shingles.reserve(w.len());
         for window in w.windows(k) {
-            shingles.insert(shingle_hash(window) % P);
+            shingles.push(shingle_hash(window.iter().map(|r| &buf[r.clone()])) % P);
         }
+        shingles.sort_unstable();
+        shingles.dedup();
     }
     let mut minhash = [u64::MAX; NUM_HASHES];
     let perms = permutations();
@@ -248,7 +261,7 @@ impl Index {
 
     /// The cluster id of the first indexed near-duplicate of `fp`, if any.
     pub fn find(&self, fp: &Fingerprint) -> Option<u64> {
-        let mut seen = HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         let mut candidates: Vec<usize> = band_keys(fp)
             .iter()
             .filter_map(|k| self.bands.get(k))
