@@ -80,7 +80,7 @@ pub async fn poll_once(
     writer.repair_missing().await?;
     writer.flush_records().await?;
 
-    let (tx, rx) = mpsc::channel(engine.config.poll.concurrency * 2);
+    let (tx, rx) = mpsc::channel(engine.config.poll.concurrency);
     let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
     let writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
@@ -227,7 +227,7 @@ pub async fn run_daemon(
     writer.repair_missing().await?;
     writer.flush_records().await?;
 
-    let (tx, rx) = mpsc::channel(engine.config.poll.concurrency * 2);
+    let (tx, rx) = mpsc::channel(engine.config.poll.concurrency);
     let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<FeedReport>();
     let mut writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));

@@ -339,7 +339,7 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            .pragma("cache_size", "-8192")
+            .pragma("cache_size", "-4096")
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
@@ -1046,14 +1046,19 @@ impl<'a> Batch<'a> {
             return Ok(());
         }
         pairs.sort_unstable();
-        sqlx::query(
-            "INSERT OR IGNORE INTO entry_bands (band, entry_id)
-             SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
-        )
-        .bind(json_array(&pairs))
-        .execute(&mut *conn)
-        .await
-        .ctx("indexing band keys")?;
+        // In chunks: a statement that changes pages all over a large index keeps a copy of each
+        // in its statement journal until it ends, and one statement for the whole transaction
+        // made that copy the largest thing in memory.
+        for chunk in pairs.chunks(BAND_CHUNK) {
+            sqlx::query(
+                "INSERT OR IGNORE INTO entry_bands (band, entry_id)
+                 SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
+            )
+            .bind(json_array(chunk))
+            .execute(&mut *conn)
+            .await
+            .ctx("indexing band keys")?;
+        }
         Ok(())
     }
 }
@@ -1219,6 +1224,9 @@ struct Candidates {
     /// Id → (cluster, fingerprint).
     entries: HashMap<i64, (i64, Vec<u8>)>,
 }
+
+/// Band keys written per statement.
+const BAND_CHUNK: usize = 4096;
 
 /// Stored entries read per band key: enough for any real cluster, bounded for a key that
 /// countless texts share.

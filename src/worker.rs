@@ -540,7 +540,7 @@ struct Prepared {
 
 /// Fetch results stored in one transaction at most, and the entries they may carry.
 const BATCH_FETCHES: usize = 64;
-const BATCH_ENTRIES: usize = 1000;
+const BATCH_ENTRIES: usize = 500;
 
 /// How many pending records one barrier covers at most.
 const RECORD_BATCH: usize = 2000;
