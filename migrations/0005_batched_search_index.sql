@@ -16,3 +16,9 @@ CREATE TABLE entry_bands_lean (
 INSERT INTO entry_bands_lean (band, entry_id) SELECT band, entry_id FROM entry_bands;
 DROP TABLE entry_bands;
 ALTER TABLE entry_bands_lean RENAME TO entry_bands;
+
+-- Lookups that must not read whole rows: the record paths a poll checks against the corpus
+-- folder, and the text hash of known entries (columns stored after the article text, which
+-- otherwise means reading every overflow page of every row).
+CREATE INDEX entries_record_path ON entries(record_path) WHERE record_path IS NOT NULL;
+CREATE INDEX entries_key_state ON entries(key, feed_hash, text_source);

@@ -109,6 +109,7 @@ pub async fn backfill(
         )
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
         let mut q = FeedQuality {
+            known: None,
             strip: &job.cfg.strip,
             languages: &job.cfg.languages,
             model: None,

@@ -227,9 +227,23 @@ impl Corpus {
 
     /// Entries whose record file is not in the folder.
     pub fn missing(&self, records: &[(i64, String)]) -> Vec<i64> {
+        // One directory listing instead of a stat per record: a poll checks the whole corpus.
+        let listed: Option<std::collections::HashSet<std::ffi::OsString>> =
+            std::fs::read_dir(&self.dir).ok().map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| {
+                        e.file_type()
+                            .is_ok_and(|t| t.is_file() || (t.is_symlink() && e.path().is_file()))
+                    })
+                    .map(|e| e.file_name())
+                    .collect()
+            });
         records
             .iter()
-            .filter(|(_, name)| !self.dir.join(name).is_file())
+            .filter(|(_, name)| match &listed {
+                Some(names) if !name.contains('/') => !names.contains(std::ffi::OsStr::new(name)),
+                _ => !self.dir.join(name).is_file(),
+            })
             .map(|(id, _)| *id)
             .collect()
     }

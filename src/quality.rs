@@ -22,6 +22,9 @@ pub struct FeedQuality<'a> {
     pub strip: &'a [StripPattern],
     pub languages: &'a [String],
     pub model: Option<&'a mut BoilerplateModel>,
+    /// Stored entries' feed-text hashes by key: an entry whose text hashes the same is
+    /// unchanged, and skips language detection and fingerprinting (the store only links it).
+    pub known: Option<&'a std::collections::HashMap<String, String>>,
 }
 
 impl FeedQuality<'_> {
@@ -31,6 +34,7 @@ impl FeedQuality<'_> {
             strip: &[],
             languages: &[],
             model: None,
+            known: None,
         }
     }
 }
@@ -109,7 +113,15 @@ pub fn prepare(
                 bands: Vec::new(),
                 excluded: None,
             };
-            finish(&mut row, q.languages);
+            let unchanged = q
+                .known
+                .and_then(|k| k.get(&row.key))
+                .is_some_and(|h| *h == row.feed_hash);
+            if unchanged {
+                row.content_hash = row.feed_hash.clone();
+            } else {
+                finish(&mut row, q.languages);
+            }
             row
         })
         .collect()
@@ -187,6 +199,37 @@ mod tests {
     const SEED: &[u8] = include_bytes!("../tests/fixtures/novastan-war-in-ukraine.xml");
 
     #[test]
+    fn known_entries_with_the_same_text_skip_the_costly_steps_and_changed_ones_do_not() {
+        let feed = parse_feed(
+            SEED,
+            None,
+            "https://novastan.org/en/tag/war-in-ukraine/feed/",
+        )
+        .expect("seed");
+        let fresh = prepare(&feed, Utc::now(), &mut FeedQuality::none());
+        let mut known: std::collections::HashMap<String, String> = fresh
+            .iter()
+            .map(|r| (r.key.clone(), r.feed_hash.clone()))
+            .collect();
+        // The first entry changed since it was stored.
+        known.insert(fresh[0].key.clone(), "an older text's hash".into());
+        let mut q = FeedQuality {
+            known: Some(&known),
+            ..FeedQuality::none()
+        };
+        let again = prepare(&feed, Utc::now(), &mut q);
+        assert_eq!(again.len(), fresh.len());
+        assert_eq!(again[0].fingerprint, fresh[0].fingerprint);
+        assert_eq!(again[0].language, fresh[0].language);
+        for (a, f) in again.iter().zip(&fresh).skip(1) {
+            assert_eq!(a.content_text, f.content_text);
+            assert_eq!(a.feed_hash, f.feed_hash);
+            assert_eq!(a.content_hash, f.content_hash);
+            assert_eq!((a.fingerprint.as_ref(), a.language.as_ref()), (None, None));
+        }
+    }
+
+    #[test]
     fn seed_entries_lose_donation_and_follow_lines_only() {
         let feed = parse_feed(
             SEED,
@@ -204,6 +247,7 @@ mod tests {
             assert_eq!(r.excluded, None);
         }
         let q = FeedQuality {
+            known: None,
             strip: &[],
             languages: &["ru".to_string()],
             model: None,

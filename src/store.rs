@@ -1,8 +1,9 @@
 //! The database: the only module that speaks SQL.
 //!
 //! SQLite in WAL mode lets `sqlite3` and other readers query while the daemon writes, and a busy
-//! timeout rides out their brief locks. Each fetch's writes are one transaction, so a crash leaves
-//! a feed either fully ingested or untouched. A record path is stored only after the corpus has
+//! timeout rides out their brief locks. Fetches that arrive together share one transaction, each in
+//! its own savepoint, so a crash leaves a feed either fully ingested or untouched, and one commit
+//! pays for many feeds. A record path is stored only after the corpus has
 //! made the file durable; entries without one are the corpus's to-do list. Everything
 //! SQLite-specific stays here, so another backend can implement the same methods.
 
@@ -382,34 +383,44 @@ impl Store {
             .execute(&mut *tx)
             .await
             .ctx("marking feeds inactive")?;
-        let mut ids = HashMap::new();
-        for f in feeds {
-            // A changed URL is a new source: forget validators, redirects, backoff and a 410.
-            sqlx::query(
-                "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL,
-                        fetch_url = NULL, redirect_target = NULL, redirect_count = 0,
-                        error_count = 0, disabled_at = NULL, disabled_reason = NULL,
-                        next_poll_at = NULL, retry_until = NULL
-                 WHERE name = ?1 AND url <> ?2",
-            )
-            .bind(f.name)
-            .bind(f.url)
-            .execute(&mut *tx)
-            .await
-            .ctx("resetting a feed whose URL changed")?;
-            let row = sqlx::query(
-                "INSERT INTO feeds (name, url, active, added_at) VALUES (?1, ?2, 1, ?3)
-                 ON CONFLICT(name) DO UPDATE SET url = excluded.url, active = 1
-                 RETURNING id",
-            )
-            .bind(f.name)
-            .bind(f.url)
-            .bind(&now)
-            .fetch_one(&mut *tx)
-            .await
-            .ctx("registering a feed")?;
-            ids.insert(f.name.to_string(), row.get::<i64, _>(0));
-        }
+        // Four statements whatever the number of feeds: a daemon with thousands of feeds
+        // starts (and reloads) without thousands of round trips.
+        let list: Vec<(&str, &str)> = feeds.iter().map(|f| (f.name, f.url)).collect();
+        let list = json_array(&list);
+        // A changed URL is a new source: forget validators, redirects, backoff and a 410.
+        sqlx::query(
+            "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL,
+                    fetch_url = NULL, redirect_target = NULL, redirect_count = 0,
+                    error_count = 0, disabled_at = NULL, disabled_reason = NULL,
+                    next_poll_at = NULL, retry_until = NULL
+             FROM json_each(?1) AS f
+             WHERE feeds.name = f.value ->> 0 AND feeds.url <> f.value ->> 1",
+        )
+        .bind(&list)
+        .execute(&mut *tx)
+        .await
+        .ctx("resetting feeds whose URL changed")?;
+        sqlx::query(
+            "INSERT INTO feeds (name, url, active, added_at)
+             SELECT value ->> 0, value ->> 1, 1, ?2 FROM json_each(?1) WHERE true
+             ON CONFLICT(name) DO UPDATE SET url = excluded.url, active = 1",
+        )
+        .bind(&list)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .ctx("registering feeds")?;
+        let rows = sqlx::query(
+            "SELECT name, id FROM feeds WHERE name IN (SELECT value ->> 0 FROM json_each(?1))",
+        )
+        .bind(&list)
+        .fetch_all(&mut *tx)
+        .await
+        .ctx("reading feed ids")?;
+        let ids: HashMap<String, i64> = rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+            .collect();
         tx.commit().await.ctx("committing the feed list")?;
         Ok(ids)
     }
@@ -442,6 +453,28 @@ impl Store {
             hints: r.get(12),
             boilerplate: r.get(13),
         })
+    }
+
+    /// The stored feed-text hash of each of these keys that is stored.
+    pub async fn known_feed_hashes(
+        &self,
+        keys: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(
+            "SELECT key, feed_hash FROM entries
+             WHERE key IN (SELECT value FROM json_each(?1)) AND feed_hash IS NOT NULL",
+        )
+        .bind(json_array(keys))
+        .fetch_all(&self.pool)
+        .await
+        .ctx("looking up known entries")?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .collect())
     }
 
     /// Which of these keys are already stored.
@@ -897,9 +930,6 @@ async fn update_feed(
 struct KnownRow {
     id: i64,
     feed_hash: Option<String>,
-    title: Option<String>,
-    content_text: String,
-    content_hash: String,
     text_source: String,
 }
 
@@ -1316,15 +1346,12 @@ async fn link(
     Ok(usize::try_from(done.rows_affected()).unwrap_or(0))
 }
 
-/// Reads `SELECT id, feed_hash, title, content_text, content_hash, text_source, …`.
+/// Reads `SELECT id, feed_hash, text_source, …`.
 fn known_from_row(r: &sqlx::sqlite::SqliteRow) -> KnownRow {
     KnownRow {
         id: r.get(0),
         feed_hash: r.get(1),
-        title: r.get(2),
-        content_text: r.get(3),
-        content_hash: r.get(4),
-        text_source: r.get(5),
+        text_source: r.get(2),
     }
 }
 
@@ -1334,8 +1361,9 @@ async fn known_rows(
     entries: &[&NewEntry],
 ) -> Result<HashMap<String, KnownRow>, StoreError> {
     let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    // Answered from the entries_key_state index: no article text is read.
     let rows = sqlx::query(
-        "SELECT id, feed_hash, title, content_text, content_hash, text_source, key
+        "SELECT id, feed_hash, text_source, key
          FROM entries WHERE key IN (SELECT value FROM json_each(?1))",
     )
     .bind(json_array(&keys))
@@ -1344,7 +1372,7 @@ async fn known_rows(
     .ctx("looking up known entries")?;
     Ok(rows
         .iter()
-        .map(|r| (r.get::<String, _>(6), known_from_row(r)))
+        .map(|r| (r.get::<String, _>(3), known_from_row(r)))
         .collect())
 }
 
@@ -1362,12 +1390,9 @@ async fn update_known(
     if row.feed_hash.as_deref() != Some(e.feed_hash.as_str()) && !e.content_text.is_empty() {
         sqlx::query(
             "INSERT INTO entry_revisions (entry_id, title, content_text, content_hash, replaced_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+             SELECT id, title, content_text, content_hash, ?2 FROM entries WHERE id = ?1",
         )
         .bind(id)
-        .bind(&row.title)
-        .bind(&row.content_text)
-        .bind(&row.content_hash)
         .bind(now)
         .execute(&mut *conn)
         .await

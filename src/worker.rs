@@ -7,6 +7,7 @@
 //! durability barrier, and only then marks them in the database. A crash at any point leaves
 //! entries that are stored but unmarked; the next start writes (or adopts) their records.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -262,21 +263,39 @@ pub async fn fetch_feed(
     let _cpu = cpu_slots().acquire().await.ok();
     let parsed = tokio::task::spawn_blocking(move || {
         let hints = read_hints(&body);
-        parse_feed(&body, content_type.as_deref(), &feed_url).map(|p| {
-            let mut model: BoilerplateModel = model_json
-                .as_deref()
-                .and_then(|m| serde_json::from_str(m).ok())
-                .unwrap_or_default();
-            let mut q = FeedQuality {
-                strip: &cfg.strip,
-                languages: &cfg.languages,
-                model: Some(&mut model),
-            };
-            let entries = prepare(&p, Utc::now(), &mut q);
-            (p, entries, hints, serde_json::to_string(&model).ok())
-        })
+        parse_feed(&body, content_type.as_deref(), &feed_url).map(|p| (p, hints))
     })
     .await;
+    // Entries stored before with the same text need no language or fingerprint: on a feed that
+    // gained a few items, that is most of the work.
+    let known = match &parsed {
+        Ok(Ok((p, _))) => {
+            let keys: Vec<&str> = p.entries.iter().map(|e| e.key.as_str()).collect();
+            store.known_feed_hashes(&keys).await.unwrap_or_default()
+        }
+        _ => HashMap::new(),
+    };
+    let parsed = match parsed {
+        Ok(Ok((p, hints))) => {
+            tokio::task::spawn_blocking(move || {
+                let mut model: BoilerplateModel = model_json
+                    .as_deref()
+                    .and_then(|m| serde_json::from_str(m).ok())
+                    .unwrap_or_default();
+                let mut q = FeedQuality {
+                    strip: &cfg.strip,
+                    languages: &cfg.languages,
+                    model: Some(&mut model),
+                    known: Some(&known),
+                };
+                let entries = prepare(&p, Utc::now(), &mut q);
+                Ok((p, entries, hints, serde_json::to_string(&model).ok()))
+            })
+            .await
+        }
+        Ok(Err(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    };
     drop(_cpu);
     let parsed = match parsed {
         Ok(Ok((p, mut entries, hints, model))) => {
@@ -361,6 +380,7 @@ async fn fetch_pages(fetcher: &Fetcher, store: &Store, job: &FeedJob, entries: &
             let article = crate::extract::extract_article(&html, Some(&page_url))?;
             let mut entry = entry;
             let q = FeedQuality {
+                known: None,
                 strip: &cfg.strip,
                 languages: &cfg.languages,
                 model: None,
