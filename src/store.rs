@@ -293,6 +293,10 @@ pub struct Totals {
     pub records_pending: i64,
 }
 
+/// One connection for the writer, one for the readers (fetch state, pending records): more only
+/// multiplied page caches.
+const POOL_CONNECTIONS: u32 = 2;
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -343,7 +347,7 @@ impl Store {
             .pragma("cache_size", "-4096")
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
-            .max_connections(2)
+            .max_connections(POOL_CONNECTIONS)
             .connect_with(opts)
             .await
             .map_err(open_err)?;
@@ -355,6 +359,21 @@ impl Store {
                 source,
             })?;
         Ok(Store { pool })
+    }
+
+    /// Frees the page caches of the idle connections (the daemon between poll rounds).
+    pub async fn release_memory(&self) {
+        let mut held = Vec::new();
+        for _ in 0..POOL_CONNECTIONS {
+            // Only connections nobody uses: never wait for a busy one.
+            match self.pool.try_acquire() {
+                Some(c) => held.push(c),
+                None => break,
+            }
+        }
+        for c in &mut held {
+            let _ = sqlx::query("PRAGMA shrink_memory").execute(&mut **c).await;
+        }
     }
 
     pub async fn close(&self) {
