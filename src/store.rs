@@ -582,8 +582,8 @@ impl Store {
                     out.push(Ok(stats));
                 }
                 Err(e) => {
+                    // Nothing of the fetch was stored; its staged entries are dropped with it.
                     sp.rollback().await.ctx("rolling back a savepoint")?;
-                    batch.forget(&staged);
                     out.push(Err(e));
                 }
             }
@@ -981,6 +981,8 @@ struct Staged<'a> {
     fresh: Vec<Fresh<'a>>,
     /// Rows this fetch changed among the `known` ones: (key, id).
     changed: Vec<(&'a str, i64)>,
+    /// Keys this fetch inserted: (key, id).
+    inserted: Vec<(&'a str, i64)>,
     next_id: Option<i64>,
 }
 
@@ -1018,19 +1020,13 @@ impl<'a> Batch<'a> {
             self.known.remove(key);
             self.fresh_keys.insert(key, id);
         }
+        self.fresh_keys.extend(staged.inserted);
         for f in staged.fresh {
             let slot = self.fresh.len();
             for b in f.bands {
                 self.fresh_by_band.entry(*b).or_default().push(slot);
             }
             self.fresh.push(f);
-        }
-    }
-
-    /// A fetch's savepoint was rolled back: nothing of it was stored.
-    fn forget(&mut self, staged: &Staged<'a>) {
-        for f in &staged.fresh {
-            self.fresh_keys.retain(|_, id| *id != f.id);
         }
     }
 
@@ -1199,9 +1195,7 @@ async fn insert_entries<'a>(
     let new_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     link(conn, w.feed_id, &new_ids, now).await?;
     stats.linked += link(conn, w.feed_id, &known_ids, now).await?;
-    for (key, id) in own_keys {
-        batch.fresh_keys.insert(key, id);
-    }
+    staged.inserted.extend(own_keys);
     staged.next_id = Some(next_id);
     Ok(())
 }
@@ -1654,7 +1648,8 @@ mod tests {
         let update = ok_update();
         let first = [entry("k1", "one"), entry("k2", "two")];
         let refused = [entry("k3", "three")];
-        let last = [entry("k4", "four")];
+        // The refused fetch's entry comes again in a later fetch of the same batch.
+        let last = [entry("k4", "four"), entry("k3", "three")];
         let writes = [
             FetchWrite {
                 feed_id: a,
@@ -1680,13 +1675,13 @@ mod tests {
         assert_eq!(results.len(), 3);
         assert_eq!(results[0].as_ref().map(|s| s.new).ok(), Some(2));
         assert!(results[1].is_err(), "{:?}", results[1]);
-        assert_eq!(results[2].as_ref().map(|s| s.new).ok(), Some(1));
+        assert_eq!(results[2].as_ref().map(|s| s.new).ok(), Some(2));
         let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM entries ORDER BY id")
             .fetch_all(&store.pool)
             .await
             .expect("keys");
-        assert_eq!(keys, ["k1", "k2", "k4"]);
-        // Every stored entry reached the search index, the refused one did not.
+        assert_eq!(keys, ["k1", "k2", "k4", "k3"]);
+        // Every stored entry reached the search index once.
         assert_eq!(
             count(
                 &store,
@@ -1701,8 +1696,17 @@ mod tests {
                 "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'three'"
             )
             .await,
-            0
+            1
         );
+        let links: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM feed_entries fe JOIN entries e ON e.id = fe.entry_id
+             WHERE e.key = 'k3' AND fe.feed_id = ?1",
+        )
+        .bind(b)
+        .fetch_one(&store.pool)
+        .await
+        .expect("links");
+        assert_eq!(links, 1);
         assert_eq!(store.integrity_check().await.expect("check"), "ok");
     }
 
