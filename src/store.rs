@@ -496,24 +496,6 @@ impl Store {
             .collect())
     }
 
-    /// Which of these keys are already stored.
-    pub async fn known_keys(
-        &self,
-        keys: &[&str],
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Default::default());
-        }
-        let json = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
-        let rows =
-            sqlx::query("SELECT key FROM entries WHERE key IN (SELECT value FROM json_each(?1))")
-                .bind(json)
-                .fetch_all(&self.pool)
-                .await
-                .ctx("looking up known entries")?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
-    }
-
     /// How many of these keys are already stored.
     pub async fn count_known(&self, keys: &[&str]) -> Result<usize, StoreError> {
         if keys.is_empty() {

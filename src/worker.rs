@@ -268,15 +268,16 @@ pub async fn fetch_feed(
     .await;
     // Entries stored before with the same text need no language or fingerprint: on a feed that
     // gained a few items, that is most of the work.
-    let known = match &parsed {
+    let known = Arc::new(match &parsed {
         Ok(Ok((p, _))) => {
             let keys: Vec<&str> = p.entries.iter().map(|e| e.key.as_str()).collect();
             store.known_feed_hashes(&keys).await.unwrap_or_default()
         }
         _ => HashMap::new(),
-    };
+    });
     let parsed = match parsed {
         Ok(Ok((p, hints))) => {
+            let known = Arc::clone(&known);
             tokio::task::spawn_blocking(move || {
                 let mut model: BoilerplateModel = model_json
                     .as_deref()
@@ -286,7 +287,7 @@ pub async fn fetch_feed(
                     strip: &cfg.strip,
                     languages: &cfg.languages,
                     model: Some(&mut model),
-                    known: Some(&known),
+                    known: Some(known.as_ref()),
                 };
                 let entries = prepare(&p, Utc::now(), &mut q);
                 Ok((p, entries, hints, serde_json::to_string(&model).ok()))
@@ -299,7 +300,7 @@ pub async fn fetch_feed(
     drop(_cpu);
     let parsed = match parsed {
         Ok(Ok((p, mut entries, hints, model))) => {
-            fetch_pages(fetcher, store, &job, &mut entries).await;
+            fetch_pages(fetcher, &known, &job, &mut entries).await;
             Ok(Ok((p, entries, hints, model)))
         }
         other => other,
@@ -346,7 +347,13 @@ pub async fn fetch_feed(
 /// Replaces teasers of new entries with the article page's text (`full_text`). Page fetches go
 /// through the same fetcher — per-host limits, timeouts, size cap — as feeds. Any failure keeps
 /// the feed's text.
-async fn fetch_pages(fetcher: &Fetcher, store: &Store, job: &FeedJob, entries: &mut [NewEntry]) {
+/// Entries in `known` are stored already: their page is not fetched again.
+async fn fetch_pages(
+    fetcher: &Fetcher,
+    known: &HashMap<String, String>,
+    job: &FeedJob,
+    entries: &mut [NewEntry],
+) {
     if job.cfg.full_text == config::FullText::Never {
         return;
     }
@@ -356,10 +363,8 @@ async fn fetch_pages(fetcher: &Fetcher, store: &Store, job: &FeedJob, entries: &
     if wanted.is_empty() {
         return;
     }
-    let keys: Vec<&str> = wanted.iter().map(|&i| entries[i].key.as_str()).collect();
-    let known = store.known_keys(&keys).await.unwrap_or_default();
     for i in wanted {
-        if known.contains(&entries[i].key) {
+        if known.contains_key(&entries[i].key) {
             continue;
         }
         let Some(url) = entries[i].url.as_deref().and_then(|u| Url::parse(u).ok()) else {

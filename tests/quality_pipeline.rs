@@ -45,7 +45,7 @@ fn a_summary_only_feed_yields_full_article_records() {
         "<link>https://novastan.org/en/kazakhstan/central-asian-prisoners-war-russia-ukraine/</link>",
         &format!("<link>{}</link>", server.url(page_path)),
     );
-    server.set_xml("/feed", teaser_feed);
+    server.set_xml("/feed", teaser_feed.clone());
     server.set(
         page_path,
         Route::Body {
@@ -75,8 +75,9 @@ fn a_summary_only_feed_yields_full_article_records() {
     // Entries whose page was not served keep their teaser and are still recorded.
     assert_eq!(setup.records().len(), 7);
     assert_eq!(server.count(page_path), 1);
-    // A second poll fetches no page: the entry is known.
-    server.set_xml("/feed", SEED_FEED);
+    // A second poll of a changed document (so it is parsed again) fetches no page: the
+    // entry is known.
+    server.set_xml("/feed", format!("{teaser_feed}\n<!-- edited -->\n"));
     assert!(setup.poll().0);
     assert_eq!(server.count(page_path), 1);
 }
