@@ -141,6 +141,8 @@ pub struct Poll {
     pub max_interval: Duration,
     /// Longest wait between retries of a failing feed.
     pub max_backoff: Duration,
+    /// Entries kept from one fetch, newest first; 0 keeps all.
+    pub max_entries_per_fetch: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +160,9 @@ pub struct Http {
     /// Largest body accepted, counted after decompression.
     pub max_body_bytes: u64,
     pub max_redirects: usize,
+    /// Hosts (names or addresses) that URLs from documents and redirects may reach although
+    /// they are internal (loopback, private, link-local, …).
+    pub allow_internal_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +226,7 @@ impl Default for Poll {
             min_interval: Duration::from_secs(5 * 60),
             max_interval: Duration::from_secs(24 * 3600),
             max_backoff: Duration::from_secs(24 * 3600),
+            max_entries_per_fetch: 1000,
         }
     }
 }
@@ -236,6 +242,7 @@ impl Default for Http {
             user_agent: DEFAULT_USER_AGENT.to_string(),
             max_body_bytes: 16 * 1024 * 1024,
             max_redirects: 5,
+            allow_internal_hosts: Vec::new(),
         }
     }
 }
@@ -296,6 +303,7 @@ struct RawPoll {
     max_interval: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration")]
     max_backoff: Option<Duration>,
+    max_entries_per_fetch: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -314,6 +322,7 @@ struct RawHttp {
     #[serde(default, deserialize_with = "de_size")]
     max_body_size: Option<u64>,
     max_redirects: Option<usize>,
+    allow_internal_hosts: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -470,6 +479,9 @@ impl Config {
         if let Some(v) = raw.poll.max_backoff {
             poll.max_backoff = v;
         }
+        if let Some(v) = raw.poll.max_entries_per_fetch {
+            poll.max_entries_per_fetch = v;
+        }
         if poll.min_interval > poll.max_interval {
             let at = text.find("min_interval").unwrap_or(0);
             return Err(src.error_at(
@@ -518,6 +530,18 @@ impl Config {
         }
         if let Some(r) = raw.http.max_redirects {
             http.max_redirects = r;
+        }
+        for h in raw.http.allow_internal_hosts.iter().flatten() {
+            let v = h.get_ref().trim();
+            if v.is_empty() || v.contains(['/', ':', ' ']) && v.parse::<std::net::IpAddr>().is_err()
+            {
+                return Err(src.error_at(
+                    h.span().start,
+                    Some("allow_internal_hosts"),
+                    format!("{v:?} is not a host name or address; write e.g. \"wiki.internal\" or \"10.0.0.5\""),
+                ));
+            }
+            http.allow_internal_hosts.push(v.to_string());
         }
 
         let metrics_listen =

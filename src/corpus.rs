@@ -28,6 +28,14 @@ pub enum CorpusError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "corpus folder {path} is in use by another feedcorpus process (two configs with different databases cannot share one corpus_dir): {source}"
+    )]
+    Locked {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot make records durable in {path}: {source}")]
     Sync {
         path: PathBuf,
@@ -37,6 +45,32 @@ pub enum CorpusError {
 }
 
 const TMP_PREFIX: &str = ".tmp-";
+
+/// Holds the corpus folder for one process: record numbers are handed out by whoever writes
+/// there, so two processes with different databases must never share a `corpus_dir`. The lock
+/// is an advisory `flock` on the folder itself (no file is added to the corpus); the kernel
+/// drops it when the process dies, so a crash leaves nothing stale. Temp files left in the folder
+/// are removed only under this lock, so they are never another live process's.
+pub struct CorpusLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+impl CorpusLock {
+    pub fn acquire(dir: &Path) -> Result<CorpusLock, CorpusError> {
+        let folder_err = |source| CorpusError::Folder {
+            path: dir.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(folder_err)?;
+        let file = File::open(dir).map_err(folder_err)?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| CorpusError::Locked {
+                path: dir.to_path_buf(),
+                source: std::io::Error::from(e),
+            })?;
+        Ok(CorpusLock { _lock: lock })
+    }
+}
 
 pub struct Corpus {
     dir: PathBuf,
@@ -139,6 +173,12 @@ impl Corpus {
         self.next_seq
     }
 
+    /// New records get numbers from `floor` up at least (the database's memory of numbers given
+    /// to files that may since have been deleted).
+    pub fn raise_next_seq(&mut self, floor: u64) {
+        self.next_seq = self.next_seq.max(floor);
+    }
+
     /// Writes the records and makes them durable. Returns (entry id, file name) for each record
     /// that is durable, plus the error that stopped the batch, if any: records before the error
     /// are still made durable and returned, so the database can mark them.
@@ -200,8 +240,9 @@ impl Corpus {
                 return Err(write_err(e));
             }
         }
-        if is_new {
-            self.next_seq += 1;
+        // A restored or renamed file's number is taken too: no new record may reuse it.
+        if let Some((seq, _)) = parse_record_name(&name) {
+            self.next_seq = self.next_seq.max(seq.saturating_add(1));
         }
         self.by_hash.insert(hash, name.clone());
         Ok(name)

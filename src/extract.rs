@@ -52,7 +52,8 @@ const MAX_LINK_DENSITY: f64 = 0.75;
 /// relative links and read JSON-LD; an unparsable URL is ignored.
 pub fn extract_article(html: &str, url: Option<&str>) -> Result<Article, ExtractError> {
     let url = url.filter(|u| url::Url::parse(u).is_ok());
-    let doc = dom_query::Document::from(html);
+    let html = crate::shallow::bound_depth(html);
+    let doc = dom_query::Document::from(html.as_ref());
     remove_chrome(&doc);
     let mut readability = Readability::with_document(doc, url, Some(Config::default()))
         .map_err(|e| ExtractError::Parse(e.to_string()))?;
@@ -71,7 +72,7 @@ pub fn extract_article(html: &str, url: Option<&str>) -> Result<Article, Extract
         .published_time
         .as_deref()
         .and_then(crate::parse::parse_date)
-        .or_else(|| published_from_markup(html));
+        .or_else(|| published_from_markup(&html));
     let paragraphs = body_paragraphs(
         html_paragraphs_with_links(&page.content),
         title.as_deref(),
@@ -178,7 +179,7 @@ fn is_chrome_name(name: &str) -> bool {
 /// The page with its named furniture removed (the first step of [`extract_article`]), for
 /// feeding other extractors the same input in comparisons.
 pub fn remove_page_chrome(html: &str) -> String {
-    let doc = dom_query::Document::from(html);
+    let doc = dom_query::Document::from(crate::shallow::bound_depth(html).as_ref());
     remove_chrome(&doc);
     doc.html().to_string()
 }

@@ -62,19 +62,36 @@ fn load_doc(path: &Path) -> Result<(String, DocumentMut), FeedListError> {
     Ok((text, doc))
 }
 
-/// Validates and writes the edited document in place of the old file (temp file + rename).
+/// Validates and writes the edited document in place of the old file: a temp file with a unique
+/// name in the same folder, with the old file's permissions, synced, then renamed over it, so a
+/// crash leaves the old config or the new one, never half of one.
 fn store_doc(path: &Path, doc: &DocumentMut) -> Result<Config, FeedListError> {
+    use std::io::Write;
     let text = doc.to_string();
     let config = Config::parse(&text, path)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
     let write_err = |source| FeedListError::Write {
         path: path.display().to_string(),
         source,
     };
-    std::fs::write(&tmp, &text).map_err(write_err)?;
-    std::fs::rename(&tmp, path).map_err(write_err)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".feedcorpus-config-")
+        .tempfile_in(dir)
+        .map_err(write_err)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file()
+            .set_permissions(meta.permissions())
+            .map_err(write_err)?;
+    }
+    tmp.write_all(text.as_bytes()).map_err(write_err)?;
+    tmp.as_file().sync_all().map_err(write_err)?;
+    tmp.persist(path).map_err(|e| write_err(e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(config)
 }
 
@@ -164,7 +181,8 @@ pub fn discover(body: &[u8], content_type: Option<&str>, base: &Url) -> Discover
     if let Ok(feed) = parse_feed(body, content_type, base.as_str()) {
         return Discovery::Feed { title: feed.title };
     }
-    let html = Html::parse_document(&String::from_utf8_lossy(body));
+    let page = String::from_utf8_lossy(body);
+    let html = Html::parse_document(&crate::shallow::bound_depth(&page));
     let mut out = Vec::new();
     if let Ok(sel) = Selector::parse("link[rel][href]") {
         for link in html.select(&sel) {

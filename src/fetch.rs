@@ -8,6 +8,7 @@
 //! most `max_body_bytes` of memory. Raw bytes and the `Content-Type` go to the parser untouched.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,8 @@ pub enum FetchError {
     Request(String),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("refused: {0}")]
+    Internal(String),
 }
 
 /// Validators from the previous successful fetch.
@@ -137,9 +140,75 @@ fn host_key(url: &Url) -> String {
     )
 }
 
+/// Whether an address is one a stranger's URL must not reach: loopback, private (RFC 1918,
+/// fc00::/7), link-local, CGNAT (100.64/10), unspecified, multicast, broadcast or reserved.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// A resolver that leaves out internal addresses: a host name from a document or a redirect
+/// connects to public addresses only, checked on the very addresses the connection uses, so a
+/// name that resolves differently on a second look (DNS rebinding) cannot slip through.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_internal(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                let msg = format!("{host} resolves only to internal addresses");
+                return Err(Box::<dyn std::error::Error + Send + Sync>::from(msg));
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Who chose a URL, and so where its hops may go.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// The operator (config file, command line): the first hop may go anywhere.
+    Operator,
+    /// A document or a response of the feed at this URL (an article link): it may go to the
+    /// feed's own host and to `allow_internal_hosts`, and elsewhere only to public addresses.
+    Document(&'a Url),
+}
+
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// The same client with a resolver that refuses internal addresses, for hops to hosts the
+    /// operator did not name.
+    public_client: reqwest::Client,
+    allow_internal: Arc<Vec<String>>,
     max_body_bytes: u64,
     max_redirects: usize,
     timeout: Duration,
@@ -155,21 +224,35 @@ impl Fetcher {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_FEEDS));
-        let client = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .user_agent(cfg.user_agent.clone())
-            .default_headers(headers)
-            .connect_timeout(cfg.connect_timeout)
-            .read_timeout(cfg.read_timeout)
-            .timeout(cfg.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .gzip(true)
-            .brotli(true)
-            .deflate(true)
+        let builder = || {
+            reqwest::Client::builder()
+                .tls_backend_rustls()
+                .user_agent(cfg.user_agent.clone())
+                .default_headers(headers.clone())
+                .connect_timeout(cfg.connect_timeout)
+                .read_timeout(cfg.read_timeout)
+                .timeout(cfg.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .gzip(true)
+                .brotli(true)
+                .deflate(true)
+        };
+        let client = builder()
+            .build()
+            .map_err(|e| FetchError::Client(e.to_string()))?;
+        let public_client = builder()
+            .dns_resolver(Arc::new(PublicOnly))
             .build()
             .map_err(|e| FetchError::Client(e.to_string()))?;
         Ok(Fetcher {
             client,
+            public_client,
+            allow_internal: Arc::new(
+                cfg.allow_internal_hosts
+                    .iter()
+                    .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+                    .collect(),
+            ),
             max_body_bytes: cfg.max_body_bytes,
             max_redirects: cfg.max_redirects,
             timeout: cfg.timeout,
@@ -181,22 +264,97 @@ impl Fetcher {
         })
     }
 
-    /// GETs `url`, following redirects. Validators make it conditional: a 304 comes back as
-    /// `Ok` with an empty body. Any other non-2xx status is an error.
+    /// GETs a URL the operator gave (a feed), following redirects. Validators make it
+    /// conditional: a 304 comes back as `Ok` with an empty body. Any other non-2xx status is an
+    /// error.
     pub async fn get(
         &self,
         url: &Url,
         validators: Option<&Validators>,
     ) -> Result<Fetched, FetchError> {
+        self.get_from(url, validators, Origin::Operator).await
+    }
+
+    /// GETs a URL that came from `origin`'s content (an article page).
+    pub async fn get_linked(&self, url: &Url, feed: &Url) -> Result<Fetched, FetchError> {
+        self.get_from(url, None, Origin::Document(feed)).await
+    }
+
+    /// Which client a hop goes through, or why it may not be made.
+    fn client_for(
+        &self,
+        hop: &Url,
+        first: bool,
+        origin: Origin<'_>,
+    ) -> Result<&reqwest::Client, FetchError> {
+        let host = hop
+            .host_str()
+            .unwrap_or("")
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
+        let base = match origin {
+            Origin::Operator if first => return Ok(&self.client),
+            Origin::Operator => None,
+            Origin::Document(feed) => Some(feed),
+        };
+        let home = base.unwrap_or(hop);
+        let same_host = |u: &Url| {
+            u.host_str()
+                .is_some_and(|h| h.trim_matches(['[', ']']).eq_ignore_ascii_case(&host))
+        };
+        if same_host(home) || self.allow_internal.contains(&host) {
+            return Ok(&self.client);
+        }
+        if let Ok(ip) = host.parse::<IpAddr>()
+            && is_internal(ip)
+        {
+            return Err(FetchError::Internal(format!(
+                "{hop} is an internal address; add {host:?} to [http] allow_internal_hosts to allow it"
+            )));
+        }
+        Ok(&self.public_client)
+    }
+
+    async fn get_from(
+        &self,
+        url: &Url,
+        validators: Option<&Validators>,
+        origin: Origin<'_>,
+    ) -> Result<Fetched, FetchError> {
         let started = Instant::now();
+        // The whole exchange, redirects included, has `timeout`; waits for the per-host limiter
+        // are politeness, not the server's time, and are not counted.
+        let mut waited = Duration::ZERO;
+        let first_hop_of: Option<Url> = match origin {
+            Origin::Operator => Some(url.clone()),
+            Origin::Document(_) => None,
+        };
         let mut current = url.clone();
         let mut redirects: Vec<Redirect> = Vec::new();
         loop {
             if !matches!(current.scheme(), "http" | "https") {
                 return Err(FetchError::Redirect(format!("to non-http URL {current}")));
             }
+            let first = redirects.is_empty();
+            let client = match (first, &first_hop_of) {
+                // Later hops of an operator's URL may stay on its host.
+                (false, Some(feed)) => self.client_for(&current, false, Origin::Document(feed)),
+                _ => self.client_for(&current, first, origin),
+            }
+            .map_err(|e| match (e, first) {
+                (FetchError::Internal(m), false) => {
+                    FetchError::Internal(format!("redirect to {m}"))
+                }
+                (e, _) => e,
+            })?;
+            let wait_start = Instant::now();
             let _permit = self.limiter.acquire(&host_key(&current)).await;
-            let mut req = self.client.get(current.clone());
+            waited += wait_start.elapsed();
+            let left = self
+                .timeout
+                .checked_sub(started.elapsed().saturating_sub(waited))
+                .ok_or(FetchError::Timeout(self.timeout))?;
+            let mut req = client.get(current.clone()).timeout(left);
             if let Some(v) = validators {
                 if let Some(etag) = &v.etag {
                     req = req.header(IF_NONE_MATCH, etag);
@@ -286,7 +444,13 @@ impl Fetcher {
             return FetchError::Timeout(self.timeout);
         }
         if e.is_connect() {
-            return FetchError::Connect(error_chain(&e));
+            let chain = error_chain(&e);
+            if chain.contains("resolves only to internal addresses") {
+                return FetchError::Internal(format!(
+                    "{chain}; add the host to [http] allow_internal_hosts to allow it"
+                ));
+            }
+            return FetchError::Connect(chain);
         }
         if e.is_decode() || e.is_body() {
             let chain = error_chain(&e);

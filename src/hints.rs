@@ -104,10 +104,12 @@ pub fn read_hints(xml: &[u8]) -> FeedHints {
                     .map(String::as_str);
                 match (parent, last) {
                     (_, Some("ttl")) => {
+                        // Minutes; a value too large for seconds saturates (the scheduler caps
+                        // every hint at `max_interval` anyway).
                         hints.ttl = text
                             .parse::<u64>()
                             .ok()
-                            .map(|m| Duration::from_secs(m * 60));
+                            .map(|m| Duration::from_secs(m.saturating_mul(60)));
                     }
                     (Some("skiphours"), Some("hour")) => {
                         if let Ok(h) = text.parse::<u32>() {

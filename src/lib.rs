@@ -31,5 +31,6 @@ pub mod report;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;
+pub mod shallow;
 pub mod store;
 pub mod worker;

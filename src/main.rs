@@ -375,6 +375,32 @@ async fn run(path: PathBuf, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A page may announce a feed on its own host or on a public one, never on an internal address
+/// the operator did not allow (autodiscovery must not steer the daemon inside the network).
+fn refuse_internal_link(
+    found: &url::Url,
+    page: &url::Url,
+    http: &feedcorpus::config::Http,
+) -> anyhow::Result<()> {
+    let host = found.host_str().unwrap_or("").trim_matches(['[', ']']);
+    let internal = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(feedcorpus::fetch::is_internal);
+    let same = page
+        .host_str()
+        .is_some_and(|h| h.trim_matches(['[', ']']).eq_ignore_ascii_case(host));
+    let allowed = http
+        .allow_internal_hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host));
+    if internal && !same && !allowed {
+        anyhow::bail!(
+            "{page} announces a feed at the internal address {found}; refused (add {host:?} to [http] allow_internal_hosts, or add that URL yourself)"
+        );
+    }
+    Ok(())
+}
+
 async fn feeds_add(
     config_path: &Path,
     config: &Config,
@@ -397,6 +423,7 @@ async fn feeds_add(
         Discovery::Page(candidates) => match candidates.as_slice() {
             [] => anyhow::bail!("{url} is neither a feed nor a page that links to one"),
             [one] => {
+                refuse_internal_link(&one.url, &fetched.final_url, &config.http)?;
                 println!("found feed {} on {url}", one.url);
                 (one.url.clone(), one.title.clone())
             }

@@ -94,7 +94,7 @@ fn escape_link_text(s: &str) -> String {
 
 /// The body as Markdown paragraphs separated by one blank line.
 fn body_markdown(html: &str, base: &str, title: &str, keep: &dyn Fn(&str) -> bool) -> String {
-    let doc = Document::fragment(html);
+    let doc = Document::fragment(crate::shallow::bound_depth(html).as_ref());
     doc.select(DROPPED).remove();
     for el in doc.select("[class]").nodes() {
         let class = el.attr("class").map(|c| c.to_ascii_lowercase());

@@ -113,7 +113,7 @@ pub fn inline_text(html: &str) -> String {
 
 /// HTML → paragraphs.
 pub fn html_paragraphs(html: &str) -> Vec<String> {
-    let doc = Html::parse_fragment(html);
+    let doc = Html::parse_fragment(&crate::shallow::bound_depth(html));
     let mut w = Walker::default();
     w.walk(doc.tree.root());
     w.end_paragraph();
@@ -131,7 +131,7 @@ pub struct LinkedParagraph {
 /// HTML → paragraphs as [`html_paragraphs`] makes them, each with its link density: lines made
 /// only of links (menus, "related" lists) are chrome in extracted page content.
 pub fn html_paragraphs_with_links(html: &str) -> Vec<LinkedParagraph> {
-    let doc = Html::parse_fragment(html);
+    let doc = Html::parse_fragment(&crate::shallow::bound_depth(html));
     let mut w = Walker::default();
     w.walk(doc.tree.root());
     w.end_paragraph();

@@ -6,9 +6,11 @@
 //! writer finishes what it already received, so no fetch is ever half stored.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::schedule;
 use crate::service;
 use crate::worker::{
-    Engine, FeedJob, FeedReport, FeedResult, Fetch, WriterStats, fetch_feed, host_of,
+    Engine, FeedJob, FeedReport, FeedResult, Fetch, WriterStats, fetch_feed, host_of, panic_text,
 };
 
 /// What one `poll` did.
@@ -63,7 +65,18 @@ fn spawn_fetch(
         // The semaphore is never closed; if it were, the fetch would run unbounded.
         let _permit = sem.acquire_owned().await.ok();
         tracing::debug!(feed = %job.name, url = %job.url, "fetching");
-        let fetch = fetch_feed(&fetcher, &store, clock.as_ref(), job).await;
+        // A panic anywhere in this feed's fetch, parse or text work fails this feed alone: the
+        // writer still hears of it, so its slot is freed and its next poll scheduled.
+        let started_at = clock.now();
+        let fallback = job.clone();
+        let fetch = AssertUnwindSafe(fetch_feed(&fetcher, &store, clock.as_ref(), job))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let error = format!("internal error on this feed: {}", panic_text(&*panic));
+                tracing::error!(feed = %fallback.name, url = %fallback.url, error = %error, "feed failed");
+                Fetch::failed(fallback, started_at, error)
+            });
         let _ = tx.send(fetch).await;
     });
 }

@@ -26,6 +26,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("database {path}: {message}")]
+    Schema { path: PathBuf, message: String },
     #[error("no database at {path} yet: run `feedcorpus poll` first")]
     Missing { path: PathBuf },
     #[error("cannot create the database folder {path}: {source}")]
@@ -42,6 +44,8 @@ pub enum StoreError {
     },
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("database error while {context}: {source}")]
     Query {
         context: &'static str,
@@ -312,17 +316,66 @@ impl Store {
         Store::open_with(path, true).await
     }
 
-    /// Opens an existing database (for queries); fails if there is none yet.
+    /// Opens an existing database read-only (for queries): it is never created or migrated,
+    /// and a schema older or newer than this binary's is a clear error.
     pub async fn open_existing(path: &Path) -> Result<Store, StoreError> {
         if !path.is_file() {
             return Err(StoreError::Missing {
                 path: path.to_path_buf(),
             });
         }
-        Store::open_with(path, false).await
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(open_err)?
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("cache_size", "-4096")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_CONNECTIONS)
+            .connect_with(opts)
+            .await
+            .map_err(open_err)?;
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+        let known: Vec<i64> = sqlx::migrate!("./migrations")
+            .iter()
+            .map(|m| m.version)
+            .collect();
+        let (have, want) = (applied.last().copied(), known.last().copied());
+        if applied.iter().any(|v| !known.contains(v)) {
+            return Err(StoreError::Schema {
+                path: path.to_path_buf(),
+                message: format!(
+                    "its schema (version {}) is newer than this feedcorpus knows (version {}); use the newer binary",
+                    have.unwrap_or(0),
+                    want.unwrap_or(0)
+                ),
+            });
+        }
+        if have != want {
+            return Err(StoreError::Schema {
+                path: path.to_path_buf(),
+                message: format!(
+                    "its schema (version {}) is older than this feedcorpus (version {}); run `feedcorpus poll` once to migrate it",
+                    have.unwrap_or(0),
+                    want.unwrap_or(0)
+                ),
+            });
+        }
+        Ok(Store { pool })
     }
 
     async fn open_with(path: &Path, create: bool) -> Result<Store, StoreError> {
+        // Only `open` comes here: the database is written and migrated.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
                 path: dir.to_path_buf(),
@@ -344,6 +397,8 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
+            // The WAL file is truncated back to 64 MiB after a checkpoint that grew it more.
+            .pragma("journal_size_limit", "67108864")
             .pragma("cache_size", "-4096")
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
@@ -668,8 +723,33 @@ impl Store {
         .execute(&mut *tx)
         .await
         .ctx("storing record paths")?;
+        let next = written
+            .iter()
+            .filter_map(|(_, name)| crate::corpus::parse_record_name(name))
+            .map(|(seq, _)| seq.saturating_add(1))
+            .max();
+        if let Some(next) = next.and_then(|n| i64::try_from(n).ok()) {
+            sqlx::query(
+                "INSERT INTO corpus_state (id, next_record_seq) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET next_record_seq = max(next_record_seq, excluded.next_record_seq)",
+            )
+            .bind(next)
+            .execute(&mut *tx)
+            .await
+            .ctx("storing the next record number")?;
+        }
         tx.commit().await.ctx("committing record paths")?;
         Ok(())
+    }
+
+    /// The lowest number a new record may get: above every number ever given.
+    pub async fn next_record_seq(&self) -> Result<u64, StoreError> {
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT next_record_seq FROM corpus_state WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .ctx("reading the next record number")?;
+        Ok(next.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
     }
 
     /// Full-text search, best match first. `query` is FTS5 syntax; a title match weighs ten
@@ -934,6 +1014,41 @@ struct KnownRow {
     text_source: String,
 }
 
+/// Files `slot` under each of `bands`, keeping at most [`CANDIDATES_PER_BAND`] slots per key
+/// (the first ones): a key that countless texts share costs a bounded number of comparisons.
+fn index_bands(index: &mut HashMap<i64, Vec<usize>>, bands: &[i64], slot: usize) {
+    for b in bands {
+        let slots = index.entry(*b).or_default();
+        if slots.len() < CANDIDATES_PER_BAND {
+            slots.push(slot);
+        }
+    }
+}
+
+/// The cluster of the first (oldest) entry among `fresh` that shares a band key with `e` and
+/// is its near-duplicate.
+fn first_match(
+    e: &NewEntry,
+    fp: &[u8],
+    index: &HashMap<i64, Vec<usize>>,
+    fresh: &[Fresh<'_>],
+    rules: &IngestRules<'_>,
+) -> Option<i64> {
+    let mut slots: Vec<usize> = e
+        .bands
+        .iter()
+        .filter_map(|b| index.get(b))
+        .flatten()
+        .copied()
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    slots.iter().find_map(|&i| {
+        let f = fresh.get(i)?;
+        (rules.near_duplicate)(fp, f.fingerprint).then_some(f.cluster_id)
+    })
+}
+
 /// An entry inserted in this transaction, for near-duplicate checks before its band keys reach
 /// the table.
 struct Fresh<'a> {
@@ -961,6 +1076,8 @@ struct Batch<'a> {
 #[derive(Default)]
 struct Staged<'a> {
     fresh: Vec<Fresh<'a>>,
+    /// Band key → positions in `fresh`: matching inside one fetch is a lookup, not a scan.
+    fresh_by_band: HashMap<i64, Vec<usize>>,
     /// Rows this fetch changed among the `known` ones: (key, id).
     changed: Vec<(&'a str, i64)>,
     /// Keys this fetch inserted: (key, id).
@@ -1004,10 +1121,7 @@ impl<'a> Batch<'a> {
         }
         self.fresh_keys.extend(staged.inserted);
         for f in staged.fresh {
-            let slot = self.fresh.len();
-            for b in f.bands {
-                self.fresh_by_band.entry(*b).or_default().push(slot);
-            }
+            index_bands(&mut self.fresh_by_band, f.bands, self.fresh.len());
             self.fresh.push(f);
         }
     }
@@ -1018,7 +1132,7 @@ impl<'a> Batch<'a> {
     fn cluster_of(
         &self,
         e: &NewEntry,
-        staged: &[Fresh<'_>],
+        staged: &Staged<'_>,
         rules: &IngestRules<'_>,
     ) -> Option<i64> {
         let fp = e.fingerprint.as_deref()?;
@@ -1039,27 +1153,11 @@ impl<'a> Batch<'a> {
         if stored_match.is_some() {
             return stored_match;
         }
-        let mut slots: Vec<usize> = e
-            .bands
-            .iter()
-            .filter_map(|b| self.fresh_by_band.get(b))
-            .flatten()
-            .copied()
-            .collect();
-        slots.sort_unstable();
-        slots.dedup();
-        let batch_match = slots.iter().find_map(|&i| {
-            let f = &self.fresh[i];
-            (rules.near_duplicate)(fp, f.fingerprint).then_some(f.cluster_id)
-        });
-        if batch_match.is_some() {
-            return batch_match;
+        let in_batch = first_match(e, fp, &self.fresh_by_band, &self.fresh, rules);
+        if in_batch.is_some() {
+            return in_batch;
         }
-        let shares_band = |f: &Fresh<'_>| f.bands.iter().any(|b| e.bands.contains(b));
-        staged
-            .iter()
-            .find(|f| shares_band(f) && (rules.near_duplicate)(fp, f.fingerprint))
-            .map(|f| f.cluster_id)
+        first_match(e, fp, &staged.fresh_by_band, &staged.fresh, rules)
     }
 
     /// Band keys of every entry the transaction inserted, in key order, in one statement.
@@ -1128,7 +1226,7 @@ async fn insert_entries<'a>(
         }
         let id = next_id;
         next_id += 1;
-        let cluster_id = batch.cluster_of(e, &staged.fresh, rules).unwrap_or(id);
+        let cluster_id = batch.cluster_of(e, staged, rules).unwrap_or(id);
         let excluded = e
             .excluded
             .as_deref()
@@ -1136,6 +1234,7 @@ async fn insert_entries<'a>(
         if let Some(fp) = &e.fingerprint
             && !e.bands.is_empty()
         {
+            index_bands(&mut staged.fresh_by_band, &e.bands, staged.fresh.len());
             staged.fresh.push(Fresh {
                 id,
                 cluster_id,

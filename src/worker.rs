@@ -9,11 +9,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use url::Url;
@@ -39,6 +41,10 @@ pub struct FeedJob {
     pub name: String,
     pub url: Url,
     pub cfg: config::Feed,
+    /// The longest wait a server may impose on this feed (`[poll] max_interval`).
+    pub max_wait: Duration,
+    /// Entries kept from one fetch (`[poll] max_entries_per_fetch`; 0 = all).
+    pub max_entries: usize,
 }
 
 /// What fetching and preparing one feed produced, before anything is stored.
@@ -80,6 +86,21 @@ pub struct Fetch {
 }
 
 impl Fetch {
+    /// A fetch that failed before it produced anything (an internal error, a panic).
+    pub fn failed(job: FeedJob, started_at: DateTime<Utc>, error: String) -> Fetch {
+        Fetch {
+            job,
+            started_at,
+            state: FeedState::default(),
+            outcome: Outcome::Failed {
+                error,
+                http_status: None,
+                retry_after: None,
+            },
+            response: None,
+        }
+    }
+
     /// Entries the fetch carries (parsed ones only).
     pub fn entry_count(&self) -> usize {
         match &self.outcome {
@@ -176,7 +197,12 @@ pub async fn fetch_feed(
             response: None,
         };
     }
-    if let Some(until) = state.retry_until.as_deref().and_then(parse_time)
+    // A hold longer than `max_interval` (written by an older version, or by hand) is capped.
+    if let Some(until) = state
+        .retry_until
+        .as_deref()
+        .and_then(parse_time)
+        .map(|t| t.min(schedule::add(started_at, job.max_wait)))
         && until > clock.now()
     {
         let outcome = Outcome::Skipped(format!(
@@ -256,6 +282,7 @@ pub async fn fetch_feed(
     let content_type = fetched.content_type;
     let body = fetched.body;
     let cfg = job.cfg.clone();
+    let max_entries = job.max_entries;
     let model_json = state.boilerplate.clone();
     // Parsing and HTML work is CPU-bound; keep it off the I/O threads, and run no more of it at
     // once than there are cores: more would only take CPU from the writer, whose pace every
@@ -263,9 +290,25 @@ pub async fn fetch_feed(
     let _cpu = cpu_slots().acquire().await.ok();
     let parsed = tokio::task::spawn_blocking(move || {
         let hints = read_hints(&body);
-        parse_feed(&body, content_type.as_deref(), &feed_url).map(|p| (p, hints))
+        parse_feed(&body, content_type.as_deref(), &feed_url).map(|mut p| {
+            let left_out = crate::parse::keep_newest(&mut p.entries, max_entries);
+            (p, hints, left_out)
+        })
     })
     .await;
+    let parsed = match parsed {
+        Ok(Ok((p, hints, left_out))) => {
+            if left_out > 0 {
+                tracing::warn!(
+                    feed = %job.name, url = %job.url, kept = p.entries.len(), left_out,
+                    "the document holds more entries than [poll] max_entries_per_fetch; the oldest are left out"
+                );
+            }
+            Ok(Ok((p, hints)))
+        }
+        Ok(Err(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    };
     // Entries stored before with the same text need no language or fingerprint: on a feed that
     // gained a few items, that is most of the work.
     let known = Arc::new(match &parsed {
@@ -370,7 +413,7 @@ async fn fetch_pages(
         let Some(url) = entries[i].url.as_deref().and_then(|u| Url::parse(u).ok()) else {
             continue;
         };
-        let page = match fetcher.get(&url, None).await {
+        let page = match fetcher.get_linked(&url, &job.url).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(feed = %job.name, url = %job.url, page = %url, error = %e, "article page not fetched; keeping the feed's text");
@@ -409,6 +452,25 @@ async fn fetch_pages(
                 tracing::warn!(feed = %job.name, url = %job.url, error = %e, "extraction task failed")
             }
         }
+    }
+}
+
+/// The message of a caught panic.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// A server or document asked for a longer wait than `max_interval`: logged, then capped.
+fn note_capped(job: &FeedJob, asked: Option<Duration>, max: Duration) {
+    if let Some(asked) = asked {
+        tracing::warn!(
+            feed = %job.name, url = %job.url, asked_s = asked.as_secs(), max_interval_s = max.as_secs(),
+            "the server asks for a longer wait than [poll] max_interval; capped"
+        );
     }
 }
 
@@ -464,11 +526,13 @@ pub struct Engine {
     pub fetcher: Fetcher,
     pub feeds: Vec<FeedJob>,
     _lock: InstanceLock,
+    _corpus_lock: crate::corpus::CorpusLock,
 }
 
 impl Engine {
     pub async fn open(config: Config) -> anyhow::Result<Engine> {
         let lock = InstanceLock::acquire(&config.storage.database)?;
+        let corpus_lock = crate::corpus::CorpusLock::acquire(&config.storage.corpus_dir)?;
         let store = Store::open(&config.storage.database).await?;
         let feeds = sync_feeds(&store, &config).await?;
         let fetcher = Fetcher::new(&config.http)?;
@@ -478,6 +542,7 @@ impl Engine {
             fetcher,
             feeds,
             _lock: lock,
+            _corpus_lock: corpus_lock,
         })
     }
 
@@ -529,6 +594,8 @@ async fn sync_feeds(store: &Store, config: &Config) -> Result<Vec<FeedJob>, Stor
                 name: f.name.clone(),
                 url: f.url.clone(),
                 cfg: f.clone(),
+                max_wait: config.poll.max_interval,
+                max_entries: config.poll.max_entries_per_fetch,
             })
         })
         .collect())
@@ -674,9 +741,12 @@ impl Writer {
                 report.next_poll = if state.disabled_reason.is_some() {
                     None
                 } else {
-                    state.retry_until.as_deref().and_then(parse_time).or(Some(
-                        now + chrono::Duration::from_std(interval).unwrap_or_default(),
-                    ))
+                    state
+                        .retry_until
+                        .as_deref()
+                        .and_then(parse_time)
+                        .map(|t| t.min(schedule::add(now, self.poll.max_interval)))
+                        .or(Some(schedule::add(now, interval)))
                 };
                 return Ok(Prepared {
                     report,
@@ -710,7 +780,16 @@ impl Writer {
                     FeedResult::Unchanged
                 };
                 tracing::info!(feed = %job.name, url = %job.url, status = %update.status, "feed unchanged");
-                schedule::next_after_success(cfg, interval, now, &stored_hints, &cache)
+                let due = schedule::next_after_success(
+                    cfg,
+                    interval,
+                    now,
+                    &stored_hints,
+                    &cache,
+                    self.poll.max_interval,
+                );
+                note_capped(&job, due.capped, self.poll.max_interval);
+                due.at
             }
             Outcome::Parsed {
                 info,
@@ -768,7 +847,16 @@ impl Writer {
                 update.boilerplate = boilerplate;
                 update.info = Some(info);
                 entries = parsed;
-                schedule::next_after_success(cfg, interval, now, &hints, &cache)
+                let due = schedule::next_after_success(
+                    cfg,
+                    interval,
+                    now,
+                    &hints,
+                    &cache,
+                    self.poll.max_interval,
+                );
+                note_capped(&job, due.capped, self.poll.max_interval);
+                due.at
             }
             Outcome::Failed {
                 error,
@@ -781,19 +869,18 @@ impl Writer {
                 update.error = Some(error.clone());
                 report.result = FeedResult::Failed(error.clone());
                 if let Some(ra) = retry_after {
-                    update.retry_until = Some(rfc3339(
-                        now + chrono::Duration::from_std(ra).unwrap_or_default(),
-                    ));
+                    let hold = schedule::retry_hold(ra, self.poll.max_interval);
+                    if hold < ra {
+                        note_capped(&job, Some(ra), self.poll.max_interval);
+                    }
+                    update.retry_until = Some(rfc3339(schedule::add(now, hold)));
                 }
                 if http_status == Some(429) {
                     let hold = retry_after
                         .unwrap_or(Duration::from_secs(60))
                         .min(schedule::HOST_BLOCK_CAP);
                     let host = host_of(&job.url);
-                    report.host_block = Some((
-                        host,
-                        now + chrono::Duration::from_std(hold).unwrap_or_default(),
-                    ));
+                    report.host_block = Some((host, schedule::add(now, hold)));
                 }
                 if http_status == Some(410) {
                     update.status = "gone".into();
@@ -812,6 +899,7 @@ impl Writer {
                     errors,
                     self.poll.max_backoff,
                     retry_after,
+                    self.poll.max_interval,
                     now,
                     rand::random::<f64>(),
                 )
@@ -838,7 +926,12 @@ impl Writer {
                 fetch.job.url.to_string(),
                 fetch.job.cfg.interval,
             );
-            match self.prepare(fetch).await {
+            // A panic while deciding on one fetch costs that feed its fetch, not the batch.
+            let outcome = AssertUnwindSafe(self.prepare(fetch))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(StoreError::Internal(panic_text(&*panic))));
+            match outcome {
                 Ok(p) => prepared.push(p),
                 Err(e) => {
                     let report = FeedReport {
@@ -927,9 +1020,7 @@ impl Writer {
         tracing::error!(feed = %report.name, url = %report.url, error = %e, "cannot store the fetch");
         FeedReport {
             result: FeedResult::Failed(format!("cannot store the fetch: {e}")),
-            next_poll: Some(
-                self.clock.now() + chrono::Duration::from_std(interval).unwrap_or_default(),
-            ),
+            next_poll: Some(schedule::add(self.clock.now(), interval)),
             host_block: None,
             duration: None,
             ..report
@@ -972,11 +1063,26 @@ impl Writer {
         op: impl FnOnce(&mut Corpus) -> T + Send + 'static,
     ) -> Result<T, CorpusError> {
         let corpus = self.corpus.take();
+        let floor = match &corpus {
+            Some(_) => 0,
+            None => self
+                .store
+                .next_record_seq()
+                .await
+                .map_err(|e| CorpusError::Folder {
+                    path: self.corpus_dir.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?,
+        };
         let dir = self.corpus_dir.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let mut corpus = match corpus {
                 Some(c) => c,
-                None => Corpus::open(&dir)?,
+                None => {
+                    let mut c = Corpus::open(&dir)?;
+                    c.raise_next_seq(floor);
+                    c
+                }
             };
             let out = op(&mut corpus);
             Ok::<_, CorpusError>((corpus, out))

@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let content_type = CONTENT_TYPES[usize::from(selector) % CONTENT_TYPES.len()];
     if let Ok(feed) = feedcorpus::parse::parse_feed(doc, content_type, "https://fuzz.example.ru/feed") {
-        let _ = feedcorpus::worker::prepare(&feed, chrono::Utc::now());
+        let mut quality = feedcorpus::quality::FeedQuality::none();
+        let _ = feedcorpus::worker::prepare(&feed, chrono::Utc::now(), &mut quality);
     }
 });

@@ -62,6 +62,36 @@ pub fn parse_feed(
         .unwrap_or_else(|panic| Err(ParseError::Panicked(panic_message(&*panic))))
 }
 
+/// Keeps the `max` newest entries (by publication, else update, date; undated ones after the
+/// dated, in document order) and returns how many were left out. `max == 0` keeps all. The
+/// entries kept stay in document order.
+pub fn keep_newest(entries: &mut Vec<Entry>, max: usize) -> usize {
+    if max == 0 || entries.len() <= max {
+        return 0;
+    }
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    // Stable: equal dates (and all undated entries) keep document order.
+    order.sort_by(|&a, &b| {
+        let date = |i: usize| entries.get(i).and_then(|e| e.published.or(e.updated));
+        match (date(a), date(b)) {
+            (Some(x), Some(y)) => y.cmp(&x),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+    });
+    let mut keep = vec![false; entries.len()];
+    for &i in order.iter().take(max) {
+        if let Some(k) = keep.get_mut(i) {
+            *k = true;
+        }
+    }
+    let before = entries.len();
+    let mut flags = keep.into_iter();
+    entries.retain(|_| flags.next().unwrap_or(false));
+    before - entries.len()
+}
+
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
@@ -94,6 +124,10 @@ fn read(
         },
         Err(RewriteError::NoRoot) => {
             return Err(ParseError::Invalid("no root element".into()));
+        }
+        // Limits, not defects: the recovery pass would only hit them again.
+        Err(e @ (RewriteError::EntityBudget(_) | RewriteError::TooDeep(_))) => {
+            return Err(ParseError::Invalid(e.to_string()));
         }
         Err(e) => e.to_string(),
     };
@@ -341,6 +375,52 @@ pub fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keep_newest_keeps_the_newest_in_document_order() {
+        let e = |key: &str, date: Option<&str>| Entry {
+            key: key.into(),
+            guid: None,
+            url: None,
+            title: None,
+            author: None,
+            published: date.map(|d| DateTime::parse_from_rfc3339(d).expect("date")),
+            updated: None,
+            body: None,
+        };
+        let keys = |v: &[Entry]| {
+            v.iter()
+                .map(|e| e.key.clone())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        // (entries, max, kept, left out)
+        let table: Vec<(Vec<Entry>, usize, &str, usize)> = vec![
+            (vec![e("a", None), e("b", None), e("c", None)], 2, "a,b", 1),
+            (
+                vec![
+                    e("old", Some("2026-01-01T00:00:00Z")),
+                    e("new", Some("2026-03-01T00:00:00Z")),
+                    e("mid", Some("2026-02-01T00:00:00Z")),
+                ],
+                2,
+                "new,mid",
+                1,
+            ),
+            (
+                vec![e("u", None), e("d", Some("2026-01-01T00:00:00Z"))],
+                1,
+                "d",
+                1,
+            ),
+            (vec![e("a", None), e("b", None)], 0, "a,b", 0),
+            (vec![e("a", None), e("b", None)], 5, "a,b", 0),
+        ];
+        for (mut entries, max, kept, left) in table {
+            assert_eq!(keep_newest(&mut entries, max), left);
+            assert_eq!(keys(&entries), kept);
+        }
+    }
+
     use super::*;
 
     const SEED: &[u8] = include_bytes!("../../tests/fixtures/novastan-war-in-ukraine.xml");

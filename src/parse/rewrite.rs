@@ -104,7 +104,17 @@ pub enum RewriteError {
     NotWellFormed(String),
     #[error("no root element")]
     NoRoot,
+    #[error("entity expansion exceeds {0} bytes (declared entities referenced too often)")]
+    EntityBudget(usize),
+    #[error("elements nest deeper than {0} levels")]
+    TooDeep(usize),
 }
+
+/// The deepest XML nesting a feed may have. Real feeds nest fewer than 10 levels.
+pub const MAX_XML_DEPTH: usize = 256;
+
+/// Declared entities may add at most this many bytes, or as many as the document has, in total.
+pub const ENTITY_BUDGET: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
@@ -140,6 +150,9 @@ struct Rewriter {
     dialect: Dialect,
     root_done: bool,
     entities: HashMap<String, String>,
+    /// Bytes declared entities may still expand to, of `entity_limit`.
+    entity_budget: usize,
+    entity_limit: usize,
     has_doctype: bool,
     repairs: usize,
     entries: Vec<std::ops::Range<usize>>,
@@ -165,6 +178,8 @@ pub fn rewrite(text: &str, mode: Mode) -> Result<Rewritten, RewriteError> {
         dialect: Dialect::Unknown,
         root_done: false,
         entities: HashMap::new(),
+        entity_budget: ENTITY_BUDGET.max(source.len()),
+        entity_limit: ENTITY_BUDGET.max(source.len()),
         has_doctype: false,
         repairs: pre_repairs,
         entries: Vec::new(),
@@ -286,6 +301,9 @@ impl Rewriter {
                 }
                 return Ok(true);
             }
+        }
+        if self.stack.len() >= MAX_XML_DEPTH {
+            return Err(RewriteError::TooDeep(MAX_XML_DEPTH));
         }
         if self.stack.is_empty() && self.root_done {
             self.defect(format!("<{name}> after the root element"))?;
@@ -518,6 +536,11 @@ impl Rewriter {
         } else if let Some(c) = quick_xml::escape::resolve_xml_entity(&name) {
             c.to_string()
         } else if let Some(value) = self.entities.get(&name) {
+            // Each reference copies the value: a large one referenced many times is a bomb.
+            self.entity_budget = self
+                .entity_budget
+                .checked_sub(value.len())
+                .ok_or(RewriteError::EntityBudget(self.entity_limit))?;
             value.clone()
         } else if let Some(value) = html_entity(&name) {
             // Declared by the HTML DTD that old RSS documents reference; undeclared otherwise.

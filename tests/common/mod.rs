@@ -186,6 +186,12 @@ async fn serve(State(st): State<Arc<ServerState>>, req: axum::http::Request<Body
 
 impl FeedServer {
     pub fn start() -> FeedServer {
+        FeedServer::start_on("127.0.0.1")
+    }
+
+    /// A server on another loopback address (127.0.0.2 plays an internal host).
+    pub fn start_on(ip: &str) -> FeedServer {
+        let ip = ip.to_string();
         let state = Arc::new(ServerState::default());
         let (tx, rx) = mpsc::channel();
         let st = Arc::clone(&state);
@@ -196,7 +202,7 @@ impl FeedServer {
                 .build()
                 .expect("server runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                let listener = tokio::net::TcpListener::bind((ip.as_str(), 0))
                     .await
                     .expect("bind loopback");
                 tx.send(listener.local_addr().expect("addr"))
