@@ -70,6 +70,8 @@ pub struct CorpusSettings {
     pub on_update: OnUpdate,
     /// Default `full_text` of feeds.
     pub full_text: FullText,
+    /// Article pages fetched per feed and poll at most (`full_text`); 0 = none.
+    pub max_pages_per_poll: usize,
 }
 
 impl Default for CorpusSettings {
@@ -80,6 +82,7 @@ impl Default for CorpusSettings {
             skip_near_duplicates: false,
             on_update: OnUpdate::Keep,
             full_text: FullText::Auto,
+            max_pages_per_poll: 20,
         }
     }
 }
@@ -273,6 +276,7 @@ struct RawCorpus {
     skip_near_duplicates: Option<bool>,
     on_update: Option<OnUpdate>,
     full_text: Option<FullText>,
+    max_pages_per_poll: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -585,6 +589,7 @@ impl Config {
             skip_near_duplicates: raw.corpus.skip_near_duplicates.unwrap_or(false),
             on_update: raw.corpus.on_update.unwrap_or(OnUpdate::Keep),
             full_text: raw.corpus.full_text.unwrap_or(FullText::Auto),
+            max_pages_per_poll: raw.corpus.max_pages_per_poll.unwrap_or(20),
         };
 
         let mut feeds = Vec::with_capacity(raw.feeds.len());

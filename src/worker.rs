@@ -45,6 +45,8 @@ pub struct FeedJob {
     pub max_wait: Duration,
     /// Entries kept from one fetch (`[poll] max_entries_per_fetch`; 0 = all).
     pub max_entries: usize,
+    /// Article pages fetched per poll at most (`[corpus] max_pages_per_poll`).
+    pub max_pages: usize,
 }
 
 /// What fetching and preparing one feed produced, before anything is stored.
@@ -388,69 +390,112 @@ pub async fn fetch_feed(
 }
 
 /// Replaces teasers of new entries with the article page's text (`full_text`). Page fetches go
-/// through the same fetcher — per-host limits, timeouts, size cap — as feeds. Any failure keeps
-/// the feed's text.
-/// Entries in `known` are stored already: their page is not fetched again.
+/// through the same fetcher — per-host limits, timeouts, size cap, and the refusal of internal
+/// addresses — as feeds, a few at a time, at most `max_pages` per poll; extraction takes a CPU
+/// slot like parsing. A 429 from the site stops this poll's page fetches to that host. Any
+/// failure keeps the feed's text. Entries in `known` are stored already: their page is not
+/// fetched again.
 async fn fetch_pages(
     fetcher: &Fetcher,
     known: &HashMap<String, String>,
     job: &FeedJob,
     entries: &mut [NewEntry],
 ) {
+    use futures_util::StreamExt;
     if job.cfg.full_text == config::FullText::Never {
         return;
     }
-    let wanted: Vec<usize> = (0..entries.len())
-        .filter(|&i| crate::quality::wants_page(job.cfg.full_text, &entries[i]))
+    let wanted: Vec<(usize, Url)> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| crate::quality::wants_page(job.cfg.full_text, e))
+        .filter(|(_, e)| !known.contains_key(&e.key))
+        .filter_map(|(i, e)| Some((i, e.url.as_deref().and_then(|u| Url::parse(u).ok())?)))
         .collect();
-    if wanted.is_empty() {
-        return;
+    if wanted.len() > job.max_pages {
+        tracing::info!(
+            feed = %job.name, url = %job.url, pages = wanted.len(), max = job.max_pages,
+            "more teasers than [corpus] max_pages_per_poll; the others keep the feed's text"
+        );
     }
-    for i in wanted {
-        if known.contains_key(&entries[i].key) {
-            continue;
+    let throttled = std::sync::Mutex::new(std::collections::HashSet::<String>::new());
+    let throttled = &throttled;
+    let entries_ref: &[NewEntry] = entries;
+    let results: Vec<(usize, Option<NewEntry>)> = futures_util::stream::iter(
+        wanted.into_iter().take(job.max_pages),
+    )
+    .map(|(i, url)| async move {
+        let host = host_of(&url);
+        if throttled.lock().is_ok_and(|t| t.contains(&host)) {
+            return (i, None);
         }
-        let Some(url) = entries[i].url.as_deref().and_then(|u| Url::parse(u).ok()) else {
-            continue;
-        };
         let page = match fetcher.get_linked(&url, &job.url).await {
             Ok(p) => p,
             Err(e) => {
+                if matches!(e, FetchError::Status { status: 429, .. })
+                    && let Ok(mut t) = throttled.lock()
+                {
+                    t.insert(host);
+                }
                 tracing::warn!(feed = %job.name, url = %job.url, page = %url, error = %e, "article page not fetched; keeping the feed's text");
-                continue;
+                return (i, None);
             }
         };
-        let html = String::from_utf8_lossy(&page.body).into_owned();
-        let page_url = page.final_url.to_string();
-        let cfg = job.cfg.clone();
-        let entry = entries[i].clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let article = crate::extract::extract_article(&html, Some(&page_url))?;
-            let mut entry = entry;
-            let q = FeedQuality {
-                known: None,
-                strip: &cfg.strip,
-                languages: &cfg.languages,
-                model: None,
-            };
-            let used = crate::quality::use_page_text(&mut entry, article, &q);
-            Ok::<_, crate::extract::ExtractError>((entry, used))
-        })
-        .await;
-        match result {
-            Ok(Ok((entry, true))) => {
-                tracing::info!(feed = %job.name, url = %job.url, page = %url, "full text from the article page");
-                entries[i] = entry;
-            }
-            Ok(Ok((_, false))) => {
-                tracing::info!(feed = %job.name, url = %job.url, page = %url, "article page says no more than the feed; keeping the feed's text");
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(feed = %job.name, url = %job.url, page = %url, error = %e, "no article text in the page; keeping the feed's text");
-            }
-            Err(e) => {
-                tracing::warn!(feed = %job.name, url = %job.url, error = %e, "extraction task failed")
-            }
+        (i, page_text(job, &url, page, entries_ref[i].clone()).await)
+    })
+    .buffer_unordered(PAGE_FETCHES)
+    .collect()
+    .await;
+    for (i, entry) in results {
+        if let (Some(entry), Some(slot)) = (entry, entries.get_mut(i)) {
+            *slot = entry;
+        }
+    }
+}
+
+/// Article pages of one feed fetched at the same time (per-host limits still apply).
+const PAGE_FETCHES: usize = 4;
+
+/// The entry with the page's text, if the page says more than the feed.
+async fn page_text(
+    job: &FeedJob,
+    url: &Url,
+    page: crate::fetch::Fetched,
+    entry: NewEntry,
+) -> Option<NewEntry> {
+    let html = String::from_utf8_lossy(&page.body).into_owned();
+    let page_url = page.final_url.to_string();
+    let cfg = job.cfg.clone();
+    let _cpu = cpu_slots().acquire().await.ok();
+    let result = tokio::task::spawn_blocking(move || {
+        let article = crate::extract::extract_article(&html, Some(&page_url))?;
+        let mut entry = entry;
+        let q = FeedQuality {
+            known: None,
+            strip: &cfg.strip,
+            languages: &cfg.languages,
+            model: None,
+        };
+        let used = crate::quality::use_page_text(&mut entry, article, &q);
+        Ok::<_, crate::extract::ExtractError>((entry, used))
+    })
+    .await;
+    match result {
+        Ok(Ok((entry, true))) => {
+            tracing::info!(feed = %job.name, url = %job.url, page = %url, "full text from the article page");
+            Some(entry)
+        }
+        Ok(Ok((_, false))) => {
+            tracing::info!(feed = %job.name, url = %job.url, page = %url, "article page says no more than the feed; keeping the feed's text");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(feed = %job.name, url = %job.url, page = %url, error = %e, "no article text in the page; keeping the feed's text");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(feed = %job.name, url = %job.url, page = %url, error = %e, "extraction task failed");
+            None
         }
     }
 }
@@ -596,6 +641,7 @@ async fn sync_feeds(store: &Store, config: &Config) -> Result<Vec<FeedJob>, Stor
                 cfg: f.clone(),
                 max_wait: config.poll.max_interval,
                 max_entries: config.poll.max_entries_per_fetch,
+                max_pages: config.corpus.max_pages_per_poll,
             })
         })
         .collect())

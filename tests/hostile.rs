@@ -547,3 +547,51 @@ fn the_metrics_endpoint_drops_clients_that_send_nothing() {
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("feedcorpus_"), "{body}");
 }
+
+#[test]
+fn article_pages_per_poll_are_capped() {
+    let server = FeedServer::start();
+    let items: Vec<_> = (0..6)
+        .map(|i| {
+            let path = format!("/page{i}.html");
+            server.set(
+                &path,
+                Route::Body {
+                    status: 200,
+                    content_type: "text/html".into(),
+                    body: article_page(),
+                },
+            );
+            (
+                server.url(&path),
+                format!("Teaser {i}"),
+                "Mon, 01 Jun 2026 10:00:00 +0000".to_string(),
+                "<p>Only a teaser of the article.</p>".to_string(),
+            )
+        })
+        .collect();
+    server.set_xml("/teasers.xml", rss(&items));
+    let setup = Setup::new(&[("teasers", server.url("/teasers.xml"))], "");
+    with_full_text(&setup, "");
+    let text = std::fs::read_to_string(&setup.config)
+        .expect("config")
+        .replace(
+            "full_text = \"auto\"\n",
+            "full_text = \"auto\"\nmax_pages_per_poll = 2\n",
+        );
+    std::fs::write(&setup.config, text).expect("config");
+    let (code, err) = run_bounded(setup.cmd(&["poll"]), Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{err}");
+    let pages = (0..6)
+        .map(|i| server.count(&format!("/page{i}.html")))
+        .sum::<usize>();
+    assert_eq!(pages, 2, "{err}");
+    assert_eq!(
+        count(
+            &setup.db(),
+            "SELECT count(*) FROM entries WHERE text_source = 'page'"
+        ),
+        2
+    );
+    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 6);
+}

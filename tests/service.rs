@@ -92,17 +92,20 @@ fn systemd_analyze() -> Option<std::path::PathBuf> {
 
 #[test]
 fn the_unit_is_hardened_and_valid() {
+    // The settings the daemon relies on, and its resource bounds.
+    let unit = std::fs::read_to_string("systemd/feedcorpus.service").expect("unit");
+    for line in [
+        "Type=notify",
+        "ExecReload=",
+        "WatchdogSec=",
+        "StateDirectory=feedcorpus",
+        "\nMemoryHigh=",
+        "\nMemoryMax=",
+        "\nTasksMax=",
+    ] {
+        assert!(unit.contains(line), "{line} missing");
+    }
     let Some(analyze) = systemd_analyze() else {
-        // The unit file is still checked for the settings the daemon relies on.
-        let unit = std::fs::read_to_string("systemd/feedcorpus.service").expect("unit");
-        for line in [
-            "Type=notify",
-            "ExecReload=",
-            "WatchdogSec=",
-            "StateDirectory=feedcorpus",
-        ] {
-            assert!(unit.contains(line), "{line} missing");
-        }
         return;
     };
     let out = std::process::Command::new(&analyze)
