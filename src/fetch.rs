@@ -97,7 +97,9 @@ impl Fetched {
     }
 }
 
-/// Per-host politeness: at most N requests in flight and a minimum gap between request starts.
+/// Per-host politeness: at most N requests in flight and a minimum gap between request starts
+/// (raised per host by a `Crawl-delay`). Hosts not seen for a while are pruned, so a daemon that
+/// follows links to thousands of sites keeps a bounded map.
 struct HostLimiter {
     per_host: usize,
     min_gap: Duration,
@@ -107,28 +109,90 @@ struct HostLimiter {
 struct HostSlot {
     permits: Arc<Semaphore>,
     next_start: tokio::sync::Mutex<tokio::time::Instant>,
+    /// A longer gap the host asked for (robots.txt `Crawl-delay`), in milliseconds.
+    gap_ms: std::sync::atomic::AtomicU64,
 }
 
+/// Above this many hosts, idle ones are dropped from the limiter.
+const PRUNE_HOSTS: usize = 1024;
+
 impl HostLimiter {
-    async fn acquire(&self, host: &str) -> Option<OwnedSemaphorePermit> {
-        let slot = {
-            let mut hosts = self.hosts.lock().ok()?;
-            Arc::clone(hosts.entry(host.to_string()).or_insert_with(|| {
+    fn slot(&self, host: &str) -> Option<Arc<HostSlot>> {
+        let mut hosts = self.hosts.lock().ok()?;
+        if hosts.len() >= PRUNE_HOSTS && !hosts.contains_key(host) {
+            let now = tokio::time::Instant::now();
+            // Idle: nobody holds the slot and its next start has passed.
+            hosts.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || slot.next_start.try_lock().map_or(true, |next| *next > now)
+            });
+        }
+        Some(Arc::clone(hosts.entry(host.to_string()).or_insert_with(
+            || {
                 Arc::new(HostSlot {
                     permits: Arc::new(Semaphore::new(self.per_host)),
                     next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+                    gap_ms: std::sync::atomic::AtomicU64::new(0),
                 })
-            }))
-        };
+            },
+        )))
+    }
+
+    async fn acquire(&self, host: &str) -> Option<OwnedSemaphorePermit> {
+        let slot = self.slot(host)?;
         let permit = Arc::clone(&slot.permits).acquire_owned().await.ok()?;
+        let asked = Duration::from_millis(slot.gap_ms.load(std::sync::atomic::Ordering::Relaxed));
         let start = {
             let mut next = slot.next_start.lock().await;
             let start = (*next).max(tokio::time::Instant::now());
-            *next = start + self.min_gap;
+            *next = start + self.min_gap.max(asked);
             start
         };
         tokio::time::sleep_until(start).await;
         Some(permit)
+    }
+
+    /// Raises the gap between request starts to `host` to `gap` (never lowers it).
+    fn raise_gap(&self, host: &str, gap: Duration) {
+        if let Some(slot) = self.slot(host) {
+            let ms = u64::try_from(gap.as_millis()).unwrap_or(u64::MAX);
+            slot.gap_ms
+                .fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.hosts.lock().map_or(0, |h| h.len())
+    }
+}
+
+/// Robots verdicts per site (`scheme://host:port`), each behind its own lock so concurrent pages
+/// of one site fetch its robots.txt once.
+#[derive(Default)]
+struct RobotsCache {
+    sites: Mutex<HashMap<String, Arc<RobotsCell>>>,
+}
+
+type RobotsCell = tokio::sync::Mutex<Option<(tokio::time::Instant, Arc<crate::robots::Rules>)>>;
+
+/// Sites kept in the robots cache before expired verdicts are dropped.
+const ROBOTS_SITES: usize = 1024;
+
+impl RobotsCache {
+    fn cell(&self, origin: &str) -> Arc<RobotsCell> {
+        let Ok(mut sites) = self.sites.lock() else {
+            return Arc::new(tokio::sync::Mutex::new(None));
+        };
+        if sites.len() >= ROBOTS_SITES && !sites.contains_key(origin) {
+            let now = tokio::time::Instant::now();
+            sites.retain(|_, cell| {
+                Arc::strong_count(cell) > 1
+                    || cell
+                        .try_lock()
+                        .map_or(true, |v| v.as_ref().is_some_and(|(until, _)| *until > now))
+            });
+        }
+        Arc::clone(sites.entry(origin.to_string()).or_default())
     }
 }
 
@@ -209,6 +273,7 @@ pub struct Fetcher {
     /// operator did not name.
     public_client: reqwest::Client,
     allow_internal: Arc<Vec<String>>,
+    robots: Arc<RobotsCache>,
     max_body_bytes: u64,
     max_redirects: usize,
     timeout: Duration,
@@ -256,6 +321,7 @@ impl Fetcher {
             max_body_bytes: cfg.max_body_bytes,
             max_redirects: cfg.max_redirects,
             timeout: cfg.timeout,
+            robots: Arc::new(RobotsCache::default()),
             limiter: Arc::new(HostLimiter {
                 per_host: cfg.per_host_connections,
                 min_gap: cfg.per_host_min_gap,
@@ -278,6 +344,51 @@ impl Fetcher {
     /// GETs a URL that came from `origin`'s content (an article page).
     pub async fn get_linked(&self, url: &Url, feed: &Url) -> Result<Fetched, FetchError> {
         self.get_from(url, None, Origin::Document(feed)).await
+    }
+
+    /// Whether the site lets this crawler fetch `page` (a link from `feed`'s content): its
+    /// robots.txt, fetched once per site and kept for a day (15 minutes when the site could not
+    /// answer). A `Crawl-delay` raises the site's gap between requests. `Err` says why not.
+    pub async fn robots_allow(&self, page: &Url, feed: &Url) -> Result<(), String> {
+        let origin = page.origin().ascii_serialization();
+        let cell = self.robots.cell(&origin);
+        let mut held = cell.lock().await;
+        let now = tokio::time::Instant::now();
+        let fresh = held
+            .as_ref()
+            .filter(|(until, _)| *until > now)
+            .map(|(_, r)| Arc::clone(r));
+        let rules = match fresh {
+            Some(r) => r,
+            None => {
+                let mut robots_url = page.clone();
+                robots_url.set_path("/robots.txt");
+                robots_url.set_query(None);
+                robots_url.set_fragment(None);
+                let rules = match self.get_linked(&robots_url, feed).await {
+                    Ok(f) => crate::robots::Rules::from_response(Some(f.status), &f.body),
+                    Err(FetchError::Status { status, .. }) => {
+                        crate::robots::Rules::from_response(Some(status), b"")
+                    }
+                    Err(FetchError::Internal(why)) => return Err(why),
+                    Err(FetchError::TooLarge { .. }) => crate::robots::Rules::AllowAll,
+                    Err(_) => crate::robots::Rules::from_response(None, b""),
+                };
+                let rules = Arc::new(rules);
+                *held = Some((now + rules.keep(), Arc::clone(&rules)));
+                rules
+            }
+        };
+        drop(held);
+        if let Some(delay) = rules.delay() {
+            self.limiter.raise_gap(&host_key(page), delay);
+        }
+        rules.check(page.as_str())
+    }
+
+    /// Hosts the per-host limiter tracks now.
+    pub fn tracked_hosts(&self) -> usize {
+        self.limiter.len()
     }
 
     /// Which client a hop goes through, or why it may not be made.

@@ -28,6 +28,7 @@ pub mod normalize;
 pub mod parse;
 pub mod quality;
 pub mod report;
+pub mod robots;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;

@@ -64,6 +64,24 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     }
 }
 
+/// Reads a column, with a type check instead of a panic: a value of the wrong type (written by
+/// a user's own tool, say) is an error naming the column.
+trait Col {
+    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>;
+}
+
+impl Col for sqlx::sqlite::SqliteRow {
+    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        self.try_get(index)
+            .ctx("reading a row (a value of an unexpected type?)")
+    }
+}
+
 /// A feed as the config names it.
 #[derive(Debug, Clone)]
 pub struct FeedSpec<'a> {
@@ -493,8 +511,8 @@ impl Store {
         .ctx("reading feed ids")?;
         let ids: HashMap<String, i64> = rows
             .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
-            .collect();
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(0)?, r.col::<i64>(1)?)) })
+            .collect::<Result<_, _>>()?;
         tx.commit().await.ctx("committing the feed list")?;
         Ok(ids)
     }
@@ -512,20 +530,20 @@ impl Store {
         .await
         .ctx("reading a feed's state")?;
         Ok(FeedState {
-            etag: r.get(0),
-            last_modified: r.get(1),
-            body_hash: r.get(2),
-            fetch_url: r.get(3),
-            redirect_target: r.get(4),
-            redirect_count: r.get(5),
-            error_count: r.get(6),
-            disabled_reason: r.get(7),
-            interval_secs: r.get(8),
-            last_success_at: r.get(9),
-            next_poll_at: r.get(10),
-            retry_until: r.get(11),
-            hints: r.get(12),
-            boilerplate: r.get(13),
+            etag: r.col(0)?,
+            last_modified: r.col(1)?,
+            body_hash: r.col(2)?,
+            fetch_url: r.col(3)?,
+            redirect_target: r.col(4)?,
+            redirect_count: r.col(5)?,
+            error_count: r.col(6)?,
+            disabled_reason: r.col(7)?,
+            interval_secs: r.col(8)?,
+            last_success_at: r.col(9)?,
+            next_poll_at: r.col(10)?,
+            retry_until: r.col(11)?,
+            hints: r.col(12)?,
+            boilerplate: r.col(13)?,
         })
     }
 
@@ -545,10 +563,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .ctx("looking up known entries")?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
-            .collect())
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(0)?, r.col::<String>(1)?)) })
+            .collect::<Result<_, _>>()
     }
 
     /// How many of these keys are already stored.
@@ -679,7 +696,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .ctx("listing entries without a record")?;
-        Ok(rows.iter().map(pending_from_row).collect())
+        rows.iter().map(pending_from_row).collect::<Result<_, _>>()
     }
 
     /// Every written record: (entry id, record path).
@@ -688,10 +705,9 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .ctx("listing record paths")?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
-            .collect())
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<i64>(0)?, r.col::<String>(1)?)) })
+            .collect::<Result<_, _>>()
     }
 
     /// Full rows for the given entries (used to re-emit records whose file went missing).
@@ -705,7 +721,10 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .ctx("reading entries for records")?;
-        let out = rows.iter().map(pending_from_row).collect();
+        let out = rows
+            .iter()
+            .map(pending_from_row)
+            .collect::<Result<_, _>>()?;
         Ok(out)
     }
 
@@ -775,19 +794,20 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .ctx("searching")?;
-        Ok(rows
-            .iter()
-            .map(|r| SearchHit {
-                entry_id: r.get(0),
-                title: r.get(1),
-                url: r.get(2),
-                published: r.get(3),
-                record_path: r.get(4),
-                snippet: r.get::<Option<String>, _>(5).unwrap_or_default(),
-                rank: r.get(6),
-                feeds: r.get::<Option<String>, _>(7).unwrap_or_default(),
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> {
+                Ok(SearchHit {
+                    entry_id: r.col(0)?,
+                    title: r.col(1)?,
+                    url: r.col(2)?,
+                    published: r.col(3)?,
+                    record_path: r.col(4)?,
+                    snippet: r.col::<Option<String>>(5)?.unwrap_or_default(),
+                    rank: r.col(6)?,
+                    feeds: r.col::<Option<String>>(7)?.unwrap_or_default(),
+                })
             })
-            .collect())
+            .collect::<Result<_, _>>()
     }
 
     /// Streams entries in publication order to `each`, optionally filtered by feed and by a
@@ -820,31 +840,31 @@ impl Store {
         .fetch(&self.pool);
         let mut n = 0;
         while let Some(r) = rows.try_next().await.ctx("listing entries")? {
-            let feeds: Option<String> = r.get(12);
+            let feeds: Option<String> = r.col(12)?;
             let row = EntryRow {
-                id: r.get(0),
-                key: r.get(1),
-                guid: r.get(2),
-                url: r.get(3),
-                title: r.get(4),
-                author: r.get(5),
-                published: r.get(6),
-                updated: r.get(7),
-                record_date: r.get(8),
-                text: r.get(9),
-                record_path: r.get(10),
-                first_seen_at: r.get(11),
+                id: r.col(0)?,
+                key: r.col(1)?,
+                guid: r.col(2)?,
+                url: r.col(3)?,
+                title: r.col(4)?,
+                author: r.col(5)?,
+                published: r.col(6)?,
+                updated: r.col(7)?,
+                record_date: r.col(8)?,
+                text: r.col(9)?,
+                record_path: r.col(10)?,
+                first_seen_at: r.col(11)?,
                 feeds: feeds
                     .map(|f| f.split('\n').map(str::to_string).collect())
                     .unwrap_or_default(),
-                language: r.get(13),
-                cluster_id: r.get(14),
-                text_source: r.get(15),
-                feed_text: r.get(16),
-                excluded: r.get(17),
-                content_hash: r.get(18),
-                updated_at: r.get(19),
-                content_html: r.get(20),
+                language: r.col(13)?,
+                cluster_id: r.col(14)?,
+                text_source: r.col(15)?,
+                feed_text: r.col(16)?,
+                excluded: r.col(17)?,
+                content_hash: r.col(18)?,
+                updated_at: r.col(19)?,
+                content_html: r.col(20)?,
             };
             n += 1;
             if let Err(e) = each(row) {
@@ -868,21 +888,22 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .ctx("listing feeds")?;
-        Ok(rows
-            .iter()
-            .map(|r| FeedRow {
-                name: r.get(0),
-                url: r.get(1),
-                active: r.get::<i64, _>(2) != 0,
-                last_status: r.get(3),
-                error_count: r.get(4),
-                last_error: r.get(5),
-                last_fetch_at: r.get(6),
-                next_poll_at: r.get(7),
-                disabled_reason: r.get(8),
-                entries: r.get(9),
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> {
+                Ok(FeedRow {
+                    name: r.col(0)?,
+                    url: r.col(1)?,
+                    active: r.col::<i64>(2)? != 0,
+                    last_status: r.col(3)?,
+                    error_count: r.col(4)?,
+                    last_error: r.col(5)?,
+                    last_fetch_at: r.col(6)?,
+                    next_poll_at: r.col(7)?,
+                    disabled_reason: r.col(8)?,
+                    entries: r.col(9)?,
+                })
             })
-            .collect())
+            .collect::<Result<_, _>>()
     }
 
     /// Each feed's site URL (from its document), by feed name.
@@ -891,10 +912,9 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .ctx("reading site URLs")?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
-            .collect())
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(0)?, r.col::<String>(1)?)) })
+            .collect::<Result<_, _>>()
     }
 
     /// Totals for `status`: entries, entries first seen since `today` (RFC 3339), records.
@@ -911,10 +931,10 @@ impl Store {
         .await
         .ctx("counting entries")?;
         Ok(Totals {
-            entries: r.get(0),
-            entries_today: r.get(1),
-            records: r.get(2),
-            records_pending: r.get(3),
+            entries: r.col(0)?,
+            entries_today: r.col(1)?,
+            records: r.col(2)?,
+            records_pending: r.col(3)?,
         })
     }
 
@@ -924,7 +944,7 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .ctx("checking integrity")?;
-        Ok(row.get::<String, _>(0))
+        row.col::<String>(0)
     }
 }
 
@@ -1387,7 +1407,7 @@ impl Candidates {
         }
         let mut ids: Vec<i64> = Vec::with_capacity(pairs.len());
         for r in &pairs {
-            let (band, id): (i64, i64) = (r.get(0), r.get(1));
+            let (band, id): (i64, i64) = (r.col(0)?, r.col(1)?);
             let ids_of_band = out.by_band.entry(band).or_default();
             if ids_of_band.len() < CANDIDATES_PER_BAND {
                 ids_of_band.push(id);
@@ -1406,7 +1426,7 @@ impl Candidates {
         .await
         .ctx("reading near-duplicate candidates")?;
         for r in &rows {
-            out.entries.insert(r.get(0), (r.get(1), r.get(2)));
+            out.entries.insert(r.col(0)?, (r.col(1)?, r.col(2)?));
         }
         Ok(out)
     }
@@ -1441,12 +1461,12 @@ async fn link(
 }
 
 /// Reads `SELECT id, feed_hash, text_source, …`.
-fn known_from_row(r: &sqlx::sqlite::SqliteRow) -> KnownRow {
-    KnownRow {
-        id: r.get(0),
-        feed_hash: r.get(1),
-        text_source: r.get(2),
-    }
+fn known_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<KnownRow, StoreError> {
+    Ok(KnownRow {
+        id: r.col(0)?,
+        feed_hash: r.col(1)?,
+        text_source: r.col(2)?,
+    })
 }
 
 /// The stored rows among these entries' keys, by key: one query per fetch.
@@ -1464,10 +1484,9 @@ async fn known_rows(
     .fetch_all(&mut *conn)
     .await
     .ctx("looking up known entries")?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get::<String, _>(3), known_from_row(r)))
-        .collect())
+    rows.iter()
+        .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(3)?, known_from_row(r)?)) })
+        .collect::<Result<_, _>>()
 }
 
 /// A known entry: keeps a revision when the feed's text changed. Returns the entry's id and
@@ -1533,18 +1552,18 @@ async fn update_known(
     Ok((id, false))
 }
 
-fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> PendingRecord {
-    PendingRecord {
-        entry_id: r.get(0),
-        key: r.get(1),
-        record_date: r.get(2),
-        content_text: r.get(3),
-        record_path: r.get(4),
-        title: r.get(5),
-        author: r.get(6),
-        url: r.get(7),
-        content_html: r.get(8),
-    }
+fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PendingRecord, StoreError> {
+    Ok(PendingRecord {
+        entry_id: r.col(0)?,
+        key: r.col(1)?,
+        record_date: r.col(2)?,
+        content_text: r.col(3)?,
+        record_path: r.col(4)?,
+        title: r.col(5)?,
+        author: r.col(6)?,
+        url: r.col(7)?,
+        content_html: r.col(8)?,
+    })
 }
 
 #[cfg(test)]

@@ -429,6 +429,10 @@ async fn fetch_pages(
         if throttled.lock().is_ok_and(|t| t.contains(&host)) {
             return (i, None);
         }
+        if let Err(why) = fetcher.robots_allow(&url, &job.url).await {
+            tracing::info!(feed = %job.name, url = %job.url, page = %url, reason = %why, "article page not fetched (robots.txt); keeping the feed's text");
+            return (i, None);
+        }
         let page = match fetcher.get_linked(&url, &job.url).await {
             Ok(p) => p,
             Err(e) => {

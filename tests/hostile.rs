@@ -595,3 +595,129 @@ fn article_pages_per_poll_are_capped() {
     );
     assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 6);
 }
+
+#[test]
+fn article_pages_follow_the_sites_robots_txt() {
+    let server = FeedServer::start();
+    server.set(
+        "/robots.txt",
+        Route::Body {
+            status: 200,
+            content_type: "text/plain".into(),
+            body: b"User-agent: *\nDisallow: /private/\n\nUser-agent: feedcorpus\nDisallow: /private/\nDisallow: /members/\n".to_vec(),
+        },
+    );
+    let paths = [
+        "/private/a.html",
+        "/members/b.html",
+        "/public/c.html",
+        "/public/d.html",
+    ];
+    let items: Vec<_> = paths
+        .iter()
+        .map(|path| {
+            server.set(
+                path,
+                Route::Body {
+                    status: 200,
+                    content_type: "text/html".into(),
+                    body: article_page(),
+                },
+            );
+            (
+                server.url(path),
+                format!("Teaser {path}"),
+                "Mon, 01 Jun 2026 10:00:00 +0000".to_string(),
+                "<p>Only a teaser of the article.</p>".to_string(),
+            )
+        })
+        .collect();
+    server.set_xml("/teasers.xml", rss(&items));
+    let setup = Setup::new(&[("teasers", server.url("/teasers.xml"))], "");
+    with_full_text(&setup, "");
+    let (code, err) = run_bounded(setup.cmd(&["poll"]), Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(server.count("/robots.txt"), 1, "fetched once per site");
+    assert_eq!(server.count("/private/a.html"), 0);
+    assert_eq!(server.count("/members/b.html"), 0);
+    assert_eq!(server.count("/public/c.html"), 1);
+    assert_eq!(server.count("/public/d.html"), 1);
+    assert!(err.contains("robots.txt disallows this page"), "{err}");
+    assert_eq!(
+        count(
+            &setup.db(),
+            "SELECT count(*) FROM entries WHERE text_source = 'page'"
+        ),
+        2
+    );
+
+    // A site that cannot answer for its robots.txt gets no page requests.
+    let down = FeedServer::start();
+    down.set(
+        "/robots.txt",
+        Route::Body {
+            status: 503,
+            content_type: "text/plain".into(),
+            body: Vec::new(),
+        },
+    );
+    down.set(
+        "/public/c.html",
+        Route::Body {
+            status: 200,
+            content_type: "text/html".into(),
+            body: article_page(),
+        },
+    );
+    down.set_xml("/teasers.xml", teaser_feed(&down.url("/public/c.html")));
+    let setup = Setup::new(&[("down", down.url("/teasers.xml"))], "");
+    with_full_text(&setup, "");
+    let (code, err) = run_bounded(setup.cmd(&["poll"]), Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(down.count("/public/c.html"), 0, "{err}");
+}
+
+#[test]
+fn values_of_the_wrong_type_written_by_hand_are_errors_not_panics() {
+    let server = FeedServer::start();
+    server.set_xml("/good.xml", SEED_FEED);
+    server.set_xml("/bad.xml", rss(&synthetic_items(1, 2)));
+    let setup = Setup::new(
+        &[
+            ("good", server.url("/good.xml")),
+            ("bad", server.url("/bad.xml")),
+        ],
+        "",
+    );
+    let (ok, _, err) = setup.poll();
+    assert!(ok, "{err}");
+    // A user's own tool writes text where numbers belong.
+    sql(
+        &setup.db(),
+        "UPDATE feeds SET error_count = 'many', interval_secs = 'soon' WHERE name = 'bad'",
+    );
+    let out = setup.cmd(&["status"]).output().expect("status");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unexpected type"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // A poll fails that one feed and stores the other's changes.
+    server.set_xml(
+        "/good.xml",
+        SEED_FEED.replace(
+            "</channel>",
+            "<item><title>Added</title><guid>added-1</guid><description>A new entry.</description></item></channel>",
+        ),
+    );
+    let (code, err) = run_bounded(setup.cmd(&["poll"]), Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        count(
+            &setup.db(),
+            "SELECT count(*) FROM entries WHERE guid = 'added-1'"
+        ),
+        1
+    );
+    assert_eq!(bad_feed(&setup, "last_status"), "error");
+}
