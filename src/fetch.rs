@@ -274,6 +274,8 @@ pub struct Fetcher {
     public_client: reqwest::Client,
     allow_internal: Arc<Vec<String>>,
     robots: Arc<RobotsCache>,
+    /// Hosts that answered an article-page request with 429, until when (their pages wait).
+    held: Arc<Mutex<HashMap<String, Instant>>>,
     max_body_bytes: u64,
     max_redirects: usize,
     timeout: Duration,
@@ -322,6 +324,7 @@ impl Fetcher {
             max_redirects: cfg.max_redirects,
             timeout: cfg.timeout,
             robots: Arc::new(RobotsCache::default()),
+            held: Arc::new(Mutex::new(HashMap::new())),
             limiter: Arc::new(HostLimiter {
                 per_host: cfg.per_host_connections,
                 min_gap: cfg.per_host_min_gap,
@@ -384,6 +387,23 @@ impl Fetcher {
             self.limiter.raise_gap(&host_key(page), delay);
         }
         rules.check(page.as_str())
+    }
+
+    /// Holds back article-page requests to `url`'s host for `hold` (a 429 from that site).
+    pub fn hold_host(&self, url: &Url, hold: Duration) {
+        if let Ok(mut held) = self.held.lock() {
+            let now = Instant::now();
+            held.retain(|_, until| *until > now);
+            held.insert(host_key(url), now + hold);
+        }
+    }
+
+    /// Whether article pages of `url`'s host are held back now.
+    pub fn is_held(&self, url: &Url) -> bool {
+        self.held.lock().is_ok_and(|h| {
+            h.get(&host_key(url))
+                .is_some_and(|until| *until > Instant::now())
+        })
     }
 
     /// Hosts the per-host limiter tracks now.

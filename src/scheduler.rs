@@ -63,13 +63,13 @@ fn spawn_fetch(
     let tx = tx.clone();
     set.spawn(async move {
         // The semaphore is never closed; if it were, the fetch would run unbounded.
-        let _permit = sem.acquire_owned().await.ok();
+        let permit = sem.acquire_owned().await.ok();
         tracing::debug!(feed = %job.name, url = %job.url, "fetching");
         // A panic anywhere in this feed's fetch, parse or text work fails this feed alone: the
         // writer still hears of it, so its slot is freed and its next poll scheduled.
         let started_at = clock.now();
         let fallback = job.clone();
-        let fetch = AssertUnwindSafe(fetch_feed(&fetcher, &store, clock.as_ref(), job))
+        let fetch = AssertUnwindSafe(fetch_feed(&fetcher, &store, clock.as_ref(), job, permit))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {

@@ -62,6 +62,8 @@ pub enum Outcome {
         published: Vec<DateTime<Utc>>,
         /// The feed's boilerplate model after learning from this document, JSON.
         boilerplate: Option<String>,
+        /// An article page's site answered 429: its host is held until then.
+        page_hold: Option<Box<(String, DateTime<Utc>)>>,
     },
     /// 304: the server says nothing changed.
     NotModified,
@@ -166,11 +168,14 @@ fn cpu_slots() -> &'static tokio::sync::Semaphore {
 }
 
 /// Fetches, parses and normalizes one feed. Reads the feed's state; never writes.
+/// `poll_slot` (the scheduler's concurrency permit) is given back before article pages are
+/// fetched.
 pub async fn fetch_feed(
     fetcher: &Fetcher,
     store: &Store,
     clock: &dyn Clock,
     job: FeedJob,
+    poll_slot: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Fetch {
     let started_at = clock.now();
     let state = match store.feed_state(job.id).await {
@@ -343,15 +348,22 @@ pub async fn fetch_feed(
         Err(e) => Err(e),
     };
     drop(_cpu);
+    // Page fetches wait on other servers, not on this feed's: the poll slot goes to the next
+    // feed meanwhile.
+    drop(poll_slot);
+    let mut page_hold = None;
     let parsed = match parsed {
         Ok(Ok((p, mut entries, hints, model))) => {
-            fetch_pages(fetcher, &known, &job, &mut entries).await;
+            page_hold = fetch_pages(fetcher, &known, &job, &mut entries)
+                .await
+                .map(Box::new);
             Ok(Ok((p, entries, hints, model)))
         }
         other => other,
     };
     let outcome = match parsed {
         Ok(Ok((p, entries, hints, boilerplate))) => Outcome::Parsed {
+            page_hold,
             boilerplate,
             published: p
                 .entries
@@ -400,10 +412,10 @@ async fn fetch_pages(
     known: &HashMap<String, String>,
     job: &FeedJob,
     entries: &mut [NewEntry],
-) {
+) -> Option<(String, DateTime<Utc>)> {
     use futures_util::StreamExt;
     if job.cfg.full_text == config::FullText::Never {
-        return;
+        return None;
     }
     let wanted: Vec<(usize, Url)> = entries
         .iter()
@@ -418,15 +430,15 @@ async fn fetch_pages(
             "more teasers than [corpus] max_pages_per_poll; the others keep the feed's text"
         );
     }
-    let throttled = std::sync::Mutex::new(std::collections::HashSet::<String>::new());
-    let throttled = &throttled;
+    let hold: std::sync::Mutex<Option<(String, DateTime<Utc>)>> = std::sync::Mutex::new(None);
+    let hold_ref = &hold;
     let entries_ref: &[NewEntry] = entries;
     let results: Vec<(usize, Option<NewEntry>)> = futures_util::stream::iter(
         wanted.into_iter().take(job.max_pages),
     )
     .map(|(i, url)| async move {
-        let host = host_of(&url);
-        if throttled.lock().is_ok_and(|t| t.contains(&host)) {
+        if fetcher.is_held(&url) {
+            tracing::info!(feed = %job.name, url = %job.url, page = %url, "the site asked to wait (429); keeping the feed's text");
             return (i, None);
         }
         if let Err(why) = fetcher.robots_allow(&url, &job.url).await {
@@ -436,10 +448,20 @@ async fn fetch_pages(
         let page = match fetcher.get_linked(&url, &job.url).await {
             Ok(p) => p,
             Err(e) => {
-                if matches!(e, FetchError::Status { status: 429, .. })
-                    && let Ok(mut t) = throttled.lock()
+                if let FetchError::Status {
+                    status: 429,
+                    retry_after,
+                } = &e
                 {
-                    t.insert(host);
+                    // Like a 429 on a feed: the host is left alone for a while, by the page
+                    // fetches of every feed and by the feeds on that host.
+                    let wait = retry_after
+                        .unwrap_or(Duration::from_secs(60))
+                        .min(schedule::HOST_BLOCK_CAP);
+                    fetcher.hold_host(&url, wait);
+                    if let Ok(mut h) = hold_ref.lock() {
+                        *h = Some((host_of(&url), schedule::add(Utc::now(), wait)));
+                    }
                 }
                 tracing::warn!(feed = %job.name, url = %job.url, page = %url, error = %e, "article page not fetched; keeping the feed's text");
                 return (i, None);
@@ -455,6 +477,7 @@ async fn fetch_pages(
             *slot = entry;
         }
     }
+    hold.into_inner().ok().flatten()
 }
 
 /// Article pages of one feed fetched at the same time (per-host limits still apply).
@@ -849,7 +872,9 @@ impl Writer {
                 recovered,
                 published,
                 boilerplate,
+                page_hold,
             } => {
+                report.host_block = page_hold.map(|h| *h);
                 let keys: Vec<&str> = parsed.iter().map(|e| e.key.as_str()).collect();
                 let all_new = self.store.count_known(&keys).await? == 0;
                 let last_success = state.last_success_at.as_deref().and_then(parse_time);
@@ -1015,7 +1040,13 @@ impl Writer {
         let results = if writes.is_empty() {
             Ok(Vec::new())
         } else {
-            self.store.apply_fetches(&writes, &self.rules()).await
+            // A panic in the store fails this batch's fetches (their next poll brings the same
+            // entries), never the writer.
+            let rules = self.rules();
+            AssertUnwindSafe(self.store.apply_fetches(&writes, &rules))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(StoreError::Internal(panic_text(&*panic))))
         };
         drop(writes);
         let results: Vec<Result<IngestStats, String>> = match results {

@@ -721,3 +721,43 @@ fn values_of_the_wrong_type_written_by_hand_are_errors_not_panics() {
     );
     assert_eq!(bad_feed(&setup, "last_status"), "error");
 }
+
+#[test]
+fn a_429_on_an_article_page_holds_back_that_sites_other_pages() {
+    let server = FeedServer::start();
+    let n = 8;
+    let items: Vec<_> = (0..n)
+        .map(|i| {
+            let path = format!("/busy{i}.html");
+            server.set(
+                &path,
+                Route::Raw {
+                    status: 429,
+                    headers: vec![("Retry-After".into(), "120".into())],
+                    body: Vec::new(),
+                },
+            );
+            (
+                server.url(&path),
+                format!("Teaser {i}"),
+                "Mon, 01 Jun 2026 10:00:00 +0000".to_string(),
+                "<p>Only a teaser of the article.</p>".to_string(),
+            )
+        })
+        .collect();
+    server.set_xml("/busy.xml", rss(&items));
+    let setup = Setup::new(&[("busy", server.url("/busy.xml"))], "");
+    with_full_text(&setup, "");
+    let (code, err) = run_bounded(setup.cmd(&["poll"]), Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{err}");
+    let pages: usize = (0..n)
+        .map(|i| server.count(&format!("/busy{i}.html")))
+        .sum();
+    // At most the fetches already in flight when the first 429 came back.
+    assert!(
+        (1..=4).contains(&pages),
+        "{pages} page requests after a 429\n{err}"
+    );
+    assert!(err.contains("the site asked to wait (429)"), "{err}");
+    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), n);
+}
