@@ -1655,6 +1655,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_wal_is_bounded_and_read_only_opens_write_nothing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("w.db");
+        let store = Store::open(&path).await.expect("open");
+        let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+            .fetch_one(&store.pool)
+            .await
+            .expect("pragma");
+        assert_eq!(limit, 64 * 1024 * 1024);
+        store.close().await;
+        let ro = Store::open_existing(&path).await.expect("open read-only");
+        let write = sqlx::query("CREATE TABLE t (x)").execute(&ro.pool).await;
+        assert!(write.is_err(), "a read-only store must refuse writes");
+    }
+
+    #[tokio::test]
     async fn removed_feeds_become_inactive_and_failures_count() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("f.db")).await.expect("open");

@@ -761,3 +761,34 @@ fn a_429_on_an_article_page_holds_back_that_sites_other_pages() {
     assert!(err.contains("the site asked to wait (429)"), "{err}");
     assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), n);
 }
+
+#[test]
+fn a_host_name_that_resolves_to_an_internal_address_is_refused_at_connect_time() {
+    let server = FeedServer::start();
+    server.set(
+        "/page.html",
+        Route::Body {
+            status: 200,
+            content_type: "text/html".into(),
+            body: article_page(),
+        },
+    );
+    // The feed is on 127.0.0.1; its entry links to the same server under a name that resolves
+    // to loopback: another host, whose addresses are all internal.
+    server.set_xml(
+        "/named.xml",
+        teaser_feed(&server.url_as_localhost("/page.html")),
+    );
+    let setup = Setup::new(&[("named", server.url("/named.xml"))], "");
+    with_full_text(&setup, "");
+    let (code, err) = run_bounded(setup.cmd(&["poll"]), Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(server.count("/page.html"), 0, "{err}");
+    assert!(err.contains("resolves only to internal addresses"), "{err}");
+
+    let setup = Setup::new(&[("named", server.url("/named.xml"))], "");
+    with_full_text(&setup, "allow_internal_hosts = [\"localhost\"]\n");
+    let (code, err) = run_bounded(setup.cmd(&["poll"]), Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(server.count("/page.html"), 1, "{err}");
+}
