@@ -64,6 +64,28 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     }
 }
 
+/// A pool on `path` with the settings every connection shares, plus `mode`'s.
+async fn connect(
+    path: &Path,
+    mode: impl FnOnce(SqliteConnectOptions) -> SqliteConnectOptions,
+) -> Result<SqlitePool, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let opts = SqliteConnectOptions::from_str("sqlite://")
+        .map_err(open_err)?
+        .filename(path)
+        .busy_timeout(Duration::from_secs(30))
+        .pragma("cache_size", "-4096")
+        .pragma("temp_store", "memory");
+    SqlitePoolOptions::new()
+        .max_connections(POOL_CONNECTIONS)
+        .connect_with(mode(opts))
+        .await
+        .map_err(open_err)
+}
+
 /// Reads a column, with a type check instead of a panic: a value of the wrong type (written by
 /// a user's own tool, say) is an error naming the column.
 trait Col {
@@ -342,22 +364,7 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let opts = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(open_err)?
-            .filename(path)
-            .read_only(true)
-            .busy_timeout(Duration::from_secs(30))
-            .pragma("cache_size", "-4096")
-            .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(POOL_CONNECTIONS)
-            .connect_with(opts)
-            .await
-            .map_err(open_err)?;
+        let pool = connect(path, |o| o.read_only(true)).await?;
         let applied: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
         )
@@ -400,30 +407,19 @@ impl Store {
                 source,
             })?;
         }
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let opts = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(open_err)?
-            .filename(path)
-            .create_if_missing(create)
-            .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode: a killed process loses nothing committed; a power loss can lose
-            // the last commits, never consistency. Record files carry their own barrier, and an
-            // entry whose row was lost is stored again by the next poll, adopting its record.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true)
-            // The WAL file is truncated back to 64 MiB after a checkpoint that grew it more.
-            .pragma("journal_size_limit", "67108864")
-            .pragma("cache_size", "-4096")
-            .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(POOL_CONNECTIONS)
-            .connect_with(opts)
-            .await
-            .map_err(open_err)?;
+        let pool = connect(path, |o| {
+            o.create_if_missing(create)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL in WAL mode: a killed process loses nothing committed; a power loss can
+                // lose the last commits, never consistency. Record files carry their own barrier,
+                // and an entry whose row was lost is stored again by the next poll, adopting its
+                // record.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                // The WAL file is truncated back to 64 MiB after a checkpoint that grew it more.
+                .pragma("journal_size_limit", "67108864")
+        })
+        .await?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
