@@ -536,15 +536,6 @@ pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// A server or document asked for a longer wait than `max_interval`: logged, then capped.
-fn note_capped(job: &FeedJob, asked: Option<Duration>, max: Duration) {
-    if let Some(asked) = asked {
-        tracing::warn!(
-            feed = %job.name, url = %job.url, asked_s = asked.as_secs(), max_interval_s = max.as_secs(),
-            "the server asks for a longer wait than [poll] max_interval; capped"
-        );
-    }
-}
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
@@ -692,6 +683,8 @@ pub struct Writer {
     metrics: Option<Arc<crate::metrics::Metrics>>,
     corpus_settings: config::CorpusSettings,
     pub stats: WriterStats,
+    /// Feeds whose too-long server wait was logged already (once per feed and process).
+    capped_noted: std::collections::HashSet<i64>,
 }
 
 /// A fetch turned into writes, waiting for its batch's transaction.
@@ -729,6 +722,7 @@ impl Writer {
             metrics: None,
             corpus_settings: config::CorpusSettings::default(),
             stats: WriterStats::default(),
+            capped_noted: std::collections::HashSet::new(),
         }
     }
 
@@ -761,6 +755,21 @@ impl Writer {
     pub fn with_metrics(mut self, metrics: Option<Arc<crate::metrics::Metrics>>) -> Writer {
         self.metrics = metrics;
         self
+    }
+
+    /// A server or document asked for a longer wait than `max_interval`: capped, and logged
+    /// the first time for this feed (the asked value stays in `feeds.hints`/`last_error`).
+    fn note_capped(&mut self, job: &FeedJob, asked: Option<Duration>) {
+        let Some(asked) = asked else { return };
+        let max = self.poll.max_interval;
+        if self.capped_noted.insert(job.id) {
+            tracing::warn!(
+                feed = %job.name, url = %job.url, asked_s = asked.as_secs(), max_interval_s = max.as_secs(),
+                "the server asks for a longer wait than [poll] max_interval; capped"
+            );
+        } else {
+            tracing::debug!(feed = %job.name, url = %job.url, asked_s = asked.as_secs(), "server wait capped again");
+        }
     }
 
     /// Turns one fetch into the writes to store and decides when the feed is due again.
@@ -861,7 +870,7 @@ impl Writer {
                     &cache,
                     self.poll.max_interval,
                 );
-                note_capped(&job, due.capped, self.poll.max_interval);
+                self.note_capped(&job, due.capped);
                 due.at
             }
             Outcome::Parsed {
@@ -930,7 +939,7 @@ impl Writer {
                     &cache,
                     self.poll.max_interval,
                 );
-                note_capped(&job, due.capped, self.poll.max_interval);
+                self.note_capped(&job, due.capped);
                 due.at
             }
             Outcome::Failed {
@@ -946,7 +955,7 @@ impl Writer {
                 if let Some(ra) = retry_after {
                     let hold = schedule::retry_hold(ra, self.poll.max_interval);
                     if hold < ra {
-                        note_capped(&job, Some(ra), self.poll.max_interval);
+                        self.note_capped(&job, Some(ra));
                     }
                     update.retry_until = Some(rfc3339(schedule::add(now, hold)));
                 }
