@@ -364,6 +364,32 @@ fn de_duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duratio
         })
 }
 
+/// `path` without `.` components and with each `..` folded into its parent, as written (no
+/// symlinks are followed): `/etc/feedcorpus/../data` → `/etc/data`. A `..` above the root
+/// stays at the root.
+pub fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let at_top = matches!(
+                    out.components().next_back(),
+                    None | Some(Component::RootDir | Component::Prefix(_) | Component::ParentDir)
+                );
+                if !at_top {
+                    out.pop();
+                } else if !out.has_root() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let dur = humantime::parse_duration(text.trim()).map_err(|e| {
         format!("invalid duration {text:?} ({e}); write e.g. \"90s\", \"15m\", \"1h30m\"")
@@ -447,7 +473,7 @@ impl Config {
             if v.is_empty() {
                 return Err(src.error_at(s.span().start, Some(key), "must not be empty".into()));
             }
-            Ok(base.join(v))
+            Ok(lexically_normal(&base.join(v)))
         };
         let storage = Storage {
             database: resolve(&raw.storage.database, "database")?,
@@ -795,6 +821,24 @@ impl fmt::Display for Feed {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn paths_are_normalised_as_written() {
+        for (path, want) in [
+            ("/etc/feedcorpus/../data/corpus", "/etc/data/corpus"),
+            ("/a/./b/./c", "/a/b/c"),
+            ("/../x", "/x"),
+            ("a/../../b", "../b"),
+            ("/a/b/", "/a/b"),
+        ] {
+            assert_eq!(
+                lexically_normal(Path::new(path)),
+                PathBuf::from(want),
+                "{path}"
+            );
+        }
+    }
+
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {

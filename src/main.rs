@@ -22,7 +22,7 @@ use feedcorpus::worker::{Engine, FeedReport, FeedResult};
 #[derive(Parser)]
 #[command(
     name = "feedcorpus",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FEEDCORPUS_COMMIT"), ")"),
     about = "Polls RSS/Atom feeds into a deduplicated SQLite database and a plain-text corpus"
 )]
 struct Cli {

@@ -427,3 +427,58 @@ fn every_example_query_in_the_readme_runs() {
         "the search example finds the seed article"
     );
 }
+
+#[test]
+fn version_names_the_commit_and_status_prints_normal_paths() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedcorpus"))
+        .arg("--version")
+        .output()
+        .expect("--version");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let commit = text
+        .strip_prefix(&format!("feedcorpus {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("unexpected --version: {text}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{text}"
+    );
+
+    let server = FeedServer::start();
+    server.set_xml("/a.xml", SEED_FEED);
+    let setup = Setup::new(&[("a", server.url("/a.xml"))], "");
+    std::fs::create_dir_all(setup.dir.path().join("conf")).expect("mkdir");
+    let config = setup.dir.path().join("conf/feedcorpus.toml");
+    let text = std::fs::read_to_string(&setup.config)
+        .expect("config")
+        .replace("\"data/", "\"../data/");
+    std::fs::write(&config, text).expect("config");
+    let poll = std::process::Command::new(env!("CARGO_BIN_EXE_feedcorpus"))
+        .arg("--config")
+        .arg(&config)
+        .arg("poll")
+        .output()
+        .expect("poll");
+    assert!(
+        poll.status.success(),
+        "{}",
+        String::from_utf8_lossy(&poll.stderr)
+    );
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_feedcorpus"))
+        .arg("--config")
+        .arg(&config)
+        .arg("status")
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    let corpus_line = text
+        .lines()
+        .find(|l| l.starts_with("corpus:"))
+        .unwrap_or_else(|| panic!("no corpus line in:\n{text}"));
+    assert!(!corpus_line.contains("/../"), "{corpus_line}");
+    assert!(
+        corpus_line.contains(&setup.corpus().display().to_string()),
+        "{corpus_line}"
+    );
+}
