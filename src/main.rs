@@ -46,6 +46,9 @@ enum LogFormat {
 enum Command {
     /// Poll every configured feed once, then exit
     Poll,
+    /// Write the man page (feedcorpus.1) and bash, zsh and fish completions into DIR (packaging)
+    #[command(hide = true)]
+    GenerateAssets { dir: PathBuf },
     /// Run as a daemon: poll each feed when due until SIGTERM or SIGINT; SIGHUP reloads the config
     Run,
     /// Fetch or read one feed and print what would be stored, storing nothing
@@ -466,10 +469,32 @@ async fn feeds_add(
     Ok(())
 }
 
+/// The man page and shell completions, generated from the argument definitions themselves
+/// (clap_mangen, clap_complete), so they never drift from the binary.
+fn generate_assets(dir: &Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let cmd = Cli::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+    let man = dir.join("feedcorpus.1");
+    std::fs::write(&man, page).map_err(|e| anyhow::anyhow!("{}: {e}", man.display()))?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        let mut cmd = cmd.clone();
+        clap_complete::generate_to(shell, &mut cmd, "feedcorpus", dir)?;
+    }
+    Ok(())
+}
+
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
     let config_flag = cli.config.clone();
     let config_path = Config::locate(config_flag.as_deref());
     match cli.command {
+        Command::GenerateAssets { dir } => generate_assets(&dir),
         Command::Inspect { source, json } => {
             let http = match &cli.config {
                 Some(p) => Config::load(p)?.http,
