@@ -1017,7 +1017,7 @@ name = "novastan-war-in-ukraine"
         .expect("shipped config");
         assert_eq!(
             c.storage.database,
-            PathBuf::from("/repo/config/../data/feedcorpus.db")
+            PathBuf::from("/repo/data/feedcorpus.db")
         );
         let urls: Vec<&str> = c.feeds.iter().map(|f| f.url.as_str()).collect();
         assert_eq!(
