@@ -415,20 +415,17 @@ impl Fetcher {
     fn client_for(
         &self,
         hop: &Url,
-        first: bool,
-        origin: Origin<'_>,
+        trusted: bool,
+        home: &Url,
     ) -> Result<&reqwest::Client, FetchError> {
+        if trusted {
+            return Ok(&self.client);
+        }
         let host = hop
             .host_str()
             .unwrap_or("")
             .trim_matches(['[', ']'])
             .to_ascii_lowercase();
-        let base = match origin {
-            Origin::Operator if first => return Ok(&self.client),
-            Origin::Operator => None,
-            Origin::Document(feed) => Some(feed),
-        };
-        let home = base.unwrap_or(hop);
         let same_host = |u: &Url| {
             u.host_str()
                 .is_some_and(|h| h.trim_matches(['[', ']']).eq_ignore_ascii_case(&host))
@@ -456,9 +453,10 @@ impl Fetcher {
         // The whole exchange, redirects included, has `timeout`; waits for the per-host limiter
         // are politeness, not the server's time, and are not counted.
         let mut waited = Duration::ZERO;
-        let first_hop_of: Option<Url> = match origin {
-            Origin::Operator => Some(url.clone()),
-            Origin::Document(_) => None,
+        // Hops may stay on the home host: the operator's URL's own, or the linking feed's.
+        let home = match origin {
+            Origin::Operator => url.clone(),
+            Origin::Document(feed) => feed.clone(),
         };
         let mut current = url.clone();
         let mut redirects: Vec<Redirect> = Vec::new();
@@ -467,17 +465,16 @@ impl Fetcher {
                 return Err(FetchError::Redirect(format!("to non-http URL {current}")));
             }
             let first = redirects.is_empty();
-            let client = match (first, &first_hop_of) {
-                // Later hops of an operator's URL may stay on its host.
-                (false, Some(feed)) => self.client_for(&current, false, Origin::Document(feed)),
-                _ => self.client_for(&current, first, origin),
-            }
-            .map_err(|e| match (e, first) {
-                (FetchError::Internal(m), false) => {
-                    FetchError::Internal(format!("redirect to {m}"))
-                }
-                (e, _) => e,
-            })?;
+            // Only the operator's own URL is trusted as it is; every later hop is checked.
+            let trusted = first && matches!(origin, Origin::Operator);
+            let client =
+                self.client_for(&current, trusted, &home)
+                    .map_err(|e| match (e, first) {
+                        (FetchError::Internal(m), false) => {
+                            FetchError::Internal(format!("redirect to {m}"))
+                        }
+                        (e, _) => e,
+                    })?;
             let wait_start = Instant::now();
             let _permit = self.limiter.acquire(&host_key(&current)).await;
             waited += wait_start.elapsed();
