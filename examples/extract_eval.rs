@@ -8,9 +8,9 @@
 
 use std::fs;
 
-use feedcorpus::boilerplate::strip_boilerplate;
-use feedcorpus::extract::{extract_article, score::word_prf};
-use feedcorpus::normalize::html_paragraphs;
+use feedcorpus::pipeline::text::boilerplate::strip_boilerplate;
+use feedcorpus::pipeline::text::extract::{extract_article, score::word_prf};
+use feedcorpus::pipeline::text::normalize::html_paragraphs;
 
 const DIR: &str = "tests/fixtures/articles";
 

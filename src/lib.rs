@@ -1,37 +1,31 @@
 //! feedcorpus: polls RSS/Atom feeds and grows a normalized plain-text corpus.
 //!
-//! Data flows one way: [`config`] → [`scheduler`] → [`fetch`] → [`parse`] → [`normalize`] →
-//! [`store`] → [`corpus`]. [`worker`] runs that path for one feed and owns the single writer;
-//! [`inspect`] runs fetch → parse → normalize without storing anything.
+//! The folders are the pipeline, and data flows one way through them:
 //!
-//! Corpus quality building blocks, pure and synchronous: [`extract`] (article text from a page),
-//! [`boilerplate`] (chrome lines, fixed and learned per feed), [`lang`] (language of a text),
-//! [`neardup`] (MinHash near-duplicates) and [`markdown`] (the Markdown record form).
+//! ```text
+//! config ──▶ schedule ──▶ pipeline ──────────────────────────────▶ ingest ──▶ store ──▶ corpus
+//!  (what)     (when)      fetch → parse → text                     (decide,     (one      (record
+//!                         (normalize, boilerplate, language,        dedup,       interface, files)
+//!                          near-duplicates, extraction)             batches)     backends)
+//! ```
+//!
+//! - [`config`]: the TOML file turned into a validated [`config::Config`]; feed-list edits.
+//! - [`model`]: the small types every stage shares (a feed with its id, an entry and its key).
+//! - [`schedule`]: when each feed is due ([`schedule::policy`], pure) and the loops that run
+//!   the pipeline on time ([`schedule::daemon`]).
+//! - [`pipeline`]: one feed, start to finish, without writing anything: [`pipeline::run`]
+//!   fetches, parses and prepares the text; the daemon, `poll`, `inspect` and `backfill` all go
+//!   through it.
+//! - [`ingest`]: the single writer: batches of fetches stored in transactions, then records.
+//! - [`store`]: the storage interface; only `store/<backend>/` speaks SQL.
+//! - [`corpus`]: record files on disk, the Markdown form, exports.
+//! - [`runtime`]: the composition root ([`runtime::engine`]), locks, clock, systemd, metrics.
 
-pub mod backfill;
-pub mod boilerplate;
-pub mod clock;
 pub mod config;
 pub mod corpus;
-pub mod entry;
-pub mod export;
-pub mod extract;
-pub mod feedlist;
-pub mod fetch;
-pub mod hints;
-pub mod inspect;
-pub mod lang;
-pub mod markdown;
-pub mod metrics;
-pub mod neardup;
-pub mod normalize;
-pub mod parse;
-pub mod quality;
-pub mod report;
-pub mod robots;
+pub mod ingest;
+pub mod model;
+pub mod pipeline;
+pub mod runtime;
 pub mod schedule;
-pub mod scheduler;
-pub mod service;
-pub mod shallow;
 pub mod store;
-pub mod worker;

@@ -106,7 +106,7 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
     let mut numbers = HashSet::new();
     for r in &rows {
         let (n, hash) = feedcorpus::corpus::parse_record_name(&r[3]).expect("name");
-        assert_eq!(hash, feedcorpus::entry::key_hash16(&r[0]));
+        assert_eq!(hash, feedcorpus::model::entry::key_hash16(&r[0]));
         assert!(numbers.insert(n), "number {n} used twice");
         let body = fs::read_to_string(setup.corpus().join(&r[3])).expect("read");
         assert_eq!(body, feedcorpus::corpus::render(&r[1], &r[2]));

@@ -6,7 +6,7 @@ mod feeds_support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use feedcorpus::parse::{ParsedFeed, parse_feed};
+use feedcorpus::pipeline::parse::{ParsedFeed, parse_feed};
 use feeds_support::{FIXTURES, Fixture};
 
 /// How plain `feed_rs::parser::parse` gets a fixture wrong.
@@ -375,11 +375,11 @@ fn old_formats_keep_their_structure() {
 fn recovered_bodies_keep_their_text() {
     let fx = fixture("markup-unclosed-void-tags.xml");
     let feed = parse_feed(&fx.bytes(), None, fx.feed_url).expect("parses");
-    let n = feedcorpus::normalize::normalize_entry(&feed.entries[0]);
+    let n = feedcorpus::pipeline::text::normalize::normalize_entry(&feed.entries[0]);
     assert_eq!(n.paragraphs, ["Фото дня", "Первая строка", "вторая строка"]);
     let fx = fixture("markup-truncated.xml");
     let feed = parse_feed(&fx.bytes(), None, fx.feed_url).expect("parses");
-    let n = feedcorpus::normalize::normalize_entry(&feed.entries[2]);
+    let n = feedcorpus::pipeline::text::normalize::normalize_entry(&feed.entries[2]);
     assert_eq!(n.text(), "Ёлки, ёжики и щи: что едят зимой\n\nЩи, пель");
 }
 

@@ -13,8 +13,8 @@ mod feeds_support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use feedcorpus::normalize::inline_text;
-use feedcorpus::parse::parse_feed;
+use feedcorpus::pipeline::parse::parse_feed;
+use feedcorpus::pipeline::text::normalize::inline_text;
 use serde_json::Value;
 
 /// Fixtures whose titles feedparser gets wrong, and why.

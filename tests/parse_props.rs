@@ -3,8 +3,8 @@
 
 mod feeds_support;
 
-use feedcorpus::parse::{ParseError, parse_feed};
-use feedcorpus::worker::prepare;
+use feedcorpus::pipeline::parse::{ParseError, parse_feed};
+use feedcorpus::pipeline::text::quality::prepare;
 use proptest::prelude::*;
 
 const CONTENT_TYPES: &[Option<&str>] = &[
@@ -60,7 +60,7 @@ fn survives(bytes: &[u8], content_type: Option<&str>) -> Result<(), TestCaseErro
             let rows = prepare(
                 &feed,
                 chrono::Utc::now(),
-                &mut feedcorpus::quality::FeedQuality::none(),
+                &mut feedcorpus::pipeline::text::quality::FeedQuality::none(),
             );
             prop_assert_eq!(rows.len(), feed.entries.len());
         }

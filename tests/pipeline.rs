@@ -109,7 +109,7 @@ fn records_match_hand_written_text_and_numbering_continues_after_seeds() {
 
     for id in ["48744", "43036", "42199"] {
         let key = format!("https://novastan.org/en/?p={id}");
-        let hash = feedcorpus::entry::key_hash16(&key);
+        let hash = feedcorpus::model::entry::key_hash16(&key);
         let name = names
             .iter()
             .find(|n| n.ends_with(&format!("_{hash}.txt")))
@@ -133,7 +133,7 @@ fn records_match_hand_written_text_and_numbering_continues_after_seeds() {
                 .find(|n| {
                     n.ends_with(&format!(
                         "_{}.txt",
-                        feedcorpus::entry::key_hash16(KEY_48744)
+                        feedcorpus::model::entry::key_hash16(KEY_48744)
                     ))
                 })
                 .expect("record"),

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use feedcorpus::clock::{Clock, ManualClock};
 use feedcorpus::config::Config;
-use feedcorpus::worker::Engine;
+use feedcorpus::runtime::clock::{Clock, ManualClock};
+use feedcorpus::runtime::engine::Engine;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -111,7 +111,8 @@ fn retry_after_holds_the_feed_and_briefly_its_host() {
         rt.spawn(async move {
             let mut engine = Engine::open(config).await.expect("engine");
             let (_reload_tx, reloads) = tokio::sync::mpsc::channel(1);
-            feedcorpus::scheduler::run_daemon(&mut engine, shutdown, clock, reloads, None).await
+            feedcorpus::schedule::daemon::run_daemon(&mut engine, shutdown, clock, reloads, None)
+                .await
         })
     };
     server.wait_for_requests("/a", 1, WAIT);

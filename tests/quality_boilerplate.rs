@@ -3,9 +3,9 @@
 
 use std::fs;
 
-use feedcorpus::boilerplate::{BoilerplateModel, strip_boilerplate};
-use feedcorpus::normalize::normalize_entry;
-use feedcorpus::parse::parse_feed;
+use feedcorpus::pipeline::parse::parse_feed;
+use feedcorpus::pipeline::text::boilerplate::{BoilerplateModel, strip_boilerplate};
+use feedcorpus::pipeline::text::normalize::normalize_entry;
 
 const FEED: &str = "tests/fixtures/novastan-war-in-ukraine.xml";
 const FEED_URL: &str = "https://novastan.org/en/tag/war-in-ukraine/feed/";
@@ -130,7 +130,7 @@ fn learned_model_finds_the_recurring_line() {
 /// texts and of seeds 000 and 001 survives.
 #[test]
 fn rules_never_fire_on_hand_checked_article_text() {
-    use feedcorpus::boilerplate::is_rule_boilerplate;
+    use feedcorpus::pipeline::text::boilerplate::is_rule_boilerplate;
     let mut files: Vec<String> = fs::read_dir("tests/fixtures/articles")
         .expect("dir")
         .filter_map(|e| e.ok())

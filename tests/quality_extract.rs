@@ -4,8 +4,8 @@
 
 use std::fs;
 
-use feedcorpus::boilerplate::strip_boilerplate;
-use feedcorpus::extract::{Article, extract_article, score::word_prf};
+use feedcorpus::pipeline::text::boilerplate::strip_boilerplate;
+use feedcorpus::pipeline::text::extract::{Article, extract_article, score::word_prf};
 
 const DIR: &str = "tests/fixtures/articles";
 
@@ -265,8 +265,8 @@ fn metadata_is_read_from_the_page() {
 /// paragraphs the full feed content gives, so a teaser-only feed would yield the full record.
 #[test]
 fn seed_teasers_are_recognised_and_the_page_gives_the_full_text() {
-    use feedcorpus::extract::{is_teaser, prefer_extracted};
-    use feedcorpus::normalize::{html_paragraphs, normalize_entry};
+    use feedcorpus::pipeline::text::extract::{is_teaser, prefer_extracted};
+    use feedcorpus::pipeline::text::normalize::{html_paragraphs, normalize_entry};
 
     let xml = fs::read_to_string("tests/fixtures/novastan-war-in-ukraine.xml").expect("feed");
     let descriptions: Vec<&str> = xml
@@ -280,7 +280,7 @@ fn seed_teasers_are_recognised_and_the_page_gives_the_full_text() {
         strip_boilerplate(&mut p);
         assert!(is_teaser(&p), "{p:?}");
     }
-    let feed = feedcorpus::parse::parse_feed(
+    let feed = feedcorpus::pipeline::parse::parse_feed(
         xml.as_bytes(),
         None,
         "https://novastan.org/en/tag/war-in-ukraine/feed/",

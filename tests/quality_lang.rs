@@ -3,9 +3,9 @@
 
 use std::fs;
 
-use feedcorpus::lang::detect_language;
-use feedcorpus::normalize::normalize_entry;
-use feedcorpus::parse::parse_feed;
+use feedcorpus::pipeline::parse::parse_feed;
+use feedcorpus::pipeline::text::lang::detect_language;
+use feedcorpus::pipeline::text::normalize::normalize_entry;
 
 #[test]
 fn every_fixture_text_gets_its_language() {

@@ -3,11 +3,11 @@
 
 use std::fs;
 
-use feedcorpus::boilerplate::strip_boilerplate;
-use feedcorpus::entry::Entry;
-use feedcorpus::markdown::render_markdown;
-use feedcorpus::normalize::normalize_entry;
-use feedcorpus::parse::parse_feed;
+use feedcorpus::corpus::markdown::render_markdown;
+use feedcorpus::model::entry::Entry;
+use feedcorpus::pipeline::parse::parse_feed;
+use feedcorpus::pipeline::text::boilerplate::strip_boilerplate;
+use feedcorpus::pipeline::text::normalize::normalize_entry;
 use regex::Regex;
 
 fn seed_entries() -> Vec<Entry> {

@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use feedcorpus::neardup::{
+use feedcorpus::pipeline::text::neardup::{
     CONTAINMENT_THRESHOLD, Fingerprint, Index, JACCARD_THRESHOLD, containment, fingerprint,
     is_near_duplicate, similarity,
 };

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use feedcorpus::config::{Feed, FullText};
-use feedcorpus::fetch::{cache_hints, retry_after};
-use feedcorpus::hints::read_hints;
+use feedcorpus::pipeline::fetch::{cache_hints, retry_after};
+use feedcorpus::pipeline::hints::read_hints;
 use feedcorpus::schedule::{add, next_after_failure, next_after_success, retry_hold};
 use proptest::prelude::*;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};

@@ -22,8 +22,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let content_type = CONTENT_TYPES[usize::from(selector) % CONTENT_TYPES.len()];
-    if let Ok(feed) = feedcorpus::parse::parse_feed(doc, content_type, "https://fuzz.example.ru/feed") {
-        let mut quality = feedcorpus::quality::FeedQuality::none();
-        let _ = feedcorpus::worker::prepare(&feed, chrono::Utc::now(), &mut quality);
+    if let Ok(feed) = feedcorpus::pipeline::parse::parse_feed(doc, content_type, "https://fuzz.example.ru/feed") {
+        let mut quality = feedcorpus::pipeline::text::quality::FeedQuality::none();
+        let _ = feedcorpus::pipeline::text::quality::prepare(&feed, chrono::Utc::now(), &mut quality);
     }
 });

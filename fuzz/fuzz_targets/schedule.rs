@@ -35,9 +35,9 @@ fuzz_target!(|data: &[u8]| {
         "<rss version=\"2.0\" xmlns:sy=\"http://purl.org/rss/1.0/modules/syndication/\"><channel><title>t</title>{}</channel></rss>",
         String::from_utf8_lossy(hints_xml)
     );
-    let hints = feedcorpus::hints::read_hints(doc.as_bytes());
-    let cache = feedcorpus::fetch::cache_hints(&headers);
-    let retry = feedcorpus::fetch::retry_after(&headers, now);
+    let hints = feedcorpus::pipeline::hints::read_hints(doc.as_bytes());
+    let cache = feedcorpus::pipeline::fetch::cache_hints(&headers);
+    let retry = feedcorpus::pipeline::fetch::retry_after(&headers, now);
     let feed = feedcorpus::config::Feed {
         name: "f".into(),
         url: url::Url::parse("https://fuzz.example.org/feed").expect("a valid URL"),

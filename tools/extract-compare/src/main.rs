@@ -1,14 +1,14 @@
 //! Word-level precision / recall / F1 of three Rust article extractors on the pages in
 //! `tests/fixtures/articles/`: raw; after the paragraph-level post-processing
-//! `feedcorpus::extract` applies (link-only lines and title lines dropped, then the boilerplate
+//! `feedcorpus::pipeline::text::extract` applies (link-only lines and title lines dropped, then the boilerplate
 //! rules); and with the page's named furniture removed first as well (the full pipeline).
 
 use std::fs;
 
-use feedcorpus::boilerplate::strip_boilerplate;
-use feedcorpus::extract::remove_page_chrome;
-use feedcorpus::extract::score::word_prf;
-use feedcorpus::normalize::{LinkedParagraph, html_paragraphs_with_links, plain_paragraphs};
+use feedcorpus::pipeline::text::boilerplate::strip_boilerplate;
+use feedcorpus::pipeline::text::extract::remove_page_chrome;
+use feedcorpus::pipeline::text::extract::score::word_prf;
+use feedcorpus::pipeline::text::normalize::{LinkedParagraph, html_paragraphs_with_links, plain_paragraphs};
 
 const DIR: &str = "../../tests/fixtures/articles";
 

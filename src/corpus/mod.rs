@@ -1,0 +1,376 @@
+//! Record files: `NNN_<16 hex>.txt`, one per entry, in the corpus folder.
+//!
+//! The hash part of a name is derived from the entry's dedup key, so a record written just before
+//! a crash (file renamed into place, database not yet told) is recognised and adopted on the next
+//! run instead of being written again under a new number. Files appear by rename, never half
+//! written, and a batch becomes durable with one `syncfs` instead of an fsync per file.
+
+pub mod export;
+pub mod markdown;
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::RecordFormat;
+use crate::model::entry::key_hash16;
+use crate::store::PendingRecord;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    #[error("corpus folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write record {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "corpus folder {path} is in use by another feedcorpus process (two configs with different databases cannot share one corpus_dir): {source}"
+    )]
+    Locked {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot make records durable in {path}: {source}")]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+const TMP_PREFIX: &str = ".tmp-";
+
+/// Holds the corpus folder for one process: record numbers are handed out by whoever writes
+/// there, so two processes with different databases must never share a `corpus_dir`. The lock
+/// is an advisory `flock` on the folder itself (no file is added to the corpus); the kernel
+/// drops it when the process dies, so a crash leaves nothing stale. Temp files left in the folder
+/// are removed only under this lock, so they are never another live process's.
+pub struct CorpusLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+impl CorpusLock {
+    pub fn acquire(dir: &Path) -> Result<CorpusLock, CorpusError> {
+        let folder_err = |source| CorpusError::Folder {
+            path: dir.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(folder_err)?;
+        let file = File::open(dir).map_err(folder_err)?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| CorpusError::Locked {
+                path: dir.to_path_buf(),
+                source: std::io::Error::from(e),
+            })?;
+        Ok(CorpusLock { _lock: lock })
+    }
+}
+
+pub struct Corpus {
+    dir: PathBuf,
+    next_seq: u64,
+    /// Record files present, by the hash part of their name.
+    by_hash: HashMap<String, String>,
+}
+
+/// The record for an entry: ` date YYYY-MM-DD ` + paragraphs + a final blank line.
+pub fn render(record_date: &str, content_text: &str) -> String {
+    format!(" date {record_date} {content_text}\n\n")
+}
+
+/// A record in the configured form: the text form of seeds 000/001, or seed 002's Markdown.
+pub fn render_record(r: &PendingRecord, format: RecordFormat) -> String {
+    match format {
+        RecordFormat::Text => render(&r.record_date, &r.content_text),
+        RecordFormat::Markdown => {
+            let date = chrono::NaiveDate::parse_from_str(&r.record_date, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .and_then(|d| {
+                    d.and_local_timezone(chrono::FixedOffset::east_opt(0)?)
+                        .single()
+                });
+            let Some(date) = date else {
+                return render(&r.record_date, &r.content_text);
+            };
+            let body = match &r.content_html {
+                Some(h) => h.clone(),
+                None => r
+                    .content_text
+                    .split("\n\n")
+                    .skip(1)
+                    .map(|p| format!("<p>{}</p>", p.replace('&', "&amp;").replace('<', "&lt;")))
+                    .collect(),
+            };
+            crate::corpus::markdown::render_markdown(
+                r.title.as_deref().unwrap_or(""),
+                r.author.as_deref(),
+                date,
+                &body,
+                r.url.as_deref().unwrap_or(""),
+            )
+        }
+    }
+}
+
+/// Splits a record file name into its sequence number and hash.
+pub fn parse_record_name(name: &str) -> Option<(u64, &str)> {
+    let stem = name.strip_suffix(".txt")?;
+    let (num, hash) = stem.split_once('_')?;
+    if num.len() < 3 || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if hash.len() != 16 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    Some((num.parse().ok()?, hash))
+}
+
+impl Corpus {
+    /// Opens the folder (creating it if needed), learns the highest record number and removes
+    /// temp files a crash left behind.
+    pub fn open(dir: &Path) -> Result<Corpus, CorpusError> {
+        let folder_err = |source| CorpusError::Folder {
+            path: dir.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(folder_err)?;
+        let mut corpus = Corpus {
+            dir: dir.to_path_buf(),
+            next_seq: 0,
+            by_hash: HashMap::new(),
+        };
+        for item in fs::read_dir(dir).map_err(folder_err)? {
+            let item = item.map_err(folder_err)?;
+            let name = item.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with(TMP_PREFIX) {
+                if let Err(e) = fs::remove_file(item.path()) {
+                    tracing::warn!(path = %item.path().display(), error = %e, "cannot remove a stale temp file");
+                }
+                continue;
+            }
+            if let Some((seq, hash)) = parse_record_name(name) {
+                corpus.next_seq = corpus.next_seq.max(seq + 1);
+                corpus.by_hash.insert(hash.to_string(), name.to_string());
+            }
+        }
+        Ok(corpus)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The number the next new record gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// New records get numbers from `floor` up at least (the database's memory of numbers given
+    /// to files that may since have been deleted).
+    pub fn raise_next_seq(&mut self, floor: u64) {
+        self.next_seq = self.next_seq.max(floor);
+    }
+
+    /// Writes the records and makes them durable. Returns (entry id, file name) for each record
+    /// that is durable, plus the error that stopped the batch, if any: records before the error
+    /// are still made durable and returned, so the database can mark them.
+    pub fn write(
+        &mut self,
+        records: &[PendingRecord],
+        format: RecordFormat,
+    ) -> (Vec<(i64, String)>, Option<CorpusError>) {
+        let mut written = Vec::with_capacity(records.len());
+        let mut error = None;
+        for r in records {
+            match self.write_one(r, format) {
+                Ok(name) => written.push((r.entry_id, name)),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if !written.is_empty()
+            && let Err(e) = self.barrier()
+        {
+            return (Vec::new(), Some(e));
+        }
+        (written, error)
+    }
+
+    fn write_one(
+        &mut self,
+        r: &PendingRecord,
+        format: RecordFormat,
+    ) -> Result<String, CorpusError> {
+        let hash = key_hash16(&r.key);
+        // Keep the name the database knows; else adopt a file a crash left unregistered; else
+        // take the next number.
+        let known = r
+            .record_path
+            .as_deref()
+            .filter(|p| parse_record_name(p).is_some_and(|(_, h)| h == hash))
+            .map(str::to_string)
+            .or_else(|| self.by_hash.get(&hash).cloned());
+        let is_new = known.is_none();
+        let name = known.unwrap_or_else(|| format!("{:03}_{hash}.txt", self.next_seq));
+        let content = render_record(r, format);
+        let path = self.dir.join(&name);
+        let unchanged =
+            !is_new && fs::read(&path).is_ok_and(|existing| existing == content.as_bytes());
+        if !unchanged {
+            let tmp = self.dir.join(format!("{TMP_PREFIX}{name}"));
+            let write_err = |source| CorpusError::Write {
+                path: path.clone(),
+                source,
+            };
+            let result = File::create(&tmp)
+                .and_then(|mut f| f.write_all(content.as_bytes()))
+                .and_then(|()| fs::rename(&tmp, &path));
+            if let Err(e) = result {
+                let _ = fs::remove_file(&tmp);
+                return Err(write_err(e));
+            }
+        }
+        // A restored or renamed file's number is taken too: no new record may reuse it.
+        if let Some((seq, _)) = parse_record_name(&name) {
+            self.next_seq = self.next_seq.max(seq.saturating_add(1));
+        }
+        self.by_hash.insert(hash, name.clone());
+        Ok(name)
+    }
+
+    #[cfg(test)]
+    fn write_text(
+        &mut self,
+        records: &[PendingRecord],
+    ) -> (Vec<(i64, String)>, Option<CorpusError>) {
+        self.write(records, RecordFormat::Text)
+    }
+
+    /// One durability barrier for everything written so far.
+    fn barrier(&self) -> Result<(), CorpusError> {
+        let sync_err = |source| CorpusError::Sync {
+            path: self.dir.clone(),
+            source,
+        };
+        let dir = File::open(&self.dir).map_err(sync_err)?;
+        nix::unistd::syncfs(&dir).map_err(|e| sync_err(std::io::Error::from(e)))
+    }
+
+    /// Entries whose record file is not in the folder.
+    pub fn missing(&self, records: &[(i64, String)]) -> Vec<i64> {
+        // One directory listing instead of a stat per record: a poll checks the whole corpus.
+        let listed: Option<std::collections::HashSet<std::ffi::OsString>> =
+            std::fs::read_dir(&self.dir).ok().map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| {
+                        e.file_type()
+                            .is_ok_and(|t| t.is_file() || (t.is_symlink() && e.path().is_file()))
+                    })
+                    .map(|e| e.file_name())
+                    .collect()
+            });
+        records
+            .iter()
+            .filter(|(_, name)| match &listed {
+                Some(names) if !name.contains('/') => !names.contains(std::ffi::OsStr::new(name)),
+                _ => !self.dir.join(name).is_file(),
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: i64, key: &str, text: &str) -> PendingRecord {
+        PendingRecord {
+            entry_id: id,
+            key: key.into(),
+            record_date: "2026-06-15".into(),
+            content_text: text.into(),
+            record_path: None,
+            title: None,
+            author: None,
+            url: None,
+            content_html: None,
+        }
+    }
+
+    #[test]
+    fn record_names() {
+        assert_eq!(
+            parse_record_name("004_bd3ee2f2bbef7fa1.txt"),
+            Some((4, "bd3ee2f2bbef7fa1"))
+        );
+        assert_eq!(
+            parse_record_name("1234_bd3ee2f2bbef7fa1.txt").map(|p| p.0),
+            Some(1234)
+        );
+        assert!(parse_record_name("04_bd3ee2f2bbef7fa1.txt").is_none());
+        assert!(parse_record_name("004_BD3EE2F2BBEF7FA1.txt").is_none());
+        assert!(parse_record_name(".tmp-004_bd3ee2f2bbef7fa1.txt").is_none());
+    }
+
+    #[test]
+    fn numbering_continues_after_existing_files_and_cleans_temps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("004_bd3ee2f2bbef7fa1.txt"), "x").expect("seed");
+        fs::write(dir.path().join("notes.md"), "x").expect("other");
+        fs::write(dir.path().join(".tmp-005_0000000000000000.txt"), "half").expect("tmp");
+        let mut c = Corpus::open(dir.path()).expect("open");
+        assert_eq!(c.next_seq(), 5);
+        assert!(!dir.path().join(".tmp-005_0000000000000000.txt").exists());
+        let (written, err) = c.write_text(&[rec(1, "k1", "Para one.\n\nPara two.")]);
+        assert!(err.is_none());
+        let name = format!("005_{}.txt", key_hash16("k1"));
+        assert_eq!(written, vec![(1, name.clone())]);
+        assert_eq!(
+            fs::read_to_string(dir.path().join(&name)).expect("read"),
+            " date 2026-06-15 Para one.\n\nPara two.\n\n"
+        );
+    }
+
+    #[test]
+    fn a_record_left_unregistered_is_adopted_not_duplicated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = Corpus::open(dir.path()).expect("open");
+        let (first, _) = c.write_text(&[rec(1, "k1", "text")]);
+        // A new process that never learned of the write (crash before the DB was told).
+        let mut c = Corpus::open(dir.path()).expect("reopen");
+        let (again, err) = c.write_text(&[rec(1, "k1", "text")]);
+        assert!(err.is_none());
+        assert_eq!(first, again);
+        assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1);
+        assert_eq!(c.next_seq(), 1);
+    }
+
+    #[test]
+    fn missing_files_are_found_and_rewritten_under_their_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = Corpus::open(dir.path()).expect("open");
+        let (written, _) = c.write_text(&[rec(1, "k1", "a"), rec(2, "k2", "b")]);
+        fs::remove_file(dir.path().join(&written[1].1)).expect("rm");
+        assert_eq!(c.missing(&written), vec![2]);
+        let mut again = rec(2, "k2", "b");
+        again.record_path = Some(written[1].1.clone());
+        let (re, err) = c.write_text(&[again]);
+        assert!(err.is_none());
+        assert_eq!(re, vec![written[1].clone()]);
+        assert!(c.missing(&written).is_empty());
+    }
+}

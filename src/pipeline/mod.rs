@@ -1,0 +1,16 @@
+//! One feed, start to finish, without writing anything.
+//!
+//! [`fetch`] (HTTP with politeness and the refusal of internal addresses) → [`parse`] (lenient
+//! RSS/Atom/JSON Feed reading) → [`text`] (normalization, boilerplate, language,
+//! near-duplicate fingerprints, article extraction). [`run`] strings them together for one feed;
+//! [`pages`] fetches article pages for teaser feeds; [`hints`] reads a document's own polling
+//! hints. Nothing here writes to the store or the corpus: the results go to the ingest stage.
+
+pub mod backfill;
+pub mod fetch;
+pub mod hints;
+pub mod inspect;
+pub mod pages;
+pub mod parse;
+pub mod run;
+pub mod text;

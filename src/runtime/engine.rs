@@ -1,0 +1,96 @@
+//! The composition root: opens the lock, the database (migrated, feed list synced) and the
+//! fetcher that every command needs, and makes the writer. Holds no policy of its own.
+
+use std::sync::Arc;
+
+
+use crate::config::Config;
+use crate::ingest::writer::Writer;
+use crate::model::feed::FeedJob;
+use crate::pipeline::fetch::Fetcher;
+use crate::runtime::clock::Clock;
+use crate::runtime::lock::InstanceLock;
+use crate::store::{FeedSpec, Store, StoreError};
+
+/// Opens everything a poll needs: lock, database (migrated, feed list synced), fetcher.
+pub struct Engine {
+    pub config: Config,
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub feeds: Vec<FeedJob>,
+    _lock: InstanceLock,
+    _corpus_lock: crate::corpus::CorpusLock,
+}
+
+impl Engine {
+    pub async fn open(config: Config) -> anyhow::Result<Engine> {
+        let lock = InstanceLock::acquire(&config.storage.database)?;
+        let corpus_lock = crate::corpus::CorpusLock::acquire(&config.storage.corpus_dir)?;
+        let store = Store::open(&config.storage.database).await?;
+        let feeds = sync_feeds(&store, &config).await?;
+        let fetcher = Fetcher::new(&config.http)?;
+        Ok(Engine {
+            config,
+            store,
+            fetcher,
+            feeds,
+            _lock: lock,
+            _corpus_lock: corpus_lock,
+        })
+    }
+
+    /// Makes a new config the running one: the feed list is synced to the database and the
+    /// HTTP client rebuilt when its settings changed. Storage paths need a restart.
+    pub async fn reload(&mut self, config: Config) -> anyhow::Result<()> {
+        if config.storage != self.config.storage {
+            tracing::warn!("[storage] changed; it takes effect at the next restart");
+        }
+        let feeds = sync_feeds(&self.store, &config).await?;
+        if config.http != self.config.http {
+            self.fetcher = Fetcher::new(&config.http)?;
+        }
+        let storage = self.config.storage.clone();
+        self.config = config;
+        self.config.storage = storage;
+        self.feeds = feeds;
+        Ok(())
+    }
+
+    pub fn writer(&self, clock: Arc<dyn Clock>) -> Writer {
+        Writer::new(
+            self.store.clone(),
+            self.config.storage.corpus_dir.clone(),
+            self.config.poll.clone(),
+            clock,
+        )
+        .with_corpus_settings(self.config.corpus.clone())
+    }
+}
+
+/// Registers the config's feeds in the database and pairs each with its row id.
+async fn sync_feeds(store: &Store, config: &Config) -> Result<Vec<FeedJob>, StoreError> {
+    let specs: Vec<FeedSpec<'_>> = config
+        .feeds
+        .iter()
+        .map(|f| FeedSpec {
+            name: &f.name,
+            url: f.url.as_str(),
+        })
+        .collect();
+    let ids = store.sync_feeds(&specs).await?;
+    Ok(config
+        .feeds
+        .iter()
+        .filter_map(|f| {
+            ids.get(&f.name).map(|&id| FeedJob {
+                id,
+                name: f.name.clone(),
+                url: f.url.clone(),
+                cfg: f.clone(),
+                max_wait: config.poll.max_interval,
+                max_entries: config.poll.max_entries_per_fetch,
+                max_pages: config.corpus.max_pages_per_poll,
+            })
+        })
+        .collect())
+}

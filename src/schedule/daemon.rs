@@ -1,0 +1,376 @@
+//! When feeds are fetched: once each (`poll`) or each when due until shutdown (`run`).
+//!
+//! Both modes share one shape: fetch tasks bounded by a semaphore feed a channel, and the single
+//! writer drains it, decides each feed's next due time and reports back. Shutdown stops new
+//! fetches and aborts the ones in flight — an aborted fetch has written nothing — while the
+//! writer finishes what it already received, so no fetch is ever half stored.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::ingest::report::{FeedReport, FeedResult};
+use crate::ingest::writer::WriterStats;
+use crate::model::feed::FeedJob;
+use crate::pipeline::run::{Fetch, fetch_feed, host_of, panic_text};
+use crate::runtime::clock::Clock;
+use crate::runtime::engine::Engine;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::systemd;
+use crate::schedule;
+
+/// What one `poll` did.
+#[derive(Debug, Clone, Default)]
+pub struct PollSummary {
+    pub reports: Vec<FeedReport>,
+    pub writer: WriterStats,
+    /// Feeds not polled because shutdown was requested.
+    pub interrupted: usize,
+}
+
+impl PollSummary {
+    pub fn count(&self, pred: impl Fn(&FeedResult) -> bool) -> usize {
+        self.reports.iter().filter(|r| pred(&r.result)).count()
+    }
+    pub fn new_entries(&self) -> usize {
+        self.reports
+            .iter()
+            .map(|r| match &r.result {
+                FeedResult::Stored(s) => s.new,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+fn spawn_fetch(
+    set: &mut JoinSet<()>,
+    engine: &Engine,
+    clock: &Arc<dyn Clock>,
+    sem: &Arc<Semaphore>,
+    tx: &mpsc::Sender<Fetch>,
+    job: FeedJob,
+) {
+    let fetcher = engine.fetcher.clone();
+    let store = engine.store.clone();
+    let clock = Arc::clone(clock);
+    let sem = Arc::clone(sem);
+    let tx = tx.clone();
+    set.spawn(async move {
+        // The semaphore is never closed; if it were, the fetch would run unbounded.
+        let permit = sem.acquire_owned().await.ok();
+        tracing::debug!(feed = %job.name, url = %job.url, "fetching");
+        // A panic anywhere in this feed's fetch, parse or text work fails this feed alone: the
+        // writer still hears of it, so its slot is freed and its next poll scheduled.
+        let started_at = clock.now();
+        let fallback = job.clone();
+        let fetch = AssertUnwindSafe(fetch_feed(&fetcher, &store, clock.as_ref(), job, permit))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let error = format!("internal error on this feed: {}", panic_text(&*panic));
+                tracing::error!(feed = %fallback.name, url = %fallback.url, error = %error, "feed failed");
+                Fetch::failed(fallback, started_at, error)
+            });
+        let _ = tx.send(fetch).await;
+    });
+}
+
+/// Polls every configured feed once (feeds disabled by a 410, or inside a server's
+/// Retry-After window, are reported as skipped). `on_report` sees each feed as it is stored.
+pub async fn poll_once(
+    engine: &Engine,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+    on_report: &mut (dyn FnMut(&FeedReport) + Send),
+) -> anyhow::Result<PollSummary> {
+    let mut writer = engine.writer(Arc::clone(&clock));
+    writer.repair_missing().await?;
+    writer.flush_records().await?;
+
+    let (tx, rx) = mpsc::channel(engine.config.poll.concurrency);
+    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
+    let writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
+    let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
+    let mut set = JoinSet::new();
+    for job in &engine.feeds {
+        spawn_fetch(&mut set, engine, &clock, &sem, &tx, job.clone());
+    }
+    drop(tx);
+    let mut reports = Vec::with_capacity(engine.feeds.len());
+    // The report channel closes when the writer ends, which it does once every fetch task has
+    // finished (or was aborted) and everything received is stored.
+    loop {
+        tokio::select! {
+            report = rep_rx.recv() => match report {
+                Some(r) => {
+                    on_report(&r);
+                    reports.push(r);
+                }
+                None => break,
+            },
+            () = shutdown.cancelled(), if !set.is_empty() => {
+                tracing::info!(in_flight = set.len(), "shutdown requested; abandoning fetches in flight");
+                set.abort_all();
+                while set.join_next().await.is_some() {}
+            }
+            Some(_) = set.join_next(), if !set.is_empty() => {}
+        }
+    }
+    let writer = writer_task.await??;
+    Ok(PollSummary {
+        interrupted: engine.feeds.len() - reports.len(),
+        reports,
+        writer: writer.stats.clone(),
+    })
+}
+
+/// Per-feed scheduling state of the daemon.
+struct Slot {
+    job: FeedJob,
+    /// `None`: disabled (410), not polled.
+    due: Option<DateTime<Utc>>,
+    in_flight: bool,
+    failing: bool,
+}
+
+async fn initial_due(
+    engine: &Engine,
+    job: &FeedJob,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let state = engine.store.feed_state(job.id).await?;
+    if let Some(reason) = &state.disabled_reason {
+        tracing::warn!(feed = %job.name, url = %job.url, reason = %reason, "feed disabled; not polling it");
+        return Ok(None);
+    }
+    let stored = state
+        .next_poll_at
+        .as_deref()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc));
+    Ok(Some(schedule::first_due(
+        stored,
+        now,
+        engine.config.poll.startup_jitter,
+        job.cfg.interval,
+        rand::random::<f64>(),
+    )))
+}
+
+/// Builds the slots for the engine's current feed list, carrying over the state of feeds that
+/// are still configured with the same URL, so a reload loses no poll.
+async fn rebuild_slots(
+    engine: &Engine,
+    old: Vec<Slot>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Slot>> {
+    let mut by_id: HashMap<i64, Slot> = old.into_iter().map(|s| (s.job.id, s)).collect();
+    let mut slots = Vec::with_capacity(engine.feeds.len());
+    for job in &engine.feeds {
+        match by_id.remove(&job.id) {
+            Some(prev) if prev.job.url == job.url => {
+                let mut due = prev.due;
+                if job.cfg.interval < prev.job.cfg.interval
+                    || job.cfg.schedule != prev.job.cfg.schedule
+                {
+                    // A shorter interval or a new schedule applies now, not after the old wait.
+                    due = due.map(|d| d.min(schedule::base_next(&job.cfg, job.cfg.interval, now)));
+                }
+                slots.push(Slot {
+                    job: job.clone(),
+                    due,
+                    ..prev
+                });
+            }
+            _ => slots.push(Slot {
+                job: job.clone(),
+                due: initial_due(engine, job, now).await?,
+                in_flight: false,
+                failing: false,
+            }),
+        }
+    }
+    Ok(slots)
+}
+
+fn status_line(slots: &[Slot], now: DateTime<Utc>, last_error: Option<&str>) -> String {
+    let due = slots
+        .iter()
+        .filter(|s| s.in_flight || s.due.is_some_and(|d| d <= now))
+        .count();
+    let failing = slots.iter().filter(|s| s.failing).count();
+    let disabled = slots
+        .iter()
+        .filter(|s| s.due.is_none() && !s.in_flight)
+        .count();
+    let mut line = format!(
+        "polling {} feeds, {due} due, {failing} failing",
+        slots.len()
+    );
+    if disabled > 0 {
+        line.push_str(&format!(", {disabled} disabled"));
+    }
+    if let Some(e) = last_error {
+        let short: String = e.chars().take(120).collect();
+        line.push_str(&format!("; last error: {short}"));
+    }
+    line
+}
+
+/// Runs until `shutdown`: each feed is fetched when due. The writer reports each feed's next
+/// due time (interval or crontab, server hints, backoff, Retry-After); a 429 also holds back the
+/// other feeds of its host for a bounded time. A feed is never fetched twice at once. A config
+/// arriving on `reloads` replaces the feed list without losing a due poll.
+pub async fn run_daemon(
+    engine: &mut Engine,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+    mut reloads: mpsc::Receiver<Config>,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<()> {
+    let mut writer = engine
+        .writer(Arc::clone(&clock))
+        .with_metrics(metrics.clone());
+    writer.repair_missing().await?;
+    writer.flush_records().await?;
+
+    let (tx, rx) = mpsc::channel(engine.config.poll.concurrency);
+    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<FeedReport>();
+    let mut writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
+    let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
+
+    let mut slots = rebuild_slots(engine, Vec::new(), clock.now()).await?;
+    let mut host_blocks: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let mut set: JoinSet<()> = JoinSet::new();
+    let mut last_error: Option<String> = None;
+    let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
+    tracing::info!(feeds = slots.len(), "daemon started");
+    // The start-up checks (every record file, every feed's state) are done with their memory.
+    engine.store.release_memory().await;
+    trim_heap();
+    systemd::ready(&status_line(&slots, clock.now(), None));
+
+    loop {
+        let now = clock.now();
+        host_blocks.retain(|_, until| *until > now);
+        for slot in slots.iter_mut() {
+            let Some(due) = slot.due else { continue };
+            if slot.in_flight || due > now {
+                continue;
+            }
+            if let Some(until) = host_blocks.get(&host_of(&slot.job.url)) {
+                slot.due = Some(due.max(*until));
+                continue;
+            }
+            slot.in_flight = true;
+            spawn_fetch(&mut set, engine, &clock, &sem, &tx, slot.job.clone());
+        }
+        while set.try_join_next().is_some() {}
+        let wake = slots
+            .iter()
+            .filter(|s| !s.in_flight)
+            .filter_map(|s| s.due)
+            .min();
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(report) = rep_rx.recv() => {
+                if let Some(slot) = slots.iter_mut().find(|s| s.job.id == report.feed_id) {
+                    slot.in_flight = false;
+                    slot.due = report.next_poll;
+                    slot.failing = report.result.is_failure();
+                }
+                if let FeedResult::Failed(e) = &report.result {
+                    last_error = Some(format!("{}: {e}", report.name));
+                }
+                if let Some(m) = &metrics {
+                    m.observe(&report);
+                    let failing = slots.iter().filter(|s| s.failing).count();
+                    let disabled = slots.iter().filter(|s| s.due.is_none() && !s.in_flight).count();
+                    m.set_feeds(slots.len(), failing, disabled);
+                }
+                if let Some(next) = report.next_poll {
+                    tracing::debug!(feed = %report.name, url = %report.url, next = %next.to_rfc3339(), "next poll");
+                }
+                if let Some((host, until)) = report.host_block {
+                    tracing::warn!(host = %host, until = %until.to_rfc3339(), "host asked us to slow down (429); holding its feeds");
+                    let entry = host_blocks.entry(host).or_insert(until);
+                    *entry = (*entry).max(until);
+                }
+                systemd::status(&status_line(&slots, clock.now(), last_error.as_deref()));
+                if !slots.iter().any(|s| s.in_flight) {
+                    // The round is over and its records are written: give its memory back.
+                    engine.store.release_memory().await;
+                    trim_heap();
+                }
+            }
+            Some(config) = reloads.recv() => {
+                systemd::reloading();
+                let path = config.path.display().to_string();
+                match engine.reload(config).await {
+                    Ok(()) => {
+                        slots = rebuild_slots(engine, slots, clock.now()).await?;
+                        tracing::info!(config = %path, feeds = slots.len(), "config reloaded");
+                    }
+                    Err(e) => tracing::error!(config = %path, error = %format!("{e:#}"), "config reload failed; keeping the running one"),
+                }
+                systemd::ready(&status_line(&slots, clock.now(), last_error.as_deref()));
+            }
+            _ = tick(&mut watchdog) => systemd::watchdog(),
+            () = sleep_until_opt(clock.as_ref(), wake) => {}
+            res = &mut writer_task => {
+                set.abort_all();
+                return match res {
+                    Ok(Ok(_)) => Err(anyhow::anyhow!("the writer stopped unexpectedly")),
+                    Ok(Err(e)) => Err(anyhow::Error::new(e).context("the writer failed")),
+                    Err(e) => Err(anyhow::Error::new(e).context("the writer task failed")),
+                };
+            }
+        }
+    }
+
+    systemd::stopping();
+    tracing::info!(
+        in_flight = set.len(),
+        "shutdown requested; abandoning fetches in flight"
+    );
+    set.abort_all();
+    while set.join_next().await.is_some() {}
+    drop(tx);
+    writer_task.await??;
+    tracing::info!("daemon stopped");
+    Ok(())
+}
+
+/// Hands heap memory the allocator holds but no longer uses back to the system: between rounds
+/// the daemon idles needing a fraction of a round's peak, which glibc would otherwise keep.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory held by the allocator to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(clock: &dyn Clock, at: Option<DateTime<Utc>>) {
+    match at {
+        Some(at) => clock.sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
