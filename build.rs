@@ -1,7 +1,7 @@
 // Embedded migrations are read at compile time; a new file must trigger a rebuild. The git
 // commit the binary is built from goes into `--version` (or "unknown" outside a checkout).
 fn main() {
-    println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations/sqlite");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");
     let commit = std::process::Command::new("git")

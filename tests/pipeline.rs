@@ -456,3 +456,103 @@ fn inspect_fetches_a_url_and_stores_nothing() {
     assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 0);
     assert_eq!(server.requests(), ["/feed"]);
 }
+
+#[test]
+fn inspect_applies_a_configured_feeds_own_settings() {
+    let server = FeedServer::start();
+    server.set_xml("/feed", SEED_FEED);
+    server.set_xml("/same-feed-elsewhere", SEED_FEED);
+    let setup = Setup::new(&[], "");
+    let mut config = fs::read_to_string(&setup.config).expect("config");
+    config.push_str(&format!(
+        "\n[[feeds]]\nname = \"novastan\"\nurl = \"{}\"\nstrip = [\"^Citizens from Central Asia now represent\"]\n",
+        server.url("/feed")
+    ));
+    fs::write(&setup.config, config).expect("write config");
+    let text_of = |source: &str| {
+        let out = setup
+            .cmd(&["inspect", source, "--json"])
+            .output()
+            .expect("inspect");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .find(|e| e["key"] == KEY_48744)
+            .and_then(|e| e["text"].as_str())
+            .map(str::to_string)
+            .expect("entry 48744")
+    };
+    let stripped = text_of("novastan");
+    let plain = text_of(&server.url("/same-feed-elsewhere"));
+    assert!(
+        plain.contains("Citizens from Central Asia now represent"),
+        "{plain}"
+    );
+    assert!(
+        !stripped.contains("Citizens from Central Asia now represent"),
+        "{stripped}"
+    );
+    assert!(plain.len() > stripped.len());
+    // Nothing was stored: no database appeared.
+    assert!(!setup.db().exists());
+}
+
+/// `tests/fixtures/upgrade/schema6-seed.db` was written by the release before the code moved
+/// into its current folders (schema version 6, the seed feed polled once): this binary opens
+/// it, migrates nothing, and polls on.
+#[test]
+fn a_database_from_the_previous_layout_opens_and_polls_on() {
+    let server = FeedServer::start();
+    server.set_xml("/feed", SEED_FEED);
+    server.set_xml("/other", rss(&synthetic_items(1, 3)));
+    let setup = Setup::new(
+        &[
+            ("novastan", server.url("/feed")),
+            ("other", server.url("/other")),
+        ],
+        "",
+    );
+    fs::create_dir_all(setup.db().parent().expect("data dir")).expect("mkdir");
+    fs::copy("tests/fixtures/upgrade/schema6-seed.db", setup.db()).expect("copy");
+    let versions = |setup: &Setup| {
+        sql(
+            &setup.db(),
+            "SELECT max(version), count(*) FROM _sqlx_migrations",
+        )
+    };
+    let before = versions(&setup);
+    assert_eq!(before, [["6", "6"]]);
+    // Read-only commands accept it as it is.
+    let out = setup.cmd(&["status", "--json"]).output().expect("status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, out, err) = setup.poll();
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("ok      novastan  0 new"), "{out}");
+    assert!(out.contains("ok      other  3 new"), "{out}");
+    assert_eq!(versions(&setup), before, "no migration ran");
+    let rows = sql(
+        &setup.db(),
+        "SELECT count(*), count(DISTINCT key), max(id) FROM entries",
+    );
+    assert_eq!(rows, [["10", "10", "10"]]);
+    // The seed's records were missing from this corpus folder: written again under their
+    // recorded names; the new entries' records continue the numbering.
+    let records = setup.records();
+    assert_eq!(records.len(), 10, "{records:?}");
+    let recorded = sql(
+        &setup.db(),
+        "SELECT count(*) FROM entries WHERE record_path IS NOT NULL",
+    );
+    assert_eq!(recorded, [["10"]]);
+}

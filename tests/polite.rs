@@ -142,6 +142,24 @@ fn retry_after_holds_the_feed_and_briefly_its_host() {
     rt.block_on(daemon)
         .expect("join")
         .expect("daemon exits cleanly");
+    // The counts above are taken when b's request arrives, and a request of the same round
+    // could come later; so, with the whole run over, the order of every request is checked as
+    // well: the second request of a and of c comes after b's requests at t = 0, 30, 60, 90.
+    for held in ["/a", "/c"] {
+        let log = server.requests();
+        let second = log
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.as_str() == held)
+            .nth(1)
+            .map(|(i, _)| i)
+            .expect("a second request");
+        let b_before = log[..second].iter().filter(|p| p.as_str() == "/b").count();
+        assert!(
+            b_before >= 4,
+            "{held} requested again after only {b_before} rounds: {log:?}"
+        );
+    }
     // The second 429 may have been abandoned in flight by the shutdown; the first is stored.
     let row = state(&setup, "a", "last_http_status, retry_until IS NOT NULL");
     assert_eq!(row, ["429", "1"]);

@@ -11,7 +11,8 @@ use std::path::Path;
 use crate::config::RecordFormat;
 use crate::corpus::render_record;
 use crate::model::entry::key_hash16;
-use crate::store::{EntryFilter, EntryRow, PendingRecord, Store, StoreError};
+use crate::model::record::PendingRecord;
+use crate::store::{EntryFilter, EntryRow, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {

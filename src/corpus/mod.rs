@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::RecordFormat;
 use crate::model::entry::key_hash16;
-use crate::store::PendingRecord;
+use crate::model::record::PendingRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {

@@ -4,5 +4,7 @@
 //!
 //! It may use the store's interface and the corpus; it never fetches or parses.
 
+pub mod cluster;
+pub mod decide;
 pub mod report;
 pub mod writer;

@@ -16,18 +16,15 @@ use tokio::sync::mpsc;
 
 use crate::config;
 use crate::corpus::{Corpus, CorpusError};
+use crate::ingest::decide::{Note, Settings, decide};
 use crate::ingest::report::{FeedReport, FeedResult};
+use crate::model::entry::NewEntry;
 use crate::model::feed::FeedJob;
-use crate::pipeline::fetch::Redirect;
-use crate::pipeline::hints::FeedHints;
-use crate::pipeline::run::{
-    Fetch, Outcome, ResponseMeta, host_of, panic_text, parse_time, rfc3339,
-};
+use crate::model::feed::FeedUpdate;
+use crate::pipeline::run::{Fetch, panic_text};
 use crate::runtime::clock::Clock;
 use crate::schedule;
-use crate::store::{
-    FeedState, FeedUpdate, FetchWrite, IngestRules, IngestStats, NewEntry, Store, StoreError,
-};
+use crate::store::{FetchWrite, IngestRules, IngestStats, Store, StoreError};
 
 /// Totals of one writer's life, for summaries.
 #[derive(Debug, Clone, Default)]
@@ -139,231 +136,47 @@ impl Writer {
         }
     }
 
-    /// Turns one fetch into the writes to store and decides when the feed is due again.
-    async fn prepare(&mut self, fetch: Fetch) -> Result<Prepared, StoreError> {
-        let Fetch {
-            job,
-            started_at: now,
-            state,
-            outcome,
-            response,
-        } = fetch;
-        let cfg = &job.cfg;
-        let interval = state
-            .interval_secs
-            .and_then(|s| u64::try_from(s).ok())
-            .filter(|s| *s > 0)
-            .map(Duration::from_secs)
-            .unwrap_or(cfg.interval);
-        let stored_hints: FeedHints = state
-            .hints
-            .as_deref()
-            .and_then(|h| serde_json::from_str(h).ok())
-            .unwrap_or_default();
-        let cache = response
-            .as_ref()
-            .map(|r| r.cache.clone())
-            .unwrap_or_default();
-        let mut update = FeedUpdate {
-            duration_ms: response
-                .as_ref()
-                .and_then(|r| i64::try_from(r.elapsed.as_millis()).ok()),
-            ..FeedUpdate::default()
-        };
-        let mut report = FeedReport {
-            feed_id: job.id,
-            name: job.name.clone(),
-            url: job.url.to_string(),
-            result: FeedResult::NotModified,
-            next_poll: None,
-            host_block: None,
-            duration: response.as_ref().map(|r| r.elapsed),
-        };
-        if let Some(r) = &response {
-            self.note_redirects(&job, &state, r, &mut update);
+    /// Turns one fetch into the writes to store ([`decide`]) and logs what it noted.
+    fn prepare(&mut self, fetch: Fetch) -> Prepared {
+        let d = decide(fetch, &Settings::from(&self.poll), rand::random::<f64>());
+        for note in &d.notes {
+            self.log_note(&d.job, note);
         }
-        let mut entries: Vec<NewEntry> = Vec::new();
-        let next = match outcome {
-            Outcome::Skipped(reason) => {
-                tracing::info!(feed = %job.name, url = %job.url, reason = %reason, "feed skipped");
-                report.result = FeedResult::Skipped(reason);
-                report.next_poll = if state.disabled_reason.is_some() {
-                    None
-                } else {
-                    state
-                        .retry_until
-                        .as_deref()
-                        .and_then(parse_time)
-                        .map(|t| t.min(schedule::add(now, self.poll.max_interval)))
-                        .or(Some(schedule::add(now, interval)))
-                };
-                return Ok(Prepared {
-                    report,
-                    interval: cfg.interval,
-                    update: None,
-                    entries,
-                });
+        Prepared {
+            report: d.report,
+            interval: d.job.cfg.interval,
+            update: d.update,
+            entries: d.entries,
+        }
+    }
+
+    /// One log line for one of [`decide`]'s notes, with the feed's name and URL.
+    fn log_note(&mut self, job: &FeedJob, note: &Note) {
+        let (feed, url) = (&job.name, &job.url);
+        match note {
+            Note::Skipped(reason) => {
+                tracing::info!(feed = %feed, url = %url, reason = %reason, "feed skipped")
             }
-            Outcome::NotModified | Outcome::Unchanged => {
-                let not_modified = matches!(outcome, Outcome::NotModified);
-                update.status = if not_modified {
-                    "not_modified"
-                } else {
-                    "unchanged"
-                }
-                .into();
-                update.http_status = Some(if not_modified { 304 } else { 200 });
-                if !not_modified {
-                    update.validators = response.as_ref().map(|r| {
-                        (
-                            r.validators.etag.clone(),
-                            r.validators.last_modified.clone(),
-                        )
-                    });
-                }
-                let interval = if cfg.adaptive { interval } else { cfg.interval };
-                update.interval_secs = i64::try_from(interval.as_secs()).ok();
-                report.result = if not_modified {
-                    FeedResult::NotModified
-                } else {
-                    FeedResult::Unchanged
-                };
-                tracing::info!(feed = %job.name, url = %job.url, status = %update.status, "feed unchanged");
-                let due = schedule::next_after_success(
-                    cfg,
-                    interval,
-                    now,
-                    &stored_hints,
-                    &cache,
-                    self.poll.max_interval,
-                );
-                self.note_capped(&job, due.capped);
-                due.at
+            Note::Unchanged(status) => {
+                tracing::info!(feed = %feed, url = %url, status = %status, "feed unchanged")
             }
-            Outcome::Parsed {
-                info,
-                entries: parsed,
-                body_hash,
-                hints,
-                recovered,
-                published,
-                boilerplate,
-                page_hold,
-            } => {
-                report.host_block = page_hold.map(|h| *h);
-                let keys: Vec<&str> = parsed.iter().map(|e| e.key.as_str()).collect();
-                let all_new = self.store.count_known(&keys).await? == 0;
-                let last_success = state.last_success_at.as_deref().and_then(parse_time);
-                let gap = schedule::gap_suspected(
-                    all_new,
-                    parsed.len(),
-                    published.iter().min().copied(),
-                    last_success,
-                );
-                let mut interval = if cfg.adaptive {
-                    schedule::adaptive_interval(
-                        &published,
-                        self.poll.min_interval,
-                        self.poll.max_interval,
-                    )
-                    .unwrap_or(interval)
-                } else {
-                    cfg.interval
-                };
-                if gap {
-                    let shorter = schedule::shortened(interval, self.poll.min_interval);
-                    tracing::warn!(
-                        feed = %job.name, url = %job.url, entries = parsed.len(),
-                        interval_s = shorter.as_secs(),
-                        "every entry is new and older ones scrolled out since the last poll: entries may have been missed; polling more often"
-                    );
-                    interval = shorter;
-                }
-                if recovered {
-                    tracing::warn!(feed = %job.name, url = %job.url, "feed is not well-formed XML; read through recovery");
-                }
-                update.status = "ok".into();
-                update.http_status = info.http_status;
-                update.validators = response.as_ref().map(|r| {
-                    (
-                        r.validators.etag.clone(),
-                        r.validators.last_modified.clone(),
-                    )
-                });
-                update.body_hash = Some(body_hash);
-                update.hints = serde_json::to_string(&hints).ok();
-                update.interval_secs = i64::try_from(interval.as_secs()).ok();
-                update.gap = gap;
-                update.recovered = recovered;
-                update.boilerplate = boilerplate;
-                update.info = Some(info);
-                entries = parsed;
-                let due = schedule::next_after_success(
-                    cfg,
-                    interval,
-                    now,
-                    &hints,
-                    &cache,
-                    self.poll.max_interval,
-                );
-                self.note_capped(&job, due.capped);
-                due.at
+            Note::Gap { entries, interval } => tracing::warn!(
+                feed = %feed, url = %url, entries, interval_s = interval.as_secs(),
+                "every entry is new and older ones scrolled out since the last poll: entries may have been missed; polling more often"
+            ),
+            Note::Recovered => {
+                tracing::warn!(feed = %feed, url = %url, "feed is not well-formed XML; read through recovery")
             }
-            Outcome::Failed {
-                error,
-                http_status,
-                retry_after,
-            } => {
-                let errors = u32::try_from(state.error_count + 1).unwrap_or(u32::MAX);
-                update.status = "error".into();
-                update.http_status = http_status;
-                update.error = Some(error.clone());
-                report.result = FeedResult::Failed(error.clone());
-                if let Some(ra) = retry_after {
-                    let hold = schedule::retry_hold(ra, self.poll.max_interval);
-                    if hold < ra {
-                        self.note_capped(&job, Some(ra));
-                    }
-                    update.retry_until = Some(rfc3339(schedule::add(now, hold)));
-                }
-                if http_status == Some(429) {
-                    let hold = retry_after
-                        .unwrap_or(Duration::from_secs(60))
-                        .min(schedule::HOST_BLOCK_CAP);
-                    let host = host_of(&job.url);
-                    report.host_block = Some((host, schedule::add(now, hold)));
-                }
-                if http_status == Some(410) {
-                    update.status = "gone".into();
-                    update.disabled_reason = Some(format!("410 Gone at {}", rfc3339(now)));
-                    tracing::error!(feed = %job.name, url = %job.url, "the server says the feed is gone (410); it is disabled until its URL changes in the config");
-                    return Ok(Prepared {
-                        report,
-                        interval: cfg.interval,
-                        update: Some(update),
-                        entries,
-                    });
-                }
-                tracing::warn!(feed = %job.name, url = %job.url, error = %error, errors, "feed failed");
-                schedule::next_after_failure(
-                    interval,
-                    errors,
-                    self.poll.max_backoff,
-                    retry_after,
-                    self.poll.max_interval,
-                    now,
-                    rand::random::<f64>(),
-                )
+            Note::Failed { error, errors } => {
+                tracing::warn!(feed = %feed, url = %url, error = %error, errors, "feed failed")
             }
-        };
-        update.next_poll_at = Some(rfc3339(next));
-        report.next_poll = Some(next);
-        Ok(Prepared {
-            report,
-            interval: cfg.interval,
-            update: Some(update),
-            entries,
-        })
+            Note::Gone => {
+                tracing::error!(feed = %feed, url = %url, "the server says the feed is gone (410); it is disabled until its URL changes in the config")
+            }
+            Note::Capped(asked) => self.note_capped(job, Some(*asked)),
+            Note::Moved(target) => tracing::warn!(feed = %feed, url = %url, moved_to = %target,
+                "feed moved permanently (repeated 301/308); polling the new URL — update the config"),
+        }
     }
 
     /// Stores a burst of fetches in one transaction (one savepoint each, so a fetch the
@@ -378,10 +191,8 @@ impl Writer {
                 fetch.job.cfg.interval,
             );
             // A panic while deciding on one fetch costs that feed its fetch, not the batch.
-            let outcome = AssertUnwindSafe(self.prepare(fetch))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| Err(StoreError::Internal(panic_text(&*panic))));
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.prepare(fetch)))
+                .map_err(|panic| StoreError::Internal(panic_text(&*panic)));
             match outcome {
                 Ok(p) => prepared.push(p),
                 Err(e) => {
@@ -482,35 +293,6 @@ impl Writer {
             duration: None,
             ..report
         }
-    }
-
-    /// Permanent redirects move the feed only once they repeat; temporary ones never do.
-    fn note_redirects(
-        &self,
-        job: &FeedJob,
-        state: &FeedState,
-        r: &ResponseMeta,
-        update: &mut FeedUpdate,
-    ) {
-        let permanent = !r.redirects.is_empty() && r.redirects.iter().all(Redirect::is_permanent);
-        if !permanent {
-            update.redirect_target = None;
-            update.redirect_count = 0;
-            return;
-        }
-        let target = r.final_url.to_string();
-        let count = if state.redirect_target.as_deref() == Some(target.as_str()) {
-            state.redirect_count + 1
-        } else {
-            1
-        };
-        if count >= 2 && state.fetch_url.as_deref() != Some(target.as_str()) {
-            tracing::warn!(feed = %job.name, url = %job.url, moved_to = %target,
-                "feed moved permanently (repeated 301/308); polling the new URL — update the config");
-            update.fetch_url = Some(target.clone());
-        }
-        update.redirect_target = Some(target);
-        update.redirect_count = count;
     }
 
     /// Runs a blocking corpus operation on the blocking pool (the corpus does file I/O and a

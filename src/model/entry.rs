@@ -143,6 +143,36 @@ pub fn disambiguate(entries: &mut Vec<Entry>) {
     }
 }
 
+/// An entry ready to store: normalized, with its dedup key.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub key: String,
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub author: Option<String>,
+    /// RFC 3339 UTC.
+    pub published: Option<String>,
+    pub updated: Option<String>,
+    pub record_date: String,
+    pub content_text: String,
+    pub content_hash: String,
+    /// The HTML the text was made from (kept so Markdown records keep their links).
+    pub content_html: Option<String>,
+    /// The feed's own text, when `content_text` comes from the article page.
+    pub feed_text: Option<String>,
+    /// SHA-256 of the feed's own text: a change means the entry was updated.
+    pub feed_hash: String,
+    /// `feed` or `page`.
+    pub text_source: String,
+    pub language: Option<String>,
+    /// Near-duplicate fingerprint and its LSH band keys.
+    pub fingerprint: Option<Vec<u8>>,
+    pub bands: Vec<i64>,
+    /// Why the entry gets no record (e.g. `language`), decided before storing.
+    pub excluded: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

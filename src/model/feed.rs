@@ -20,3 +20,63 @@ pub struct FeedJob {
     /// Article pages fetched per poll at most (`[corpus] max_pages_per_poll`).
     pub max_pages: usize,
 }
+
+/// What a successful fetch says about its feed.
+#[derive(Debug, Clone, Default)]
+pub struct FeedInfo {
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub http_status: Option<u16>,
+}
+
+/// A feed's polling state, read before each fetch.
+#[derive(Debug, Clone, Default)]
+pub struct FeedState {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body_hash: Option<String>,
+    /// Where the feed moved to after repeated permanent redirects.
+    pub fetch_url: Option<String>,
+    pub redirect_target: Option<String>,
+    pub redirect_count: i64,
+    pub error_count: i64,
+    pub disabled_reason: Option<String>,
+    /// Interval in force (adaptive mode and gap shortening move it), seconds.
+    pub interval_secs: Option<i64>,
+    pub last_success_at: Option<String>,
+    pub next_poll_at: Option<String>,
+    pub retry_until: Option<String>,
+    /// JSON of the last document's polling hints.
+    pub hints: Option<String>,
+    /// JSON of the feed's learned boilerplate model.
+    pub boilerplate: Option<String>,
+}
+
+/// Outcome of one fetch, as the feed row records it.
+#[derive(Debug, Clone, Default)]
+pub struct FeedUpdate {
+    /// `ok`, `not_modified`, `unchanged`, `error` or `gone`.
+    pub status: String,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    /// New validators (only with a 200).
+    pub validators: Option<(Option<String>, Option<String>)>,
+    pub body_hash: Option<String>,
+    pub hints: Option<String>,
+    pub next_poll_at: Option<String>,
+    pub retry_until: Option<String>,
+    pub interval_secs: Option<i64>,
+    /// This fetch may have missed entries.
+    pub gap: bool,
+    pub recovered: bool,
+    pub duration_ms: Option<i64>,
+    pub redirect_target: Option<String>,
+    pub redirect_count: i64,
+    /// Set once a permanent redirect has repeated: poll this URL from now on.
+    pub fetch_url: Option<String>,
+    pub disabled_reason: Option<String>,
+    /// Info from the document (title, site URL), with a 200.
+    pub info: Option<FeedInfo>,
+    /// The feed's learned boilerplate model, JSON.
+    pub boilerplate: Option<String>,
+}

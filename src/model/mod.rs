@@ -5,3 +5,4 @@
 
 pub mod entry;
 pub mod feed;
+pub mod record;

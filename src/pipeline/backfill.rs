@@ -6,13 +6,11 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use url::Url;
 
 use crate::model::feed::FeedJob;
 use crate::pipeline::fetch::FetchError;
-use crate::pipeline::parse::parse_feed;
-use crate::pipeline::text::quality::{FeedQuality, prepare};
+use crate::pipeline::run::{Outcome, Source, run_feed};
 use crate::runtime::clock::Clock;
 use crate::runtime::engine::Engine;
 
@@ -69,7 +67,7 @@ pub async fn backfill(
         .ok_or_else(|| {
             anyhow::anyhow!("no configured feed is named {feed:?} (see the config's [[feeds]])")
         })?;
-    let mut writer = engine.writer(clock);
+    let mut writer = engine.writer(Arc::clone(&clock));
     let mut report = BackfillReport {
         feed: job.name.clone(),
         pages: 0,
@@ -103,19 +101,26 @@ pub async fn backfill(
             tracing::warn!(feed = %job.name, url = %job.url, "backfill refused: not a WordPress feed");
             return Ok(report);
         }
-        let parsed = parse_feed(
-            &fetched.body,
-            fetched.content_type.as_deref(),
-            job.url.as_str(),
-        )
-        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
-        let mut q = FeedQuality {
-            known: None,
-            strip: &job.cfg.strip,
-            languages: &job.cfg.languages,
-            model: None,
+        // The rest is the pipeline every feed goes through: parse and text work under the
+        // per-core limit, the feed's own text rules and boilerplate model, article pages.
+        let source = Source::Bytes {
+            body: fetched.body,
+            content_type: fetched.content_type,
         };
-        let entries = prepare(&parsed, Utc::now(), &mut q);
+        let run = run_feed(
+            &engine.fetcher,
+            Some(&engine.store),
+            clock.as_ref(),
+            job.clone(),
+            source,
+            None,
+        )
+        .await;
+        let (entries, known) = match run.outcome {
+            Outcome::Parsed(p) => (p.entries, p.known),
+            Outcome::Failed { error, .. } => anyhow::bail!("{url}: {error}"),
+            _ => anyhow::bail!("{url}: nothing was read"),
+        };
         let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
         if entries.is_empty() {
             report.stopped = format!("page {page} is empty: end of the archive");
@@ -128,8 +133,6 @@ pub async fn backfill(
                 format!("page {page} repeats the first page: the server ignores ?paged=");
             break;
         }
-        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let known = engine.store.count_known(&key_refs).await?;
         report.pages = page;
         let stats = writer.ingest_entries(job.id, &entries).await?;
         report.new_entries += stats.new;

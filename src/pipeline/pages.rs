@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::config::{self};
+use crate::model::entry::NewEntry;
 use crate::model::feed::FeedJob;
 use crate::pipeline::fetch::{FetchError, Fetcher};
 use crate::pipeline::run::{cpu_slots, host_of};
 use crate::pipeline::text::quality::FeedQuality;
 use crate::schedule;
-use crate::store::NewEntry;
 
 /// Replaces teasers of new entries with the article page's text (`full_text`). Page fetches go
 /// through the same fetcher — per-host limits, timeouts, size cap, and the refusal of internal

@@ -10,34 +10,45 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::model::entry::NewEntry;
 use crate::model::feed::FeedJob;
+use crate::model::feed::{FeedInfo, FeedState};
 use crate::pipeline::fetch::{CacheHints, FetchError, Fetcher, Redirect, Validators};
 use crate::pipeline::hints::{FeedHints, read_hints};
 use crate::pipeline::pages::fetch_pages;
-use crate::pipeline::parse::parse_feed;
+use crate::pipeline::parse::{ParsedFeed, parse_feed};
 use crate::pipeline::text::boilerplate::BoilerplateModel;
 use crate::pipeline::text::quality::FeedQuality;
 use crate::pipeline::text::quality::prepare;
 use crate::runtime::clock::Clock;
 use crate::schedule;
-use crate::store::{FeedInfo, FeedState, NewEntry, Store};
+use crate::store::Store;
+
+/// A document that was read: its entries ready to store and what it says about polling.
+#[derive(Debug)]
+pub struct Parsed {
+    pub info: FeedInfo,
+    pub entries: Vec<NewEntry>,
+    pub body_hash: String,
+    pub hints: FeedHints,
+    pub recovered: bool,
+    /// Publication times of the document's entries (adaptive intervals, gap detection).
+    pub published: Vec<DateTime<Utc>>,
+    /// The feed's boilerplate model after learning from this document, JSON.
+    pub boilerplate: Option<String>,
+    /// How many of the document's entries were stored before this fetch.
+    pub known: usize,
+    /// An article page's site answered 429: its host is held until then.
+    pub page_hold: Option<(String, DateTime<Utc>)>,
+    /// `rss`, `atom`, … and the character encoding the document was read in.
+    pub format: String,
+    pub encoding: String,
+}
 
 /// What fetching and preparing one feed produced, before anything is stored.
 #[derive(Debug)]
 pub enum Outcome {
-    Parsed {
-        info: FeedInfo,
-        entries: Vec<NewEntry>,
-        body_hash: String,
-        hints: FeedHints,
-        recovered: bool,
-        /// Publication times of the document's entries (adaptive intervals, gap detection).
-        published: Vec<DateTime<Utc>>,
-        /// The feed's boilerplate model after learning from this document, JSON.
-        boilerplate: Option<String>,
-        /// An article page's site answered 429: its host is held until then.
-        page_hold: Option<Box<(String, DateTime<Utc>)>>,
-    },
+    Parsed(Box<Parsed>),
     /// 304: the server says nothing changed.
     NotModified,
     /// 200 with the same bytes as last time: nothing to parse.
@@ -81,7 +92,7 @@ impl Fetch {
     /// Entries the fetch carries (parsed ones only).
     pub fn entry_count(&self) -> usize {
         match &self.outcome {
-            Outcome::Parsed { entries, .. } => entries.len(),
+            Outcome::Parsed(p) => p.entries.len(),
             _ => 0,
         }
     }
@@ -110,75 +121,129 @@ pub(crate) fn cpu_slots() -> &'static tokio::sync::Semaphore {
     &SLOTS
 }
 
-/// Fetches, parses and normalizes one feed. Reads the feed's state; never writes.
-/// `poll_slot` (the scheduler's concurrency permit) is given back before article pages are
-/// fetched.
-pub async fn fetch_feed(
+/// Where a run gets its document.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The feed as the daemon polls it: holds and a 410 are respected, the GET is conditional,
+    /// a body like the last one is not parsed again.
+    Feed,
+    /// Another URL of the feed (an archive page), fetched unconditionally.
+    Page(Url),
+    /// A document already in hand (a local file).
+    Bytes {
+        body: Vec<u8>,
+        content_type: Option<String>,
+    },
+}
+
+/// A response body on its way to the parser.
+struct Body {
+    bytes: Vec<u8>,
+    content_type: Option<String>,
+    status: Option<u16>,
+    hash: String,
+}
+
+/// One feed through the pipeline: state, fetch, parse, text, article pages. This is the one
+/// path the daemon, `poll`, `inspect` and `backfill` share. Reads the store (the feed's state
+/// and which entries it knows) when given one; never writes. `poll_slot` (the scheduler's
+/// concurrency permit) is given back before article pages are fetched.
+pub async fn run_feed(
     fetcher: &Fetcher,
-    store: &Store,
+    store: Option<&Store>,
     clock: &dyn Clock,
     job: FeedJob,
+    source: Source,
     poll_slot: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Fetch {
     let started_at = clock.now();
-    let state = match store.feed_state(job.id).await {
-        Ok(s) => s,
-        Err(e) => {
-            return Fetch {
-                job,
-                started_at,
-                state: FeedState::default(),
-                outcome: Outcome::Failed {
-                    error: format!("cannot read the feed's state: {e}"),
-                    http_status: None,
-                    retry_after: None,
-                },
-                response: None,
-            };
+    let mut fetch = Fetch {
+        job,
+        started_at,
+        state: FeedState::default(),
+        outcome: Outcome::NotModified,
+        response: None,
+    };
+    if let Some(store) = store {
+        match store.feed_state(fetch.job.id).await {
+            Ok(s) => fetch.state = s,
+            Err(e) => {
+                fetch.outcome = failure(format!("cannot read the feed's state: {e}"), None);
+                return fetch;
+            }
+        }
+    }
+    if matches!(source, Source::Feed)
+        && let Some(reason) = skip_reason(&fetch, clock.now())
+    {
+        fetch.outcome = Outcome::Skipped(reason);
+        return fetch;
+    }
+    let body = match get_body(fetcher, &mut fetch, source).await {
+        Ok(body) => body,
+        Err(outcome) => {
+            fetch.outcome = outcome;
+            return fetch;
         }
     };
-    if let Some(reason) = &state.disabled_reason {
-        let outcome = Outcome::Skipped(format!("disabled: {reason}"));
-        return Fetch {
-            job,
-            started_at,
-            state,
-            outcome,
-            response: None,
-        };
+    fetch.outcome = read_document(fetcher, store, &fetch, body, poll_slot).await;
+    fetch
+}
+
+fn failure(error: String, http_status: Option<u16>) -> Outcome {
+    Outcome::Failed {
+        error,
+        http_status,
+        retry_after: None,
     }
-    // A hold longer than `max_interval` (written by an older version, or by hand) is capped.
-    if let Some(until) = state
+}
+
+/// Why the daemon leaves the feed alone this time: disabled, or a server-imposed hold (capped
+/// at `max_interval`, whoever wrote it).
+fn skip_reason(fetch: &Fetch, now: DateTime<Utc>) -> Option<String> {
+    if let Some(reason) = &fetch.state.disabled_reason {
+        return Some(format!("disabled: {reason}"));
+    }
+    let until = fetch
+        .state
         .retry_until
         .as_deref()
         .and_then(parse_time)
-        .map(|t| t.min(schedule::add(started_at, job.max_wait)))
-        && until > clock.now()
-    {
-        let outcome = Outcome::Skipped(format!(
-            "the server asked to wait until {}",
-            until.to_rfc3339()
-        ));
-        return Fetch {
-            job,
-            started_at,
-            state,
-            outcome,
-            response: None,
-        };
-    }
-    let url = state
-        .fetch_url
-        .as_deref()
-        .and_then(|u| Url::parse(u).ok())
-        .unwrap_or_else(|| job.url.clone());
-    let validators = Validators {
-        etag: state.etag.clone(),
-        last_modified: state.last_modified.clone(),
+        .map(|t| t.min(schedule::add(fetch.started_at, fetch.job.max_wait)))?;
+    (until > now).then(|| format!("the server asked to wait until {}", until.to_rfc3339()))
+}
+
+/// The document's bytes, or the outcome that ends the run here (an error, a 304, the same
+/// bytes as last time). Records the response metadata in `fetch`.
+async fn get_body(fetcher: &Fetcher, fetch: &mut Fetch, source: Source) -> Result<Body, Outcome> {
+    let (url, conditional) = match source {
+        Source::Bytes { body, content_type } => {
+            let hash = hex::encode(Sha256::digest(&body));
+            return Ok(Body {
+                bytes: body,
+                content_type,
+                status: None,
+                hash,
+            });
+        }
+        Source::Page(url) => (url, false),
+        Source::Feed => {
+            let moved = fetch
+                .state
+                .fetch_url
+                .as_deref()
+                .and_then(|u| Url::parse(u).ok());
+            (moved.unwrap_or_else(|| fetch.job.url.clone()), true)
+        }
     };
-    let fetched = match fetcher.get(&url, Some(&validators)).await {
-        Ok(f) => f,
-        Err(e) => {
+    let validators = Validators {
+        etag: fetch.state.etag.clone(),
+        last_modified: fetch.state.last_modified.clone(),
+    };
+    let fetched = fetcher
+        .get(&url, conditional.then_some(&validators))
+        .await
+        .map_err(|e| {
             let (http_status, retry_after) = match e {
                 FetchError::Status {
                     status,
@@ -186,21 +251,13 @@ pub async fn fetch_feed(
                 } => (Some(status), retry_after),
                 _ => (None, None),
             };
-            let outcome = Outcome::Failed {
+            Outcome::Failed {
                 error: e.to_string(),
                 http_status,
                 retry_after,
-            };
-            return Fetch {
-                job,
-                started_at,
-                state,
-                outcome,
-                response: None,
-            };
-        }
-    };
-    let response = Some(ResponseMeta {
+            }
+        })?;
+    fetch.response = Some(ResponseMeta {
         validators: fetched.validators.clone(),
         cache: fetched.cache.clone(),
         redirects: fetched.redirects.clone(),
@@ -208,36 +265,91 @@ pub async fn fetch_feed(
         elapsed: fetched.elapsed,
     });
     if fetched.not_modified() {
-        return Fetch {
-            job,
-            started_at,
-            state,
-            outcome: Outcome::NotModified,
-            response,
-        };
+        return Err(Outcome::NotModified);
     }
-    let body_hash = hex::encode(Sha256::digest(&fetched.body));
-    if state.body_hash.as_deref() == Some(body_hash.as_str()) {
-        return Fetch {
-            job,
-            started_at,
-            state,
-            outcome: Outcome::Unchanged,
-            response,
-        };
+    let hash = hex::encode(Sha256::digest(&fetched.body));
+    if conditional && fetch.state.body_hash.as_deref() == Some(hash.as_str()) {
+        return Err(Outcome::Unchanged);
     }
+    Ok(Body {
+        bytes: fetched.body,
+        content_type: fetched.content_type,
+        status: Some(fetched.status),
+        hash,
+    })
+}
+
+/// Parse, text and article pages: the CPU-bound steps under the per-core limit, off the I/O
+/// threads; the poll slot is given back before pages are fetched (they wait on other servers).
+async fn read_document(
+    fetcher: &Fetcher,
+    store: Option<&Store>,
+    fetch: &Fetch,
+    body: Body,
+    poll_slot: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Outcome {
+    let job = &fetch.job;
+    let status = body.status;
+    let cpu = cpu_slots().acquire().await.ok();
+    let (doc, hints) = match parse_stage(job, body.bytes, body.content_type).await {
+        Ok(parsed) => parsed,
+        Err(e) => return failure(e, status),
+    };
+    // Entries stored before with the same text need no language or fingerprint: on a feed that
+    // gained a few items, that is most of the work.
+    let known = match store {
+        Some(store) => {
+            let keys: Vec<&str> = doc.entries.iter().map(|e| e.key.as_str()).collect();
+            store.known_feed_hashes(&keys).await.unwrap_or_default()
+        }
+        None => HashMap::new(),
+    };
+    let known = Arc::new(known);
+    let model = fetch.state.boilerplate.clone();
+    let (doc, mut entries, boilerplate) =
+        match text_stage(job, doc, Arc::clone(&known), model).await {
+            Ok(done) => done,
+            Err(e) => return failure(e, status),
+        };
+    drop(cpu);
+    drop(poll_slot);
+    let page_hold = fetch_pages(fetcher, &known, job, &mut entries).await;
+    Outcome::Parsed(Box::new(Parsed {
+        page_hold,
+        known: known.len(),
+        boilerplate,
+        published: doc
+            .entries
+            .iter()
+            .filter_map(|e| e.published.or(e.updated))
+            .map(|d| d.with_timezone(&Utc))
+            .collect(),
+        info: FeedInfo {
+            title: doc
+                .title
+                .as_deref()
+                .map(crate::pipeline::text::normalize::inline_text),
+            site_url: doc.site_url.clone(),
+            http_status: status,
+        },
+        entries,
+        body_hash: body.hash,
+        hints,
+        recovered: doc.recovered,
+        format: doc.format,
+        encoding: doc.encoding,
+    }))
+}
+
+/// Parses the document (and its polling hints), keeping the newest `max_entries`.
+async fn parse_stage(
+    job: &FeedJob,
+    body: Vec<u8>,
+    content_type: Option<String>,
+) -> Result<(ParsedFeed, FeedHints), String> {
     // Keys of non-global GUIDs hang off the configured URL, which stays stable when a feed moves.
     let feed_url = job.url.as_str().to_string();
-    let status = fetched.status;
-    let content_type = fetched.content_type;
-    let body = fetched.body;
-    let cfg = job.cfg.clone();
     let max_entries = job.max_entries;
-    let model_json = state.boilerplate.clone();
-    // Parsing and HTML work is CPU-bound; keep it off the I/O threads, and run no more of it at
-    // once than there are cores: more would only take CPU from the writer, whose pace every
-    // fetch waits for anyway.
-    let _cpu = cpu_slots().acquire().await.ok();
     let parsed = tokio::task::spawn_blocking(move || {
         let hints = read_hints(&body);
         parse_feed(&body, content_type.as_deref(), &feed_url).map(|mut p| {
@@ -246,7 +358,7 @@ pub async fn fetch_feed(
         })
     })
     .await;
-    let parsed = match parsed {
+    match parsed {
         Ok(Ok((p, hints, left_out))) => {
             if left_out > 0 {
                 tracing::warn!(
@@ -254,96 +366,38 @@ pub async fn fetch_feed(
                     "the document holds more entries than [poll] max_entries_per_fetch; the oldest are left out"
                 );
             }
-            Ok(Ok((p, hints)))
+            Ok((p, hints))
         }
-        Ok(Err(e)) => Ok(Err(e)),
-        Err(e) => Err(e),
-    };
-    // Entries stored before with the same text need no language or fingerprint: on a feed that
-    // gained a few items, that is most of the work.
-    let known = Arc::new(match &parsed {
-        Ok(Ok((p, _))) => {
-            let keys: Vec<&str> = p.entries.iter().map(|e| e.key.as_str()).collect();
-            store.known_feed_hashes(&keys).await.unwrap_or_default()
-        }
-        _ => HashMap::new(),
-    });
-    let parsed = match parsed {
-        Ok(Ok((p, hints))) => {
-            let known = Arc::clone(&known);
-            tokio::task::spawn_blocking(move || {
-                let mut model: BoilerplateModel = model_json
-                    .as_deref()
-                    .and_then(|m| serde_json::from_str(m).ok())
-                    .unwrap_or_default();
-                let mut q = FeedQuality {
-                    strip: &cfg.strip,
-                    languages: &cfg.languages,
-                    model: Some(&mut model),
-                    known: Some(known.as_ref()),
-                };
-                let entries = prepare(&p, Utc::now(), &mut q);
-                Ok((p, entries, hints, serde_json::to_string(&model).ok()))
-            })
-            .await
-        }
-        Ok(Err(e)) => Ok(Err(e)),
-        Err(e) => Err(e),
-    };
-    drop(_cpu);
-    // Page fetches wait on other servers, not on this feed's: the poll slot goes to the next
-    // feed meanwhile.
-    drop(poll_slot);
-    let mut page_hold = None;
-    let parsed = match parsed {
-        Ok(Ok((p, mut entries, hints, model))) => {
-            page_hold = fetch_pages(fetcher, &known, &job, &mut entries)
-                .await
-                .map(Box::new);
-            Ok(Ok((p, entries, hints, model)))
-        }
-        other => other,
-    };
-    let outcome = match parsed {
-        Ok(Ok((p, entries, hints, boilerplate))) => Outcome::Parsed {
-            page_hold,
-            boilerplate,
-            published: p
-                .entries
-                .iter()
-                .filter_map(|e| e.published.or(e.updated))
-                .map(|d| d.with_timezone(&Utc))
-                .collect(),
-            info: FeedInfo {
-                title: p
-                    .title
-                    .map(|t| crate::pipeline::text::normalize::inline_text(&t)),
-                site_url: p.site_url,
-                http_status: Some(status),
-            },
-            entries,
-            body_hash,
-            hints,
-            recovered: p.recovered,
-        },
-        Ok(Err(e)) => Outcome::Failed {
-            error: e.to_string(),
-            http_status: Some(status),
-            retry_after: None,
-        },
-        Err(e) => Outcome::Failed {
-            error: format!("parser task failed: {e}"),
-            http_status: Some(status),
-            retry_after: None,
-        },
-    };
-    Fetch {
-        job,
-        started_at,
-        state,
-        outcome,
-        response,
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("parser task failed: {e}")),
     }
+}
+
+/// The feed's own text rules (strip, languages, its learned boilerplate model) applied to
+/// every entry; returns the entries and the model after learning from this document.
+async fn text_stage(
+    job: &FeedJob,
+    doc: ParsedFeed,
+    known: Arc<HashMap<String, String>>,
+    model_json: Option<String>,
+) -> Result<(ParsedFeed, Vec<NewEntry>, Option<String>), String> {
+    let cfg = job.cfg.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut model: BoilerplateModel = model_json
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default();
+        let mut q = FeedQuality {
+            strip: &cfg.strip,
+            languages: &cfg.languages,
+            model: Some(&mut model),
+            known: Some(known.as_ref()),
+        };
+        let entries = prepare(&doc, Utc::now(), &mut q);
+        (doc, entries, serde_json::to_string(&model).ok())
+    })
+    .await
+    .map_err(|e| format!("parser task failed: {e}"))
 }
 
 /// The message of a caught panic.

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-
 use crate::config::Config;
 use crate::ingest::writer::Writer;
 use crate::model::feed::FeedJob;

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::ingest::report::{FeedReport, FeedResult};
 use crate::ingest::writer::WriterStats;
 use crate::model::feed::FeedJob;
-use crate::pipeline::run::{Fetch, fetch_feed, host_of, panic_text};
+use crate::pipeline::run::{Fetch, Source, host_of, panic_text, run_feed};
 use crate::runtime::clock::Clock;
 use crate::runtime::engine::Engine;
 use crate::runtime::metrics::Metrics;
@@ -71,7 +71,7 @@ fn spawn_fetch(
         // writer still hears of it, so its slot is freed and its next poll scheduled.
         let started_at = clock.now();
         let fallback = job.clone();
-        let fetch = AssertUnwindSafe(fetch_feed(&fetcher, &store, clock.as_ref(), job, permit))
+        let fetch = AssertUnwindSafe(run_feed(&fetcher, Some(&store), clock.as_ref(), job, Source::Feed, permit))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::{FullText, StripPattern};
+use crate::model::entry::NewEntry;
 use crate::model::entry::{rfc3339_utc, sha256_hex};
 use crate::pipeline::parse::ParsedFeed;
 use crate::pipeline::text::boilerplate::{
@@ -17,7 +18,6 @@ use crate::pipeline::text::extract::{Article, is_teaser, prefer_extracted};
 use crate::pipeline::text::lang::{detect_language, language_allowed};
 use crate::pipeline::text::neardup::{Fingerprint, band_ids, fingerprint, is_near_duplicate};
 use crate::pipeline::text::normalize::normalize_entry;
-use crate::store::NewEntry;
 
 /// A feed's quality settings and learned boilerplate.
 pub struct FeedQuality<'a> {

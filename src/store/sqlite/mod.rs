@@ -1,0 +1,727 @@
+//! The SQLite backend: the only code that speaks SQLite's SQL.
+//!
+//! WAL mode lets `sqlite3` and other readers query while the daemon writes, and a busy timeout
+//! rides out their brief locks. Fetches that arrive together share one transaction, each in its
+//! own savepoint, so a crash leaves a feed either fully ingested or untouched, and one commit
+//! pays for many feeds. A record path is stored only after the corpus has made the file
+//! durable; entries without one are the corpus's to-do list. Batches travel as JSON arrays read
+//! with `json_each`: one statement per step of a fetch, whatever its size.
+
+mod ingest;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+
+use super::{
+    EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
+    SearchQuery, StoreError, Totals, now_rfc3339,
+};
+use crate::model::feed::{FeedState, FeedUpdate};
+use crate::model::record::PendingRecord;
+use ingest::{Batch, Staged, insert_entries, json_array};
+
+pub(super) trait Context<T> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Query { context, source })
+    }
+}
+
+/// A pool on `path` with the settings every connection shares, plus `mode`'s.
+async fn connect(
+    path: &Path,
+    mode: impl FnOnce(SqliteConnectOptions) -> SqliteConnectOptions,
+) -> Result<SqlitePool, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let opts = SqliteConnectOptions::from_str("sqlite://")
+        .map_err(open_err)?
+        .filename(path)
+        .busy_timeout(Duration::from_secs(30))
+        .pragma("cache_size", "-4096")
+        .pragma("temp_store", "memory");
+    SqlitePoolOptions::new()
+        .max_connections(POOL_CONNECTIONS)
+        .connect_with(mode(opts))
+        .await
+        .map_err(open_err)
+}
+
+/// Reads a column, with a type check instead of a panic: a value of the wrong type (written by
+/// a user's own tool, say) is an error naming the column.
+pub(super) trait Col {
+    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>;
+}
+
+impl Col for sqlx::sqlite::SqliteRow {
+    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        self.try_get(index)
+            .ctx("reading a row (a value of an unexpected type?)")
+    }
+}
+
+/// One connection for the writer, one for the readers (fetch state, pending records): more only
+/// multiplied page caches.
+const POOL_CONNECTIONS: u32 = 2;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, true).await
+    }
+
+    /// Opens an existing database read-only (for queries): it is never created or migrated,
+    /// and a schema older or newer than this binary's is a clear error.
+    pub async fn open_existing(path: &Path) -> Result<SqliteStore, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let pool = connect(path, |o| o.read_only(true)).await?;
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+        let known: Vec<i64> = sqlx::migrate!("./migrations/sqlite")
+            .iter()
+            .map(|m| m.version)
+            .collect();
+        let (have, want) = (applied.last().copied(), known.last().copied());
+        if applied.iter().any(|v| !known.contains(v)) {
+            return Err(StoreError::Schema {
+                path: path.to_path_buf(),
+                message: format!(
+                    "its schema (version {}) is newer than this feedcorpus knows (version {}); use the newer binary",
+                    have.unwrap_or(0),
+                    want.unwrap_or(0)
+                ),
+            });
+        }
+        if have != want {
+            return Err(StoreError::Schema {
+                path: path.to_path_buf(),
+                message: format!(
+                    "its schema (version {}) is older than this feedcorpus (version {}); run `feedcorpus poll` once to migrate it",
+                    have.unwrap_or(0),
+                    want.unwrap_or(0)
+                ),
+            });
+        }
+        Ok(SqliteStore { pool })
+    }
+
+    async fn open_with(path: &Path, create: bool) -> Result<SqliteStore, StoreError> {
+        // Only `open` comes here: the database is written and migrated.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let pool = connect(path, |o| {
+            o.create_if_missing(create)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL in WAL mode: a killed process loses nothing committed; a power loss can
+                // lose the last commits, never consistency. Record files carry their own barrier,
+                // and an entry whose row was lost is stored again by the next poll, adopting its
+                // record.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                // The WAL file is truncated back to 64 MiB after a checkpoint that grew it more.
+                .pragma("journal_size_limit", "67108864")
+        })
+        .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Frees the page caches of the idle connections (the daemon between poll rounds).
+    pub async fn release_memory(&self) {
+        let mut held = Vec::new();
+        for _ in 0..POOL_CONNECTIONS {
+            // Only connections nobody uses: never wait for a busy one.
+            match self.pool.try_acquire() {
+                Some(c) => held.push(c),
+                None => break,
+            }
+        }
+        for c in &mut held {
+            let _ = sqlx::query("PRAGMA shrink_memory").execute(&mut **c).await;
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        // IMMEDIATE takes the write lock up front, so the busy timeout applies to it instead of
+        // failing later when a read transaction would have to be upgraded.
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .ctx("starting a write transaction")
+    }
+
+    /// Makes the `feeds` table match the config: one row per configured feed, keyed by name;
+    /// feeds no longer configured are kept (their entries stay linked) but marked inactive.
+    /// Returns the row id of each configured feed by name.
+    pub async fn sync_feeds(
+        &self,
+        feeds: &[FeedSpec<'_>],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE feeds SET active = 0")
+            .execute(&mut *tx)
+            .await
+            .ctx("marking feeds inactive")?;
+        // Four statements whatever the number of feeds: a daemon with thousands of feeds
+        // starts (and reloads) without thousands of round trips.
+        let list: Vec<(&str, &str)> = feeds.iter().map(|f| (f.name, f.url)).collect();
+        let list = json_array(&list);
+        // A changed URL is a new source: forget validators, redirects, backoff and a 410.
+        sqlx::query(
+            "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL,
+                    fetch_url = NULL, redirect_target = NULL, redirect_count = 0,
+                    error_count = 0, disabled_at = NULL, disabled_reason = NULL,
+                    next_poll_at = NULL, retry_until = NULL
+             FROM json_each(?1) AS f
+             WHERE feeds.name = f.value ->> 0 AND feeds.url <> f.value ->> 1",
+        )
+        .bind(&list)
+        .execute(&mut *tx)
+        .await
+        .ctx("resetting feeds whose URL changed")?;
+        sqlx::query(
+            "INSERT INTO feeds (name, url, active, added_at)
+             SELECT value ->> 0, value ->> 1, 1, ?2 FROM json_each(?1) WHERE true
+             ON CONFLICT(name) DO UPDATE SET url = excluded.url, active = 1",
+        )
+        .bind(&list)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .ctx("registering feeds")?;
+        let rows = sqlx::query(
+            "SELECT name, id FROM feeds WHERE name IN (SELECT value ->> 0 FROM json_each(?1))",
+        )
+        .bind(&list)
+        .fetch_all(&mut *tx)
+        .await
+        .ctx("reading feed ids")?;
+        let ids: HashMap<String, i64> = rows
+            .iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(0)?, r.col::<i64>(1)?)) })
+            .collect::<Result<_, _>>()?;
+        tx.commit().await.ctx("committing the feed list")?;
+        Ok(ids)
+    }
+
+    pub async fn feed_id(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM feeds WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("looking up a feed")
+    }
+
+    /// Reads a feed's polling state.
+    pub async fn feed_state(&self, feed_id: i64) -> Result<FeedState, StoreError> {
+        let r = sqlx::query(
+            "SELECT etag, last_modified, body_hash, fetch_url, redirect_target, redirect_count,
+                    error_count, disabled_reason, interval_secs, last_success_at, next_poll_at,
+                    retry_until, hints, boilerplate
+             FROM feeds WHERE id = ?1",
+        )
+        .bind(feed_id)
+        .fetch_one(&self.pool)
+        .await
+        .ctx("reading a feed's state")?;
+        Ok(FeedState {
+            etag: r.col(0)?,
+            last_modified: r.col(1)?,
+            body_hash: r.col(2)?,
+            fetch_url: r.col(3)?,
+            redirect_target: r.col(4)?,
+            redirect_count: r.col(5)?,
+            error_count: r.col(6)?,
+            disabled_reason: r.col(7)?,
+            interval_secs: r.col(8)?,
+            last_success_at: r.col(9)?,
+            next_poll_at: r.col(10)?,
+            retry_until: r.col(11)?,
+            hints: r.col(12)?,
+            boilerplate: r.col(13)?,
+        })
+    }
+
+    /// The stored feed-text hash of each of these keys that is stored.
+    pub async fn known_feed_hashes(
+        &self,
+        keys: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(
+            "SELECT key, coalesce(feed_hash, '') FROM entries
+             WHERE key IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_array(keys))
+        .fetch_all(&self.pool)
+        .await
+        .ctx("looking up known entries")?;
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(0)?, r.col::<String>(1)?)) })
+            .collect::<Result<_, _>>()
+    }
+
+    /// Stores several fetches in one transaction, each inside its own savepoint: a fetch whose
+    /// writes fail is rolled back alone and reported in its slot, the others are kept. One
+    /// commit (one WAL sync, one full-text index flush) then covers them all, which is what
+    /// makes a poll round of many feeds cheap. `Err` means nothing was stored.
+    pub async fn apply_fetches(
+        &self,
+        writes: &[FetchWrite<'_>],
+        rules: &IngestRules<'_>,
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.write_tx().await?;
+        let mut batch = Batch::load(&mut tx, writes).await?;
+        let first_id = batch.next_id;
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            let mut sp = sqlx::Connection::begin(&mut *tx)
+                .await
+                .ctx("starting a savepoint")?;
+            let mut stats = IngestStats {
+                total: w.entries.len(),
+                ..IngestStats::default()
+            };
+            let mut staged = Staged::default();
+            let mut written =
+                insert_entries(&mut sp, w, &now, rules, &mut stats, &mut batch, &mut staged).await;
+            if let (Ok(()), Some(update)) = (&written, w.update) {
+                written = update_feed(&mut sp, w.feed_id, update, &now, stats.new).await;
+            }
+            match written {
+                Ok(()) => {
+                    sp.commit().await.ctx("releasing a savepoint")?;
+                    batch.accept(staged);
+                    out.push(Ok(stats));
+                }
+                Err(e) => {
+                    // Nothing of the fetch was stored; its staged entries are dropped with it.
+                    sp.rollback().await.ctx("rolling back a savepoint")?;
+                    out.push(Err(e));
+                }
+            }
+        }
+        batch.write_bands(&mut tx).await?;
+        if batch.next_id > first_id {
+            // The full-text index is fed once per transaction rather than by a per-row trigger:
+            // FTS5 flushes its buffer at every statement savepoint, and one flush per entry
+            // costs more than the rest of the insert.
+            sqlx::query(
+                "INSERT INTO entries_fts (rowid, title, content_text)
+                 SELECT id, coalesce(title, ''), content_text FROM entries WHERE id >= ?1",
+            )
+            .bind(first_id)
+            .execute(&mut *tx)
+            .await
+            .ctx("indexing new entries for search")?;
+        }
+        tx.commit().await.ctx("committing fetches")?;
+        Ok(out)
+    }
+
+    /// Entries without a durable record, oldest publication first. Entries whose text is empty
+    /// have nothing to write and are never pending. `with_html` reads the HTML body too (only
+    /// Markdown records need it).
+    pub async fn pending_records(
+        &self,
+        limit: usize,
+        with_html: bool,
+    ) -> Result<Vec<PendingRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, key, record_date, content_text, record_path, title, author, url,
+                    CASE WHEN ?2 THEN content_html END
+             FROM entries
+             WHERE (record_path IS NULL OR record_stale = 1) AND content_text <> '' AND excluded IS NULL
+             ORDER BY COALESCE(published, first_seen_at), id
+             LIMIT ?1",
+        )
+        .bind(limit as i64)
+        .bind(with_html)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("listing entries without a record")?;
+        rows.iter().map(pending_from_row).collect::<Result<_, _>>()
+    }
+
+    /// Every written record: (entry id, record path).
+    pub async fn record_paths(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, record_path FROM entries WHERE record_path IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing record paths")?;
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<i64>(0)?, r.col::<String>(1)?)) })
+            .collect::<Result<_, _>>()
+    }
+
+    /// Full rows for the given entries (used to re-emit records whose file went missing).
+    pub async fn records_by_id(&self, ids: &[i64]) -> Result<Vec<PendingRecord>, StoreError> {
+        let ids_json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let rows = sqlx::query(
+            "SELECT id, key, record_date, content_text, record_path, title, author, url, content_html
+             FROM entries WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+        )
+        .bind(ids_json)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("reading entries for records")?;
+        let out = rows
+            .iter()
+            .map(pending_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(out)
+    }
+
+    /// Marks records as durable. Call only after the corpus's durability barrier.
+    pub async fn set_record_paths(&self, written: &[(i64, String)]) -> Result<(), StoreError> {
+        if written.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE entries SET record_path = w.value ->> 1, record_stale = 0
+             FROM json_each(?1) AS w WHERE entries.id = w.value ->> 0",
+        )
+        .bind(json_array(written))
+        .execute(&mut *tx)
+        .await
+        .ctx("storing record paths")?;
+        let next = written
+            .iter()
+            .filter_map(|(_, name)| crate::corpus::parse_record_name(name))
+            .map(|(seq, _)| seq.saturating_add(1))
+            .max();
+        if let Some(next) = next.and_then(|n| i64::try_from(n).ok()) {
+            sqlx::query(
+                "INSERT INTO corpus_state (id, next_record_seq) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET next_record_seq = max(next_record_seq, excluded.next_record_seq)",
+            )
+            .bind(next)
+            .execute(&mut *tx)
+            .await
+            .ctx("storing the next record number")?;
+        }
+        tx.commit().await.ctx("committing record paths")?;
+        Ok(())
+    }
+
+    /// The lowest number a new record may get: above every number ever given.
+    pub async fn next_record_seq(&self) -> Result<u64, StoreError> {
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT next_record_seq FROM corpus_state WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .ctx("reading the next record number")?;
+        Ok(next.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    }
+
+    /// Full-text search, best match first. `query` is FTS5 syntax; a title match weighs ten
+    /// times a body match.
+    pub async fn search(&self, q: &SearchQuery<'_>) -> Result<Vec<SearchHit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.title, e.url, e.published, e.record_path,
+                    snippet(entries_fts, -1, '[', ']', '…', 16),
+                    bm25(entries_fts, 10.0, 1.0) AS rank,
+                    (SELECT group_concat(f.name, ', ') FROM feed_entries fe
+                       JOIN feeds f ON f.id = fe.feed_id WHERE fe.entry_id = e.id)
+             FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid
+             WHERE entries_fts MATCH ?1
+               AND (?2 IS NULL OR EXISTS (SELECT 1 FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id
+                                          WHERE fe.entry_id = e.id AND f.name = ?2))
+               AND (?3 IS NULL OR coalesce(e.published, e.first_seen_at) >= ?3)
+             ORDER BY rank LIMIT ?4",
+        )
+        .bind(q.query)
+        .bind(q.feed)
+        .bind(q.since)
+        .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .ctx("searching")?;
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> {
+                Ok(SearchHit {
+                    entry_id: r.col(0)?,
+                    title: r.col(1)?,
+                    url: r.col(2)?,
+                    published: r.col(3)?,
+                    record_path: r.col(4)?,
+                    snippet: r.col::<Option<String>>(5)?.unwrap_or_default(),
+                    rank: r.col(6)?,
+                    feeds: r.col::<Option<String>>(7)?.unwrap_or_default(),
+                })
+            })
+            .collect::<Result<_, _>>()
+    }
+
+    /// Streams entries in publication order to `each`, optionally filtered by feed and by a
+    /// half-open time range `[since, until)` over publication (else first-seen) time.
+    pub async fn for_each_entry(
+        &self,
+        filter: &EntryFilter<'_>,
+        mut each: impl FnMut(EntryRow) -> std::io::Result<()>,
+    ) -> Result<usize, StoreError> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT e.id, e.key, e.guid, e.url, e.title, e.author, e.published, e.updated,
+                    e.record_date, e.content_text, e.record_path, e.first_seen_at,
+                    (SELECT group_concat(f.name, char(10)) FROM feed_entries fe
+                       JOIN feeds f ON f.id = fe.feed_id WHERE fe.entry_id = e.id),
+                    e.language, e.cluster_id, e.text_source, e.feed_text, e.excluded,
+                    e.content_hash, e.updated_at, e.content_html
+             FROM entries e
+             WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id
+                                          WHERE fe.entry_id = e.id AND f.name = ?1))
+               AND (?2 IS NULL OR coalesce(e.published, e.first_seen_at) >= ?2)
+               AND (?3 IS NULL OR coalesce(e.published, e.first_seen_at) < ?3)
+               AND (?4 IS NULL OR e.language = ?4)
+             ORDER BY coalesce(e.published, e.first_seen_at), e.id",
+        )
+        .bind(filter.feed)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(filter.language)
+        .fetch(&self.pool);
+        let mut n = 0;
+        while let Some(r) = rows.try_next().await.ctx("listing entries")? {
+            let feeds: Option<String> = r.col(12)?;
+            let row = EntryRow {
+                id: r.col(0)?,
+                key: r.col(1)?,
+                guid: r.col(2)?,
+                url: r.col(3)?,
+                title: r.col(4)?,
+                author: r.col(5)?,
+                published: r.col(6)?,
+                updated: r.col(7)?,
+                record_date: r.col(8)?,
+                text: r.col(9)?,
+                record_path: r.col(10)?,
+                first_seen_at: r.col(11)?,
+                feeds: feeds
+                    .map(|f| f.split('\n').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                language: r.col(13)?,
+                cluster_id: r.col(14)?,
+                text_source: r.col(15)?,
+                feed_text: r.col(16)?,
+                excluded: r.col(17)?,
+                content_hash: r.col(18)?,
+                updated_at: r.col(19)?,
+                content_html: r.col(20)?,
+            };
+            n += 1;
+            if let Err(e) = each(row) {
+                // A closed pipe (`| head`) ends the listing; it is not a database error.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    break;
+                }
+                return Err(StoreError::Output(e));
+            }
+        }
+        Ok(n)
+    }
+
+    /// One row per configured or formerly configured feed, with its health and size.
+    pub async fn feed_rows(&self) -> Result<Vec<FeedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, url, active, last_status, error_count, last_error, last_fetch_at,
+                    next_poll_at, disabled_reason, entries
+             FROM feed_health ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .ctx("listing feeds")?;
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> {
+                Ok(FeedRow {
+                    name: r.col(0)?,
+                    url: r.col(1)?,
+                    active: r.col::<i64>(2)? != 0,
+                    last_status: r.col(3)?,
+                    error_count: r.col(4)?,
+                    last_error: r.col(5)?,
+                    last_fetch_at: r.col(6)?,
+                    next_poll_at: r.col(7)?,
+                    disabled_reason: r.col(8)?,
+                    entries: r.col(9)?,
+                })
+            })
+            .collect::<Result<_, _>>()
+    }
+
+    /// Each feed's site URL (from its document), by feed name.
+    pub async fn site_urls(&self) -> Result<HashMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT name, site_url FROM feeds WHERE site_url IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading site URLs")?;
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(0)?, r.col::<String>(1)?)) })
+            .collect::<Result<_, _>>()
+    }
+
+    /// Totals for `status`: entries, entries first seen since `today` (RFC 3339), records.
+    pub async fn totals(&self, today: &str) -> Result<Totals, StoreError> {
+        let r = sqlx::query(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE first_seen_at >= ?1),
+                    count(record_path),
+                    count(*) FILTER (WHERE record_path IS NULL AND content_text <> '')
+             FROM entries",
+        )
+        .bind(today)
+        .fetch_one(&self.pool)
+        .await
+        .ctx("counting entries")?;
+        Ok(Totals {
+            entries: r.col(0)?,
+            entries_today: r.col(1)?,
+            records: r.col(2)?,
+            records_pending: r.col(3)?,
+        })
+    }
+
+    /// `PRAGMA integrity_check` result ("ok" when healthy).
+    pub async fn integrity_check(&self) -> Result<String, StoreError> {
+        let row = sqlx::query("PRAGMA integrity_check")
+            .fetch_one(&self.pool)
+            .await
+            .ctx("checking integrity")?;
+        row.col::<String>(0)
+    }
+}
+
+async fn update_feed(
+    conn: &mut SqliteConnection,
+    feed_id: i64,
+    update: &FeedUpdate,
+    now: &str,
+    new_entries: usize,
+) -> Result<(), StoreError> {
+    let ok = matches!(update.status.as_str(), "ok" | "not_modified" | "unchanged");
+    let info = update.info.clone().unwrap_or_default();
+    let (etag, last_modified) = update.validators.clone().unwrap_or_default();
+    sqlx::query(
+        "UPDATE feeds SET
+            last_fetch_at = ?2,
+            last_success_at = CASE WHEN ?3 THEN ?2 ELSE last_success_at END,
+            last_status = ?4,
+            last_http_status = ?5,
+            last_error = ?6,
+            error_count = CASE WHEN ?3 THEN 0 ELSE error_count + 1 END,
+            last_new_entries = ?7,
+            title = COALESCE(?8, title),
+            site_url = COALESCE(?9, site_url),
+            etag = CASE WHEN ?10 THEN ?11 ELSE etag END,
+            last_modified = CASE WHEN ?10 THEN ?12 ELSE last_modified END,
+            body_hash = COALESCE(?13, body_hash),
+            hints = COALESCE(?14, hints),
+            next_poll_at = ?15,
+            retry_until = ?16,
+            interval_secs = COALESCE(?17, interval_secs),
+            gap_count = gap_count + ?18,
+            last_recovered = CASE WHEN ?4 = 'ok' THEN ?19 ELSE last_recovered END,
+            last_duration_ms = ?20,
+            redirect_target = ?21,
+            redirect_count = ?22,
+            fetch_url = COALESCE(?23, fetch_url),
+            disabled_at = CASE WHEN ?24 IS NOT NULL THEN ?2 ELSE disabled_at END,
+            disabled_reason = COALESCE(?24, disabled_reason),
+            boilerplate = COALESCE(?25, boilerplate)
+         WHERE id = ?1",
+    )
+    .bind(feed_id)
+    .bind(now)
+    .bind(ok)
+    .bind(&update.status)
+    .bind(update.http_status.map(i64::from))
+    .bind(&update.error)
+    .bind(new_entries as i64)
+    .bind(&info.title)
+    .bind(&info.site_url)
+    .bind(update.validators.is_some())
+    .bind(&etag)
+    .bind(&last_modified)
+    .bind(&update.body_hash)
+    .bind(&update.hints)
+    .bind(&update.next_poll_at)
+    .bind(&update.retry_until)
+    .bind(update.interval_secs)
+    .bind(i64::from(update.gap))
+    .bind(update.recovered)
+    .bind(update.duration_ms)
+    .bind(&update.redirect_target)
+    .bind(update.redirect_count)
+    .bind(&update.fetch_url)
+    .bind(&update.disabled_reason)
+    .bind(&update.boilerplate)
+    .execute(&mut *conn)
+    .await
+    .ctx("updating the feed's status")?;
+    Ok(())
+}
+
+fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PendingRecord, StoreError> {
+    Ok(PendingRecord {
+        entry_id: r.col(0)?,
+        key: r.col(1)?,
+        record_date: r.col(2)?,
+        content_text: r.col(3)?,
+        record_path: r.col(4)?,
+        title: r.col(5)?,
+        author: r.col(6)?,
+        url: r.col(7)?,
+        content_html: r.col(8)?,
+    })
+}

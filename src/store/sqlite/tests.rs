@@ -1,0 +1,388 @@
+//! The SQLite backend's own tests: batches, savepoints, clustering, read-only opens.
+
+use super::*;
+use crate::model::entry::NewEntry;
+use crate::store::Store;
+
+/// The SQLite pool under a store, for the tests' own SQL.
+fn pool(store: &Store) -> &SqlitePool {
+    match store {
+        Store::Sqlite(s) => &s.pool,
+    }
+}
+
+fn ok_update() -> FeedUpdate {
+    FeedUpdate {
+        status: "ok".into(),
+        ..FeedUpdate::default()
+    }
+}
+
+fn entry(key: &str, text: &str) -> NewEntry {
+    NewEntry {
+        key: key.into(),
+        guid: Some(key.into()),
+        url: None,
+        title: Some("t".into()),
+        author: None,
+        published: Some("2026-06-15T18:23:24Z".into()),
+        updated: None,
+        record_date: "2026-06-15".into(),
+        content_text: text.into(),
+        content_hash: crate::model::entry::sha256_hex(text),
+        content_html: None,
+        feed_text: None,
+        feed_hash: crate::model::entry::sha256_hex(text),
+        text_source: "feed".into(),
+        language: None,
+        fingerprint: None,
+        bands: Vec::new(),
+        excluded: None,
+    }
+}
+
+#[tokio::test]
+async fn ingest_dedups_and_links_across_feeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("db/f.db"))
+        .await
+        .expect("open");
+    let ids = store
+        .sync_feeds(&[
+            FeedSpec {
+                name: "a",
+                url: "https://a/feed",
+            },
+            FeedSpec {
+                name: "b",
+                url: "https://b/feed",
+            },
+        ])
+        .await
+        .expect("sync");
+    let batch = vec![entry("k1", "one"), entry("k2", "two"), entry("k3", "")];
+    let s = store
+        .apply_fetch(ids["a"], &ok_update(), &batch, &IngestRules::plain())
+        .await
+        .expect("ingest");
+    assert_eq!((s.new, s.linked, s.total), (3, 0, 3));
+    let s = store
+        .apply_fetch(ids["a"], &ok_update(), &batch, &IngestRules::plain())
+        .await
+        .expect("again");
+    assert_eq!((s.new, s.linked), (0, 0));
+    let s = store
+        .apply_fetch(ids["b"], &ok_update(), &batch[..1], &IngestRules::plain())
+        .await
+        .expect("b");
+    assert_eq!((s.new, s.linked), (0, 1));
+
+    let pending = store.pending_records(100, true).await.expect("pending");
+    assert_eq!(pending.len(), 2, "the empty entry has no record to write");
+    store
+        .set_record_paths(&[(pending[0].entry_id, "005_x.txt".into())])
+        .await
+        .expect("mark");
+    assert_eq!(
+        store
+            .pending_records(100, true)
+            .await
+            .expect("pending")
+            .len(),
+        1
+    );
+    assert_eq!(store.record_paths().await.expect("paths").len(), 1);
+    assert_eq!(store.integrity_check().await.expect("check"), "ok");
+}
+
+#[tokio::test]
+async fn the_wal_is_bounded_and_read_only_opens_write_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("w.db");
+    let store = Store::open(&path).await.expect("open");
+    let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+        .fetch_one(pool(&store))
+        .await
+        .expect("pragma");
+    assert_eq!(limit, 64 * 1024 * 1024);
+    store.close().await;
+    let ro = Store::open_existing(&path).await.expect("open read-only");
+    let write = sqlx::query("CREATE TABLE t (x)").execute(pool(&ro)).await;
+    assert!(write.is_err(), "a read-only store must refuse writes");
+}
+
+#[tokio::test]
+async fn removed_feeds_become_inactive_and_failures_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("f.db")).await.expect("open");
+    let ids = store
+        .sync_feeds(&[FeedSpec {
+            name: "a",
+            url: "https://a/feed",
+        }])
+        .await
+        .expect("sync");
+    let fail = FeedUpdate {
+        status: "error".into(),
+        http_status: Some(404),
+        error: Some("HTTP status 404".into()),
+        ..FeedUpdate::default()
+    };
+    store
+        .apply_fetch(ids["a"], &fail, &[], &IngestRules::plain())
+        .await
+        .expect("fail");
+    store
+        .apply_fetch(ids["a"], &fail, &[], &IngestRules::plain())
+        .await
+        .expect("fail");
+    assert_eq!(
+        store.feed_state(ids["a"]).await.expect("state").error_count,
+        2
+    );
+    store.sync_feeds(&[]).await.expect("resync");
+    let row = sqlx::query("SELECT active, error_count, last_error FROM feeds WHERE name = 'a'")
+        .fetch_one(pool(&store))
+        .await
+        .expect("row");
+    assert_eq!(row.get::<i64, _>(0), 0);
+    assert_eq!(row.get::<i64, _>(1), 2);
+    assert_eq!(row.get::<String, _>(2), "HTTP status 404");
+}
+
+/// An entry with a real fingerprint, so near-duplicate checks have something to compare.
+fn fingerprinted(key: &str, text: &str) -> NewEntry {
+    let fp = crate::pipeline::text::neardup::fingerprint(text);
+    NewEntry {
+        bands: crate::pipeline::text::neardup::band_ids(&fp),
+        fingerprint: Some(fp.to_bytes()),
+        ..entry(key, text)
+    }
+}
+
+fn near_rules() -> IngestRules<'static> {
+    IngestRules {
+        skip_near_duplicates: true,
+        rewrite_on_update: false,
+        near_duplicate: &crate::pipeline::text::quality::near_duplicate,
+    }
+}
+
+const STORY: &str = "The central bank of Uzbekistan cut its main interest rate by half a point to 13 percent on \
+    Thursday, citing a steady slowdown in inflation and calmer food prices across the country. Annual \
+    inflation fell to 8.1 percent in May from 9.6 percent at the start of the year, the bank said in a \
+    statement, and it expects to reach its target by the end of 2027.";
+
+async fn two_feeds(dir: &tempfile::TempDir) -> (Store, i64, i64) {
+    let store = Store::open(&dir.path().join("f.db")).await.expect("open");
+    let ids = store
+        .sync_feeds(&[
+            FeedSpec {
+                name: "a",
+                url: "https://a/feed",
+            },
+            FeedSpec {
+                name: "b",
+                url: "https://b/feed",
+            },
+        ])
+        .await
+        .expect("sync");
+    (store, ids["a"], ids["b"])
+}
+
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool(store))
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn a_fetch_the_database_refuses_fails_alone_in_its_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, a, b) = two_feeds(&dir).await;
+    let update = ok_update();
+    let first = [entry("k1", "one"), entry("k2", "two")];
+    let refused = [entry("k3", "three")];
+    // The refused fetch's entry comes again in a later fetch of the same batch.
+    let last = [entry("k4", "four"), entry("k3", "three")];
+    let writes = [
+        FetchWrite {
+            feed_id: a,
+            update: Some(&update),
+            entries: &first,
+        },
+        // No such feed: its link violates the foreign key.
+        FetchWrite {
+            feed_id: 9999,
+            update: Some(&update),
+            entries: &refused,
+        },
+        FetchWrite {
+            feed_id: b,
+            update: Some(&update),
+            entries: &last,
+        },
+    ];
+    let results = store
+        .apply_fetches(&writes, &IngestRules::plain())
+        .await
+        .expect("batch");
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0].as_ref().map(|s| s.new).ok(), Some(2));
+    assert!(results[1].is_err(), "{:?}", results[1]);
+    assert_eq!(results[2].as_ref().map(|s| s.new).ok(), Some(2));
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM entries ORDER BY id")
+        .fetch_all(pool(&store))
+        .await
+        .expect("keys");
+    assert_eq!(keys, ["k1", "k2", "k4", "k3"]);
+    // Every stored entry reached the search index once.
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'one OR two OR four'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'three'"
+        )
+        .await,
+        1
+    );
+    let links: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM feed_entries fe JOIN entries e ON e.id = fe.entry_id
+         WHERE e.key = 'k3' AND fe.feed_id = ?1",
+    )
+    .bind(b)
+    .fetch_one(pool(&store))
+    .await
+    .expect("links");
+    assert_eq!(links, 1);
+    assert_eq!(store.integrity_check().await.expect("check"), "ok");
+}
+
+#[tokio::test]
+async fn one_batch_stores_a_shared_entry_once_and_clusters_copies_across_its_fetches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, a, b) = two_feeds(&dir).await;
+    let update = ok_update();
+    let copy = STORY.replace("Thursday", "Thursday morning");
+    let from_a = [fingerprinted("shared", STORY)];
+    let from_b = [
+        fingerprinted("shared", STORY),
+        fingerprinted("copy", &copy),
+        fingerprinted(
+            "other",
+            "Almaty opened a network of bicycle lanes separated from car traffic on Wednesday, the first \
+             of its kind in Kazakhstan. The lanes run along two avenues and connect the centre with the \
+             university district, the city said.",
+        ),
+    ];
+    let writes = [
+        FetchWrite {
+            feed_id: a,
+            update: Some(&update),
+            entries: &from_a,
+        },
+        FetchWrite {
+            feed_id: b,
+            update: Some(&update),
+            entries: &from_b,
+        },
+    ];
+    let results = store
+        .apply_fetches(&writes, &near_rules())
+        .await
+        .expect("batch");
+    let b_stats = results[1].as_ref().expect("b stored");
+    assert_eq!((b_stats.new, b_stats.linked), (2, 1));
+    let rows: Vec<(String, i64, i64, Option<String>)> =
+        sqlx::query_as("SELECT key, id, cluster_id, excluded FROM entries ORDER BY id")
+            .fetch_all(pool(&store))
+            .await
+            .expect("rows");
+    let shared_id = rows[0].1;
+    assert_eq!(rows[0].0, "shared");
+    assert_eq!((rows[1].0.as_str(), rows[1].2), ("copy", shared_id));
+    assert_eq!(rows[1].3.as_deref(), Some("near-duplicate"));
+    assert_eq!(rows[2].0, "other");
+    assert_eq!(
+        rows[2].2, rows[2].1,
+        "an unrelated story starts its own cluster"
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM feed_entries").await, 4);
+
+    // A later transaction finds the cluster through the stored band keys.
+    let later = [fingerprinted(
+        "late-copy",
+        &STORY.replace("percent", "per cent"),
+    )];
+    let s = store
+        .apply_fetch(a, &update, &later, &near_rules())
+        .await
+        .expect("later");
+    assert_eq!(s.new, 1);
+    let cluster: i64 = sqlx::query_scalar("SELECT cluster_id FROM entries WHERE key = 'late-copy'")
+        .fetch_one(pool(&store))
+        .await
+        .expect("cluster");
+    assert_eq!(cluster, shared_id);
+}
+
+#[tokio::test]
+async fn an_entry_changed_by_one_fetch_is_checked_against_its_new_text_by_the_next() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, a, b) = two_feeds(&dir).await;
+    let update = ok_update();
+    store
+        .apply_fetch(a, &update, &[entry("k", "first")], &IngestRules::plain())
+        .await
+        .expect("first");
+    let second = [entry("k", "second")];
+    let third = [entry("k", "second")];
+    let writes = [
+        FetchWrite {
+            feed_id: a,
+            update: Some(&update),
+            entries: &second,
+        },
+        FetchWrite {
+            feed_id: b,
+            update: Some(&update),
+            entries: &third,
+        },
+    ];
+    let results = store
+        .apply_fetches(&writes, &IngestRules::plain())
+        .await
+        .expect("batch");
+    assert_eq!(results[0].as_ref().map(|s| s.updated).ok(), Some(1));
+    let b_stats = results[1].as_ref().expect("b");
+    assert_eq!((b_stats.updated, b_stats.linked, b_stats.new), (0, 1, 0));
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM entry_revisions").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'second'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'first'"
+        )
+        .await,
+        0
+    );
+}
