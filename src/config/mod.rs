@@ -6,15 +6,20 @@
 //! reads it is usually editing the file by hand on a server.
 
 pub mod feedlist;
+mod raw;
+mod sections;
+mod source;
 
-use std::collections::HashMap;
+use raw::RawConfig;
+pub use raw::{lexically_normal, parse_duration, parse_size};
+use source::Source;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
-use toml::Spanned;
+use serde::Deserialize;
 use url::Url;
 
 /// Where the configuration is looked for when `--config` is not given and
@@ -252,200 +257,6 @@ impl Default for Http {
     }
 }
 
-// ---- raw, as written in the file ----
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    storage: RawStorage,
-    #[serde(default)]
-    poll: RawPoll,
-    #[serde(default)]
-    http: RawHttp,
-    #[serde(default)]
-    metrics: RawMetrics,
-    #[serde(default)]
-    corpus: RawCorpus,
-    #[serde(default)]
-    feeds: Vec<RawFeed>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawCorpus {
-    record_format: Option<RecordFormat>,
-    languages: Option<Vec<Spanned<String>>>,
-    skip_near_duplicates: Option<bool>,
-    on_update: Option<OnUpdate>,
-    full_text: Option<FullText>,
-    max_pages_per_poll: Option<usize>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawMetrics {
-    listen: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStorage {
-    database: Spanned<String>,
-    corpus_dir: Spanned<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawPoll {
-    #[serde(default, deserialize_with = "de_duration")]
-    interval: Option<Duration>,
-    concurrency: Option<Spanned<usize>>,
-    #[serde(default, deserialize_with = "de_duration_or_zero")]
-    startup_jitter: Option<Duration>,
-    adaptive: Option<bool>,
-    #[serde(default, deserialize_with = "de_duration")]
-    min_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
-    max_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
-    max_backoff: Option<Duration>,
-    max_entries_per_fetch: Option<usize>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    #[serde(default, deserialize_with = "de_duration")]
-    timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
-    connect_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
-    read_timeout: Option<Duration>,
-    per_host_connections: Option<Spanned<usize>>,
-    #[serde(default, deserialize_with = "de_duration_or_zero")]
-    per_host_min_gap: Option<Duration>,
-    user_agent: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "de_size")]
-    max_body_size: Option<u64>,
-    max_redirects: Option<usize>,
-    allow_internal_hosts: Option<Vec<Spanned<String>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFeed {
-    url: Spanned<String>,
-    name: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "de_duration")]
-    interval: Option<Duration>,
-    schedule: Option<Spanned<String>>,
-    pin_interval: Option<bool>,
-    adaptive: Option<bool>,
-    full_text: Option<FullText>,
-    strip: Option<Vec<Spanned<String>>>,
-    languages: Option<Vec<Spanned<String>>>,
-}
-
-/// Humane durations ("90s", "15m", "1h 30m"); zero is refused because it would mean "poll in a loop".
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-/// Like [`de_duration`], but "0s" is allowed (it switches the feature off).
-fn de_duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(text.trim())
-        .map(Some)
-        .map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?} ({e}); write e.g. \"0s\", \"500ms\", \"1m\""
-            ))
-        })
-}
-
-/// `path` without `.` components and with each `..` folded into its parent, as written (no
-/// symlinks are followed): `/etc/feedcorpus/../data` → `/etc/data`. A `..` above the root
-/// stays at the root.
-pub fn lexically_normal(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                let at_top = matches!(
-                    out.components().next_back(),
-                    None | Some(Component::RootDir | Component::Prefix(_) | Component::ParentDir)
-                );
-                if !at_top {
-                    out.pop();
-                } else if !out.has_root() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let dur = humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("invalid duration {text:?} ({e}); write e.g. \"90s\", \"15m\", \"1h30m\"")
-    })?;
-    if dur.is_zero() {
-        return Err(format!("duration {text:?} must be greater than zero"));
-    }
-    Ok(dur)
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SizeValue {
-    Int(i64),
-    Text(String),
-}
-
-fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match SizeValue::deserialize(d)? {
-        SizeValue::Int(n) if n > 0 => Ok(Some(n as u64)),
-        SizeValue::Int(n) => Err(serde::de::Error::custom(format!(
-            "size {n} must be greater than zero"
-        ))),
-        SizeValue::Text(t) => parse_size(&t).map(Some).map_err(serde::de::Error::custom),
-    }
-}
-
-/// Byte sizes such as "16MiB", "500 KB" or "1048576".
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let num: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}; write e.g. \"16MiB\" or \"500KB\""))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "kib" | "k" => 1024.0,
-        "mb" => 1e6,
-        "mib" | "m" => 1024.0 * 1024.0,
-        "gb" => 1e9,
-        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("invalid size unit {other:?} in {text:?}")),
-    };
-    let bytes = (num * mult).round();
-    if bytes < 1.0 || !bytes.is_finite() {
-        return Err(format!("size {text:?} must be greater than zero"));
-    }
-    Ok(bytes as u64)
-}
-
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -469,243 +280,12 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
         let base = std::path::absolute(&base).unwrap_or(base);
-
-        let resolve = |s: &Spanned<String>, key: &str| -> Result<PathBuf, ConfigError> {
-            let v = s.get_ref().trim();
-            if v.is_empty() {
-                return Err(src.error_at(s.span().start, Some(key), "must not be empty".into()));
-            }
-            Ok(lexically_normal(&base.join(v)))
-        };
-        let storage = Storage {
-            database: resolve(&raw.storage.database, "database")?,
-            corpus_dir: resolve(&raw.storage.corpus_dir, "corpus_dir")?,
-        };
-
-        let mut poll = Poll::default();
-        if let Some(i) = raw.poll.interval {
-            poll.interval = i;
-        }
-        if let Some(c) = raw.poll.concurrency {
-            if *c.get_ref() == 0 || *c.get_ref() > 1024 {
-                return Err(src.error_at(
-                    c.span().start,
-                    Some("concurrency"),
-                    format!("must be between 1 and 1024, got {}", c.get_ref()),
-                ));
-            }
-            poll.concurrency = *c.get_ref();
-        }
-        if let Some(j) = raw.poll.startup_jitter {
-            poll.startup_jitter = j;
-        }
-        if let Some(a) = raw.poll.adaptive {
-            poll.adaptive = a;
-        }
-        if let Some(v) = raw.poll.min_interval {
-            poll.min_interval = v;
-        }
-        if let Some(v) = raw.poll.max_interval {
-            poll.max_interval = v;
-        }
-        if let Some(v) = raw.poll.max_backoff {
-            poll.max_backoff = v;
-        }
-        if let Some(v) = raw.poll.max_entries_per_fetch {
-            poll.max_entries_per_fetch = v;
-        }
-        if poll.min_interval > poll.max_interval {
-            let at = text.find("min_interval").unwrap_or(0);
-            return Err(src.error_at(
-                at,
-                Some("min_interval"),
-                "must not be greater than max_interval".into(),
-            ));
-        }
-
-        let mut http = Http::default();
-        if let Some(t) = raw.http.timeout {
-            http.timeout = t;
-        }
-        if let Some(t) = raw.http.connect_timeout {
-            http.connect_timeout = t;
-        }
-        if let Some(t) = raw.http.read_timeout {
-            http.read_timeout = t;
-        }
-        if let Some(c) = raw.http.per_host_connections {
-            if *c.get_ref() == 0 || *c.get_ref() > 256 {
-                return Err(src.error_at(
-                    c.span().start,
-                    Some("per_host_connections"),
-                    format!("must be between 1 and 256, got {}", c.get_ref()),
-                ));
-            }
-            http.per_host_connections = *c.get_ref();
-        }
-        if let Some(g) = raw.http.per_host_min_gap {
-            http.per_host_min_gap = g;
-        }
-        if let Some(ua) = raw.http.user_agent {
-            let v = ua.get_ref().trim();
-            if v.is_empty() || v.chars().any(char::is_control) {
-                return Err(src.error_at(
-                    ua.span().start,
-                    Some("user_agent"),
-                    "must be non-empty printable text".into(),
-                ));
-            }
-            http.user_agent = v.to_string();
-        }
-        if let Some(s) = raw.http.max_body_size {
-            http.max_body_bytes = s;
-        }
-        if let Some(r) = raw.http.max_redirects {
-            http.max_redirects = r;
-        }
-        for h in raw.http.allow_internal_hosts.iter().flatten() {
-            let v = h.get_ref().trim();
-            if v.is_empty() || v.contains(['/', ':', ' ']) && v.parse::<std::net::IpAddr>().is_err()
-            {
-                return Err(src.error_at(
-                    h.span().start,
-                    Some("allow_internal_hosts"),
-                    format!("{v:?} is not a host name or address; write e.g. \"wiki.internal\" or \"10.0.0.5\""),
-                ));
-            }
-            http.allow_internal_hosts.push(v.to_string());
-        }
-
-        let metrics_listen =
-            match &raw.metrics.listen {
-                Some(l) => Some(l.get_ref().trim().parse::<std::net::SocketAddr>().map_err(
-                    |e| {
-                        src.error_at(
-                            l.span().start,
-                            Some("listen"),
-                            format!(
-                                "invalid address {:?} ({e}); write e.g. \"127.0.0.1:9464\"",
-                                l.get_ref()
-                            ),
-                        )
-                    },
-                )?),
-                None => None,
-            };
-
-        let languages = |list: &Option<Vec<Spanned<String>>>| -> Result<Vec<String>, ConfigError> {
-            let mut out = Vec::new();
-            for l in list.iter().flatten() {
-                let code = l.get_ref().trim().to_ascii_lowercase();
-                if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_lowercase()) {
-                    return Err(src.error_at(
-                        l.span().start,
-                        Some("languages"),
-                        format!(
-                            "{:?} is not an ISO 639-1 code such as \"en\" or \"ru\"",
-                            l.get_ref()
-                        ),
-                    ));
-                }
-                out.push(code);
-            }
-            Ok(out)
-        };
-        let corpus = CorpusSettings {
-            record_format: raw.corpus.record_format.unwrap_or(RecordFormat::Text),
-            languages: languages(&raw.corpus.languages)?,
-            skip_near_duplicates: raw.corpus.skip_near_duplicates.unwrap_or(false),
-            on_update: raw.corpus.on_update.unwrap_or(OnUpdate::Keep),
-            full_text: raw.corpus.full_text.unwrap_or(FullText::Auto),
-            max_pages_per_poll: raw.corpus.max_pages_per_poll.unwrap_or(20),
-        };
-
-        let mut feeds = Vec::with_capacity(raw.feeds.len());
-        let mut names: HashMap<String, usize> = HashMap::new();
-        let mut urls: HashMap<String, usize> = HashMap::new();
-        for f in raw.feeds {
-            let url_at = f.url.span().start;
-            let url = parse_feed_url(f.url.get_ref())
-                .map_err(|m| src.error_at(url_at, Some("url"), m))?;
-            let (name, name_at) = match &f.name {
-                Some(n) => (n.get_ref().trim().to_string(), n.span().start),
-                None => (default_name(&url), url_at),
-            };
-            if name.is_empty() || name.chars().any(char::is_control) {
-                return Err(src.error_at(
-                    name_at,
-                    Some("name"),
-                    "must be non-empty printable text".into(),
-                ));
-            }
-            if let Some(first) = names.insert(name.clone(), name_at) {
-                return Err(src.error_at(
-                    name_at,
-                    Some("name"),
-                    format!(
-                        "duplicate feed name {name:?} (first used on line {})",
-                        src.line_of(first)
-                    ),
-                ));
-            }
-            if let Some(first) = urls.insert(url.as_str().to_string(), url_at) {
-                return Err(src.error_at(
-                    url_at,
-                    Some("url"),
-                    format!(
-                        "duplicate feed url {} (first used on line {})",
-                        url,
-                        src.line_of(first)
-                    ),
-                ));
-            }
-            let schedule = match &f.schedule {
-                Some(s) => {
-                    if f.interval.is_some() {
-                        return Err(src.error_at(
-                            s.span().start,
-                            Some("schedule"),
-                            "set either `interval` or `schedule`, not both".into(),
-                        ));
-                    }
-                    Some(
-                        Schedule::parse(s.get_ref())
-                            .map_err(|m| src.error_at(s.span().start, Some("schedule"), m))?,
-                    )
-                }
-                None => None,
-            };
-            feeds.push(Feed {
-                name,
-                url,
-                interval: f.interval.unwrap_or(poll.interval),
-                schedule,
-                pin_interval: f.pin_interval.unwrap_or(false),
-                adaptive: f.adaptive.unwrap_or(poll.adaptive),
-                full_text: f.full_text.unwrap_or(corpus.full_text),
-                strip: f
-                    .strip
-                    .iter()
-                    .flatten()
-                    .map(|p| {
-                        regex::Regex::new(p.get_ref())
-                            .map(StripPattern)
-                            .map_err(|e| {
-                                src.error_at(
-                                    p.span().start,
-                                    Some("strip"),
-                                    format!("invalid pattern: {e}"),
-                                )
-                            })
-                    })
-                    .collect::<Result<_, _>>()?,
-                languages: match &f.languages {
-                    Some(_) => languages(&f.languages)?,
-                    None => corpus.languages.clone(),
-                },
-            });
-        }
-
+        let storage = sections::storage(&raw.storage, &src, &base)?;
+        let poll = sections::poll(&raw.poll, &src)?;
+        let http = sections::http(&raw.http, &src)?;
+        let metrics_listen = sections::metrics(&raw.metrics, &src)?;
+        let corpus = sections::corpus(&raw.corpus, &src)?;
+        let feeds = sections::feeds(raw.feeds, &src, &poll, &corpus)?;
         Ok(Config {
             path: path.to_path_buf(),
             storage,
@@ -750,69 +330,6 @@ pub fn default_name(url: &Url) -> String {
         }
     }
     out.trim_matches('-').to_string()
-}
-
-struct Source<'a> {
-    text: &'a str,
-    path: &'a Path,
-}
-
-impl Source<'_> {
-    fn line_of(&self, offset: usize) -> usize {
-        let offset = offset.min(self.text.len());
-        self.text[..offset].bytes().filter(|&b| b == b'\n').count() + 1
-    }
-
-    /// Builds an error for the byte offset, naming the key written on that line (or `key` when
-    /// given) and the table it sits in.
-    fn error_at(&self, offset: usize, key: Option<&str>, message: String) -> ConfigError {
-        let line = self.line_of(offset);
-        let lines: Vec<&str> = self.text.lines().collect();
-        let line_text = lines.get(line.saturating_sub(1)).copied().unwrap_or("");
-        let key = key.map(str::to_string).or_else(|| key_on_line(line_text));
-        let table = table_before(&lines, line);
-        let key = match (table, key) {
-            (Some(t), Some(k)) => format!("{t} → {k}"),
-            (Some(t), None) => t,
-            (None, Some(k)) => k,
-            (None, None) => "(document)".to_string(),
-        };
-        ConfigError::Invalid {
-            path: self.path.to_path_buf(),
-            line,
-            key,
-            message,
-        }
-    }
-}
-
-fn key_on_line(line: &str) -> Option<String> {
-    let t = line.trim_start();
-    if t.starts_with('[') || t.starts_with('#') {
-        return None;
-    }
-    let (k, _) = t.split_once('=')?;
-    let k = k.trim().trim_matches('"');
-    (!k.is_empty()).then(|| k.to_string())
-}
-
-/// The table header in force at `line` (1-based), e.g. `[http]` or `[[feeds]] #2`.
-fn table_before(lines: &[&str], line: usize) -> Option<String> {
-    let mut header: Option<String> = None;
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for l in lines.iter().take(line) {
-        let t = l.trim();
-        if let Some(rest) = t.strip_prefix("[[") {
-            let name = rest.split("]]").next().unwrap_or("").trim().to_string();
-            let n = counts.entry(name.clone()).or_default();
-            *n += 1;
-            header = Some(format!("[[{name}]] #{n}"));
-        } else if let Some(rest) = t.strip_prefix('[') {
-            let name = rest.split(']').next().unwrap_or("").trim();
-            header = Some(format!("[{name}]"));
-        }
-    }
-    header
 }
 
 impl fmt::Display for Feed {
@@ -972,8 +489,33 @@ name = "novastan-war-in-ukraine"
         let text = format!(
             "{MINIMAL}pin_interval = true\n[http]\nper_host_connections = 4\nper_host_min_gap = \"0s\"\n[poll]\nadaptive = true\nmin_interval = \"2h\"\nmax_interval = \"1h\"\n"
         );
-        let (_, key, _) = invalid(&text);
+        let (line, key, _) = invalid(&text);
         assert_eq!(key, "[poll] → min_interval");
+        assert_eq!(
+            line,
+            text.lines()
+                .position(|l| l.starts_with("min_interval"))
+                .map_or(0, |i| i + 1)
+        );
+        // The error points at the value, not at the first place the word occurs (a comment).
+        let commented = format!(
+            "# min_interval is raised below
+{text}"
+        );
+        let (line, key, _) = invalid(&commented);
+        assert_eq!(key, "[poll] → min_interval");
+        assert_eq!(
+            line,
+            commented
+                .lines()
+                .position(|l| l.starts_with("min_interval ="))
+                .map_or(0, |i| i + 1)
+        );
+        // Only max_interval written (below the default min_interval): the error names it.
+        let only_max = format!("{MINIMAL}[poll]\nmax_interval = \"1m\"\n");
+        let (line, key, _) = invalid(&only_max);
+        assert_eq!(key, "[poll] → max_interval");
+        assert_eq!(line, only_max.lines().count());
         let text = text.replace("min_interval = \"2h\"", "min_interval = \"10m\"");
         let c = parse(&text).expect("valid");
         assert_eq!(c.http.per_host_min_gap, Duration::ZERO);

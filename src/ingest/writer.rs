@@ -182,70 +182,11 @@ impl Writer {
     /// Stores a burst of fetches in one transaction (one savepoint each, so a fetch the
     /// database refuses fails alone) and returns their reports in order.
     async fn store_batch(&mut self, fetches: Vec<Fetch>) -> Vec<FeedReport> {
-        let mut prepared = Vec::with_capacity(fetches.len());
-        for fetch in fetches {
-            let (id, name, url, interval) = (
-                fetch.job.id,
-                fetch.job.name.clone(),
-                fetch.job.url.to_string(),
-                fetch.job.cfg.interval,
-            );
-            // A panic while deciding on one fetch costs that feed its fetch, not the batch.
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.prepare(fetch)))
-                .map_err(|panic| StoreError::Internal(panic_text(&*panic)));
-            match outcome {
-                Ok(p) => prepared.push(p),
-                Err(e) => {
-                    let report = FeedReport {
-                        feed_id: id,
-                        name,
-                        url,
-                        result: FeedResult::NotModified,
-                        next_poll: None,
-                        host_block: None,
-                        duration: None,
-                    };
-                    prepared.push(Prepared {
-                        report: self.store_failed(report, interval, &e),
-                        interval,
-                        update: None,
-                        entries: Vec::new(),
-                    });
-                }
-            }
-        }
-        let writes: Vec<FetchWrite<'_>> = prepared
-            .iter()
-            .filter_map(|p| {
-                p.update.as_ref().map(|u| FetchWrite {
-                    feed_id: p.report.feed_id,
-                    update: Some(u),
-                    entries: &p.entries,
-                })
-            })
+        let prepared: Vec<Prepared> = fetches
+            .into_iter()
+            .map(|f| self.prepare_guarded(f))
             .collect();
-        let results = if writes.is_empty() {
-            Ok(Vec::new())
-        } else {
-            // A panic in the store fails this batch's fetches (their next poll brings the same
-            // entries), never the writer.
-            let rules = self.rules();
-            AssertUnwindSafe(self.store.apply_fetches(&writes, &rules))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| Err(StoreError::Internal(panic_text(&*panic))))
-        };
-        drop(writes);
-        let results: Vec<Result<IngestStats, String>> = match results {
-            Ok(r) => r
-                .into_iter()
-                .map(|r| r.map_err(|e| e.to_string()))
-                .collect(),
-            // Nothing of the batch was stored: every fetch in it failed the same way.
-            Err(e) => {
-                vec![Err(e.to_string()); prepared.iter().filter(|p| p.update.is_some()).count()]
-            }
-        };
+        let results = self.write_prepared(&prepared).await;
         let mut results = results.into_iter();
         let mut reports = Vec::with_capacity(prepared.len());
         for p in prepared {
@@ -275,6 +216,69 @@ impl Writer {
             }
         }
         reports
+    }
+
+    /// [`Self::prepare`], with a panic costing that feed its fetch, not the batch.
+    fn prepare_guarded(&mut self, fetch: Fetch) -> Prepared {
+        let (id, name, url, interval) = (
+            fetch.job.id,
+            fetch.job.name.clone(),
+            fetch.job.url.to_string(),
+            fetch.job.cfg.interval,
+        );
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.prepare(fetch))) {
+            Ok(p) => p,
+            Err(panic) => {
+                let e = StoreError::Internal(panic_text(&*panic));
+                let report = FeedReport {
+                    feed_id: id,
+                    name,
+                    url,
+                    result: FeedResult::NotModified,
+                    next_poll: None,
+                    host_block: None,
+                    duration: None,
+                };
+                Prepared {
+                    report: self.store_failed(report, interval, &e),
+                    interval,
+                    update: None,
+                    entries: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Stores the fetches that have something to store, in one transaction; one result per
+    /// such fetch, in order. A panic in the store fails this batch's fetches (their next poll
+    /// brings the same entries), never the writer.
+    async fn write_prepared(&self, prepared: &[Prepared]) -> Vec<Result<IngestStats, String>> {
+        let writes: Vec<FetchWrite<'_>> = prepared
+            .iter()
+            .filter_map(|p| {
+                p.update.as_ref().map(|u| FetchWrite {
+                    feed_id: p.report.feed_id,
+                    update: Some(u),
+                    entries: &p.entries,
+                })
+            })
+            .collect();
+        if writes.is_empty() {
+            return Vec::new();
+        }
+        let rules = self.rules();
+        let results = AssertUnwindSafe(self.store.apply_fetches(&writes, &rules))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(StoreError::Internal(panic_text(&*panic))));
+        match results {
+            Ok(r) => r
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect(),
+            // Nothing of the batch was stored: every fetch in it failed the same way.
+            Err(e) => vec![Err(e.to_string()); writes.len()],
+        }
     }
 
     /// A fetch the database did not take fails this feed, not the whole run: its next fetch

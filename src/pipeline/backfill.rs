@@ -82,44 +82,16 @@ pub async fn backfill(
         } else {
             page_url(&job.url, page)
         };
-        let fetched = match engine.fetcher.get(&url, None).await {
-            Ok(f) => f,
-            Err(FetchError::Status {
-                status: 404 | 410, ..
-            }) if page > 1 => {
-                report.stopped = format!("page {page} does not exist: end of the archive");
+        let (entries, known) = match read_page(engine, &job, &url, page, clock.as_ref()).await? {
+            Page::Read { entries, known } => (entries, known),
+            Page::End(why) => {
+                report.stopped = why;
                 break;
             }
-            Err(e) => {
-                report.stopped = format!("page {page}: {e}");
-                break;
+            Page::Refused(why) => {
+                report.stopped = why;
+                return Ok(report);
             }
-        };
-        if page == 1 && !is_wordpress(&fetched.body) {
-            report.stopped =
-                "not a WordPress feed (no WordPress generator): its archive cannot be paged".into();
-            tracing::warn!(feed = %job.name, url = %job.url, "backfill refused: not a WordPress feed");
-            return Ok(report);
-        }
-        // The rest is the pipeline every feed goes through: parse and text work under the
-        // per-core limit, the feed's own text rules and boilerplate model, article pages.
-        let source = Source::Bytes {
-            body: fetched.body,
-            content_type: fetched.content_type,
-        };
-        let run = run_feed(
-            &engine.fetcher,
-            Some(&engine.store),
-            clock.as_ref(),
-            job.clone(),
-            source,
-            None,
-        )
-        .await;
-        let (entries, known) = match run.outcome {
-            Outcome::Parsed(p) => (p.entries, p.known),
-            Outcome::Failed { error, .. } => anyhow::bail!("{url}: {error}"),
-            _ => anyhow::bail!("{url}: nothing was read"),
         };
         let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
         if entries.is_empty() {
@@ -147,6 +119,69 @@ pub async fn backfill(
         }
     }
     Ok(report)
+}
+
+/// One archive page, read.
+enum Page {
+    Read {
+        entries: Vec<crate::model::entry::NewEntry>,
+        /// How many of them were stored before.
+        known: usize,
+    },
+    /// The walk ends here (why).
+    End(String),
+    /// The feed cannot be walked at all (why).
+    Refused(String),
+}
+
+/// Fetches archive page `page` and runs it through the pipeline every feed goes through:
+/// parse and text work under the per-core limit, the feed's own text rules and boilerplate
+/// model, article pages.
+async fn read_page(
+    engine: &Engine,
+    job: &FeedJob,
+    url: &Url,
+    page: usize,
+    clock: &dyn Clock,
+) -> anyhow::Result<Page> {
+    let fetched = match engine.fetcher.get(url, None).await {
+        Ok(f) => f,
+        Err(FetchError::Status {
+            status: 404 | 410, ..
+        }) if page > 1 => {
+            return Ok(Page::End(format!(
+                "page {page} does not exist: end of the archive"
+            )));
+        }
+        Err(e) => return Ok(Page::End(format!("page {page}: {e}"))),
+    };
+    if page == 1 && !is_wordpress(&fetched.body) {
+        tracing::warn!(feed = %job.name, url = %job.url, "backfill refused: not a WordPress feed");
+        return Ok(Page::Refused(
+            "not a WordPress feed (no WordPress generator): its archive cannot be paged".into(),
+        ));
+    }
+    let source = Source::Bytes {
+        body: fetched.body,
+        content_type: fetched.content_type,
+    };
+    let run = run_feed(
+        &engine.fetcher,
+        Some(&engine.store),
+        clock,
+        job.clone(),
+        source,
+        None,
+    )
+    .await;
+    match run.outcome {
+        Outcome::Parsed(p) => Ok(Page::Read {
+            entries: p.entries,
+            known: p.known,
+        }),
+        Outcome::Failed { error, .. } => anyhow::bail!("{url}: {error}"),
+        _ => anyhow::bail!("{url}: nothing was read"),
+    }
 }
 
 #[cfg(test)]

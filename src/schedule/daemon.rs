@@ -225,10 +225,89 @@ fn status_line(slots: &[Slot], now: DateTime<Utc>, last_error: Option<&str>) -> 
     line
 }
 
+/// The daemon's view of its feeds between rounds: when each is due, which are in flight, and
+/// which hosts asked (429) to be left alone until when. Scheduling decisions live in
+/// [`crate::ingest::decide`] and [`crate::schedule::policy`]; this only acts on their results.
+struct Fleet {
+    slots: Vec<Slot>,
+    host_blocks: HashMap<String, DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+impl Fleet {
+    /// The feeds due at `now` whose host is not held, marked in flight. A held feed's due time
+    /// moves to the end of its host's hold.
+    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<FeedJob> {
+        self.host_blocks.retain(|_, until| *until > now);
+        let mut due_now = Vec::new();
+        for slot in self.slots.iter_mut() {
+            let Some(due) = slot.due else { continue };
+            if slot.in_flight || due > now {
+                continue;
+            }
+            if let Some(until) = self.host_blocks.get(&host_of(&slot.job.url)) {
+                slot.due = Some(due.max(*until));
+                continue;
+            }
+            slot.in_flight = true;
+            due_now.push(slot.job.clone());
+        }
+        due_now
+    }
+
+    /// When the next feed not in flight is due.
+    fn wake(&self) -> Option<DateTime<Utc>> {
+        self.slots
+            .iter()
+            .filter(|s| !s.in_flight)
+            .filter_map(|s| s.due)
+            .min()
+    }
+
+    fn in_flight(&self) -> bool {
+        self.slots.iter().any(|s| s.in_flight)
+    }
+
+    /// Takes a stored fetch's report: the feed's next due time, a host hold, the metrics.
+    fn on_report(&mut self, report: FeedReport, metrics: Option<&Metrics>) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.job.id == report.feed_id) {
+            slot.in_flight = false;
+            slot.due = report.next_poll;
+            slot.failing = report.result.is_failure();
+        }
+        if let FeedResult::Failed(e) = &report.result {
+            self.last_error = Some(format!("{}: {e}", report.name));
+        }
+        if let Some(m) = metrics {
+            m.observe(&report);
+            let failing = self.slots.iter().filter(|s| s.failing).count();
+            let disabled = self
+                .slots
+                .iter()
+                .filter(|s| s.due.is_none() && !s.in_flight)
+                .count();
+            m.set_feeds(self.slots.len(), failing, disabled);
+        }
+        if let Some(next) = report.next_poll {
+            tracing::debug!(feed = %report.name, url = %report.url, next = %next.to_rfc3339(), "next poll");
+        }
+        if let Some((host, until)) = report.host_block {
+            tracing::warn!(host = %host, until = %until.to_rfc3339(), "host asked us to slow down (429); holding its feeds");
+            let entry = self.host_blocks.entry(host).or_insert(until);
+            *entry = (*entry).max(until);
+        }
+    }
+
+    fn status(&self, now: DateTime<Utc>) -> String {
+        status_line(&self.slots, now, self.last_error.as_deref())
+    }
+}
+
 /// Runs until `shutdown`: each feed is fetched when due. The writer reports each feed's next
 /// due time (interval or crontab, server hints, backoff, Retry-After); a 429 also holds back the
 /// other feeds of its host for a bounded time. A feed is never fetched twice at once. A config
-/// arriving on `reloads` replaces the feed list without losing a due poll.
+/// arriving on `reloads` replaces the feed list without losing a due poll. Fetches in flight at
+/// shutdown are abandoned; everything already handed to the writer is stored first.
 pub async fn run_daemon(
     engine: &mut Engine,
     shutdown: CancellationToken,
@@ -247,65 +326,31 @@ pub async fn run_daemon(
     let mut writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
 
-    let mut slots = rebuild_slots(engine, Vec::new(), clock.now()).await?;
-    let mut host_blocks: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let mut fleet = Fleet {
+        slots: rebuild_slots(engine, Vec::new(), clock.now()).await?,
+        host_blocks: HashMap::new(),
+        last_error: None,
+    };
     let mut set: JoinSet<()> = JoinSet::new();
-    let mut last_error: Option<String> = None;
     let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
-    tracing::info!(feeds = slots.len(), "daemon started");
+    tracing::info!(feeds = fleet.slots.len(), "daemon started");
     // The start-up checks (every record file, every feed's state) are done with their memory.
     engine.store.release_memory().await;
     trim_heap();
-    systemd::ready(&status_line(&slots, clock.now(), None));
+    systemd::ready(&fleet.status(clock.now()));
 
     loop {
-        let now = clock.now();
-        host_blocks.retain(|_, until| *until > now);
-        for slot in slots.iter_mut() {
-            let Some(due) = slot.due else { continue };
-            if slot.in_flight || due > now {
-                continue;
-            }
-            if let Some(until) = host_blocks.get(&host_of(&slot.job.url)) {
-                slot.due = Some(due.max(*until));
-                continue;
-            }
-            slot.in_flight = true;
-            spawn_fetch(&mut set, engine, &clock, &sem, &tx, slot.job.clone());
+        for job in fleet.take_due(clock.now()) {
+            spawn_fetch(&mut set, engine, &clock, &sem, &tx, job);
         }
         while set.try_join_next().is_some() {}
-        let wake = slots
-            .iter()
-            .filter(|s| !s.in_flight)
-            .filter_map(|s| s.due)
-            .min();
+        let wake = fleet.wake();
         tokio::select! {
             () = shutdown.cancelled() => break,
             Some(report) = rep_rx.recv() => {
-                if let Some(slot) = slots.iter_mut().find(|s| s.job.id == report.feed_id) {
-                    slot.in_flight = false;
-                    slot.due = report.next_poll;
-                    slot.failing = report.result.is_failure();
-                }
-                if let FeedResult::Failed(e) = &report.result {
-                    last_error = Some(format!("{}: {e}", report.name));
-                }
-                if let Some(m) = &metrics {
-                    m.observe(&report);
-                    let failing = slots.iter().filter(|s| s.failing).count();
-                    let disabled = slots.iter().filter(|s| s.due.is_none() && !s.in_flight).count();
-                    m.set_feeds(slots.len(), failing, disabled);
-                }
-                if let Some(next) = report.next_poll {
-                    tracing::debug!(feed = %report.name, url = %report.url, next = %next.to_rfc3339(), "next poll");
-                }
-                if let Some((host, until)) = report.host_block {
-                    tracing::warn!(host = %host, until = %until.to_rfc3339(), "host asked us to slow down (429); holding its feeds");
-                    let entry = host_blocks.entry(host).or_insert(until);
-                    *entry = (*entry).max(until);
-                }
-                systemd::status(&status_line(&slots, clock.now(), last_error.as_deref()));
-                if !slots.iter().any(|s| s.in_flight) {
+                fleet.on_report(report, metrics.as_deref());
+                systemd::status(&fleet.status(clock.now()));
+                if !fleet.in_flight() {
                     // The round is over and its records are written: give its memory back.
                     engine.store.release_memory().await;
                     trim_heap();
@@ -316,22 +361,23 @@ pub async fn run_daemon(
                 let path = config.path.display().to_string();
                 match engine.reload(config).await {
                     Ok(()) => {
-                        slots = rebuild_slots(engine, slots, clock.now()).await?;
-                        tracing::info!(config = %path, feeds = slots.len(), "config reloaded");
+                        let old = std::mem::take(&mut fleet.slots);
+                        fleet.slots = rebuild_slots(engine, old, clock.now()).await?;
+                        tracing::info!(config = %path, feeds = fleet.slots.len(), "config reloaded");
                     }
                     Err(e) => tracing::error!(config = %path, error = %format!("{e:#}"), "config reload failed; keeping the running one"),
                 }
-                systemd::ready(&status_line(&slots, clock.now(), last_error.as_deref()));
+                systemd::ready(&fleet.status(clock.now()));
             }
             _ = tick(&mut watchdog) => systemd::watchdog(),
             () = sleep_until_opt(clock.as_ref(), wake) => {}
             res = &mut writer_task => {
                 set.abort_all();
-                return match res {
-                    Ok(Ok(_)) => Err(anyhow::anyhow!("the writer stopped unexpectedly")),
-                    Ok(Err(e)) => Err(anyhow::Error::new(e).context("the writer failed")),
-                    Err(e) => Err(anyhow::Error::new(e).context("the writer task failed")),
-                };
+                return Err(match res {
+                    Ok(Ok(_)) => anyhow::anyhow!("the writer stopped unexpectedly"),
+                    Ok(Err(e)) => anyhow::Error::new(e).context("the writer failed"),
+                    Err(e) => anyhow::Error::new(e).context("the writer task failed"),
+                });
             }
         }
     }

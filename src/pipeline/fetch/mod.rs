@@ -506,28 +506,7 @@ impl Fetcher {
             let mut resp = req.send().await.map_err(|e| self.classify(e))?;
             let status = resp.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
-                let location = resp
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| {
-                        FetchError::Redirect(format!("status {} without Location", status.as_u16()))
-                    })?;
-                let next = current
-                    .join(location)
-                    .map_err(|e| FetchError::Redirect(format!("bad Location {location:?}: {e}")))?;
-                if !matches!(next.scheme(), "http" | "https") {
-                    return Err(FetchError::Redirect(format!("to non-http URL {next}")));
-                }
-                if next == *url || redirects.iter().any(|r| r.to == next) {
-                    return Err(FetchError::Redirect(format!("redirect loop at {next}")));
-                }
-                if redirects.len() >= self.max_redirects {
-                    return Err(FetchError::Redirect(format!(
-                        "more than {} redirects",
-                        self.max_redirects
-                    )));
-                }
+                let next = self.redirect_target(&resp, &current, url, &redirects)?;
                 redirects.push(Redirect {
                     status: status.as_u16(),
                     to: next.clone(),
@@ -547,25 +526,11 @@ impl Fetcher {
                 last_modified: header_text(&headers, LAST_MODIFIED),
             };
             let cache = cache_hints(&headers);
-            let mut body = Vec::new();
-            if status != StatusCode::NOT_MODIFIED {
-                if resp
-                    .content_length()
-                    .is_some_and(|n| n > self.max_body_bytes)
-                {
-                    return Err(FetchError::TooLarge {
-                        limit: self.max_body_bytes,
-                    });
-                }
-                while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
-                    if body.len() as u64 + chunk.len() as u64 > self.max_body_bytes {
-                        return Err(FetchError::TooLarge {
-                            limit: self.max_body_bytes,
-                        });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-            }
+            let body = if status == StatusCode::NOT_MODIFIED {
+                Vec::new()
+            } else {
+                self.read_body(&mut resp).await?
+            };
             return Ok(Fetched {
                 status: status.as_u16(),
                 final_url: current,
@@ -577,6 +542,60 @@ impl Fetcher {
                 elapsed: started.elapsed(),
             });
         }
+    }
+
+    /// Where a redirect response sends us: an http(s) URL, no loop, within `max_redirects`.
+    fn redirect_target(
+        &self,
+        resp: &reqwest::Response,
+        current: &Url,
+        first: &Url,
+        redirects: &[Redirect],
+    ) -> Result<Url, FetchError> {
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| FetchError::Redirect(format!("status {status} without Location")))?;
+        let next = current
+            .join(location)
+            .map_err(|e| FetchError::Redirect(format!("bad Location {location:?}: {e}")))?;
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(FetchError::Redirect(format!("to non-http URL {next}")));
+        }
+        if next == *first || redirects.iter().any(|r| r.to == next) {
+            return Err(FetchError::Redirect(format!("redirect loop at {next}")));
+        }
+        if redirects.len() >= self.max_redirects {
+            return Err(FetchError::Redirect(format!(
+                "more than {} redirects",
+                self.max_redirects
+            )));
+        }
+        Ok(next)
+    }
+
+    /// The body, at most `max_body_bytes` after decompression (refused up front when the
+    /// declared length says more).
+    async fn read_body(&self, resp: &mut reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        let too_large = FetchError::TooLarge {
+            limit: self.max_body_bytes,
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_body_bytes)
+        {
+            return Err(too_large);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
+            if body.len() as u64 + chunk.len() as u64 > self.max_body_bytes {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn classify(&self, e: reqwest::Error) -> FetchError {

@@ -160,6 +160,55 @@ struct Rewriter {
     entry_start: Option<(usize, usize)>,
 }
 
+/// A reader that reports what it can and moves on: end names unchecked, unmatched ends and
+/// dangling `&` allowed, text untrimmed.
+fn lenient_reader(source: &str) -> Reader<&[u8]> {
+    let mut reader = Reader::from_str(source);
+    let cfg = reader.config_mut();
+    cfg.check_end_names = false;
+    cfg.allow_unmatched_ends = true;
+    cfg.allow_dangling_amp = true;
+    cfg.check_comments = false;
+    cfg.expand_empty_elements = false;
+    cfg.trim_text(false);
+    reader
+}
+
+impl Rewriter {
+    /// A rewriter for a document of `len` bytes; `repairs` made before (stray `<` escaped).
+    fn new(mode: Mode, len: usize, repairs: usize) -> Rewriter {
+        let mut out = String::with_capacity(len + 64);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        Rewriter {
+            mode,
+            out,
+            stack: Vec::new(),
+            leaf: None,
+            dialect: Dialect::Unknown,
+            root_done: false,
+            entities: HashMap::new(),
+            entity_budget: ENTITY_BUDGET.max(len),
+            entity_limit: ENTITY_BUDGET.max(len),
+            has_doctype: false,
+            repairs,
+            entries: Vec::new(),
+            entry_start: None,
+        }
+    }
+
+    /// CDATA is text inside a text element, kept as CDATA elsewhere in an element, dropped
+    /// outside the root.
+    fn cdata(&mut self, c: &str) {
+        if let Some(leaf) = &mut self.leaf {
+            leaf.text.push_str(c);
+        } else if !self.stack.is_empty() {
+            self.out.push_str("<![CDATA[");
+            self.out.push_str(c);
+            self.out.push_str("]]>");
+        }
+    }
+}
+
 /// Rewrites `text` (already UTF-8, declaration and all) for feed-rs.
 pub fn rewrite(text: &str, mode: Mode) -> Result<Rewritten, RewriteError> {
     let escaped;
@@ -170,31 +219,8 @@ pub fn rewrite(text: &str, mode: Mode) -> Result<Rewritten, RewriteError> {
     } else {
         text
     };
-    let mut w = Rewriter {
-        mode,
-        out: String::with_capacity(source.len() + 64),
-        stack: Vec::new(),
-        leaf: None,
-        dialect: Dialect::Unknown,
-        root_done: false,
-        entities: HashMap::new(),
-        entity_budget: ENTITY_BUDGET.max(source.len()),
-        entity_limit: ENTITY_BUDGET.max(source.len()),
-        has_doctype: false,
-        repairs: pre_repairs,
-        entries: Vec::new(),
-        entry_start: None,
-    };
-    w.out
-        .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let mut reader = Reader::from_str(source);
-    let cfg = reader.config_mut();
-    cfg.check_end_names = false;
-    cfg.allow_unmatched_ends = true;
-    cfg.allow_dangling_amp = true;
-    cfg.check_comments = false;
-    cfg.expand_empty_elements = false;
-    cfg.trim_text(false);
+    let mut w = Rewriter::new(mode, source.len(), pre_repairs);
+    let mut reader = lenient_reader(source);
 
     let mut errors = 0usize;
     loop {
@@ -237,15 +263,7 @@ pub fn rewrite(text: &str, mode: Mode) -> Result<Rewritten, RewriteError> {
                 let raw: &str = &t;
                 w.text(raw)?;
             }
-            Event::CData(c) => {
-                if let Some(leaf) = &mut w.leaf {
-                    leaf.text.push_str(&c);
-                } else if !w.stack.is_empty() {
-                    w.out.push_str("<![CDATA[");
-                    w.out.push_str(&c);
-                    w.out.push_str("]]>");
-                }
-            }
+            Event::CData(c) => w.cdata(&c),
             Event::GeneralRef(r) => w.reference(&r)?,
         }
     }
@@ -279,28 +297,93 @@ impl Rewriter {
         }
     }
 
+    /// Inside a text element, markup is text: a start tag is kept as written, unless it is
+    /// structure (or the element itself again), which closes the text element first. Returns
+    /// whether the tag was taken as text.
+    fn tag_in_leaf(
+        &mut self,
+        e: &BytesStart<'_>,
+        name: &str,
+        empty: bool,
+    ) -> Result<bool, RewriteError> {
+        let Some(leaf) = &mut self.leaf else {
+            return Ok(false);
+        };
+        if STRUCTURE.contains(&name) || name == leaf.source_name {
+            let what = format!("<{}> left open before <{name}>", leaf.source_name);
+            self.defect(what)?;
+            self.close_leaf()?;
+            return Ok(false);
+        }
+        let raw: &str = e;
+        leaf.text.push('<');
+        leaf.text.push_str(raw);
+        if empty {
+            leaf.text.push_str("/>");
+        } else {
+            leaf.text.push('>');
+            // An unclosed one (`<br>`) shows when the text element ends.
+            leaf.inner.push(name.to_string());
+        }
+        Ok(true)
+    }
+
+    /// The dialect's rules for an element: its name in the output (Atom 0.3 names become
+    /// Atom 1.0's) and whether it is a text element (its content kept as text).
+    fn dialect_rules(
+        &mut self,
+        name: &str,
+        is_root: bool,
+        attrs: &mut Vec<(String, String)>,
+    ) -> (String, bool) {
+        let parent = self.stack.last().map(|o| o.out_name.clone());
+        let mut out_name = name.to_string();
+        let mut text_element = false;
+        match self.dialect {
+            Dialect::Atom | Dialect::Atom03 if !is_root => {
+                let l = local(name);
+                if self.dialect == Dialect::Atom03 {
+                    let renamed = match l {
+                        "issued" => Some("published"),
+                        "modified" => Some("updated"),
+                        "tagline" => Some("subtitle"),
+                        "copyright" => Some("rights"),
+                        _ => None,
+                    };
+                    if let Some(r) = renamed {
+                        out_name = with_local(name, r);
+                    }
+                }
+                if ATOM_TEXT_ELEMENTS.contains(&l) {
+                    text_element = normalize_atom_type(l == "content", attrs);
+                }
+            }
+            Dialect::Rss | Dialect::Rdf if !is_root => {
+                let in_container = parent.as_deref().is_some_and(|p| {
+                    matches!(
+                        local(p),
+                        "item" | "channel" | "image" | "textinput" | "textInput"
+                    )
+                });
+                text_element = in_container && RSS_TEXT_ELEMENTS.contains(&name);
+                if local(name) == "link"
+                    && let Some(top) = self.stack.last_mut()
+                    && let Some((_, has_link)) = &mut top.rdf_item
+                {
+                    *has_link = true;
+                }
+            }
+            _ => {}
+        }
+        (out_name, text_element)
+    }
+
     /// Handles a start (or empty) tag. Returns false when the document is over (content
     /// after the root element).
     fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<bool, RewriteError> {
         let name = e.name().as_ref().to_string();
-        if let Some(leaf) = &mut self.leaf {
-            if STRUCTURE.contains(&name.as_str()) || name == leaf.source_name {
-                let what = format!("<{}> left open before <{name}>", leaf.source_name);
-                self.defect(what)?;
-                self.close_leaf()?;
-            } else {
-                let raw: &str = e;
-                leaf.text.push('<');
-                leaf.text.push_str(raw);
-                if empty {
-                    leaf.text.push_str("/>");
-                } else {
-                    leaf.text.push('>');
-                    // An unclosed one (`<br>`) shows when the text element ends.
-                    leaf.inner.push(name);
-                }
-                return Ok(true);
-            }
+        if self.tag_in_leaf(e, &name, empty)? {
+            return Ok(true);
         }
         if self.stack.len() >= MAX_XML_DEPTH {
             return Err(RewriteError::TooDeep(MAX_XML_DEPTH));
@@ -322,45 +405,7 @@ impl Rewriter {
             normalize_root(self.dialect, &mut attrs);
         }
         normalize_namespaces(&mut attrs);
-        let parent = self.stack.last().map(|o| o.out_name.clone());
-        let mut out_name = name.clone();
-        let mut text_element = false;
-        match self.dialect {
-            Dialect::Atom | Dialect::Atom03 if !is_root => {
-                let l = local(&name);
-                if self.dialect == Dialect::Atom03 {
-                    let renamed = match l {
-                        "issued" => Some("published"),
-                        "modified" => Some("updated"),
-                        "tagline" => Some("subtitle"),
-                        "copyright" => Some("rights"),
-                        _ => None,
-                    };
-                    if let Some(r) = renamed {
-                        out_name = with_local(&name, r);
-                    }
-                }
-                if ATOM_TEXT_ELEMENTS.contains(&l) {
-                    text_element = normalize_atom_type(l == "content", &mut attrs);
-                }
-            }
-            Dialect::Rss | Dialect::Rdf if !is_root => {
-                let in_container = parent.as_deref().is_some_and(|p| {
-                    matches!(
-                        local(p),
-                        "item" | "channel" | "image" | "textinput" | "textInput"
-                    )
-                });
-                text_element = in_container && RSS_TEXT_ELEMENTS.contains(&name.as_str());
-                if local(&name) == "link"
-                    && let Some(top) = self.stack.last_mut()
-                    && let Some((_, has_link)) = &mut top.rdf_item
-                {
-                    *has_link = true;
-                }
-            }
-            _ => {}
-        }
+        let (out_name, text_element) = self.dialect_rules(&name, is_root, &mut attrs);
         let void = self.mode == Mode::Lenient
             && VOID_ELEMENTS.contains(&local(&name).to_ascii_lowercase().as_str());
         let is_entry = !is_root && matches!(local(&name), "item" | "entry");

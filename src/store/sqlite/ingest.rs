@@ -186,27 +186,7 @@ pub(super) async fn insert_entries<'a>(
         rows.push(EntryJson::new(id, e, now, excluded, cluster_id));
         stats.new += 1;
     }
-    if !rows.is_empty() {
-        sqlx::query(
-            "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
-                                  record_date, content_text, content_hash, first_seen_at,
-                                  content_html, feed_text, feed_hash, text_source, language,
-                                  fingerprint, excluded, cluster_id)
-             SELECT value ->> '$.id', value ->> '$.key', value ->> '$.guid', value ->> '$.url',
-                    value ->> '$.title', value ->> '$.author', value ->> '$.published',
-                    value ->> '$.updated', value ->> '$.record_date', value ->> '$.content_text',
-                    value ->> '$.content_hash', value ->> '$.first_seen_at',
-                    value ->> '$.content_html', value ->> '$.feed_text', value ->> '$.feed_hash',
-                    value ->> '$.text_source', value ->> '$.language',
-                    unhex(value ->> '$.fingerprint'), value ->> '$.excluded',
-                    value ->> '$.cluster_id'
-             FROM json_each(?1)",
-        )
-        .bind(json_array(&rows))
-        .execute(&mut *conn)
-        .await
-        .ctx("inserting entries")?;
-    }
+    insert_rows(conn, &rows).await?;
     for e in again {
         let row = known_rows(conn, &[e]).await?.remove(e.key.as_str());
         if let Some(row) = row {
@@ -218,6 +198,36 @@ pub(super) async fn insert_entries<'a>(
     stats.linked += link(conn, w.feed_id, &known_ids, now).await?;
     staged.inserted.extend(own_keys);
     staged.next_id = Some(next_id);
+    Ok(())
+}
+
+/// New entry rows, in one statement.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[EntryJson<'_>],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
+                              record_date, content_text, content_hash, first_seen_at,
+                              content_html, feed_text, feed_hash, text_source, language,
+                              fingerprint, excluded, cluster_id)
+         SELECT value ->> '$.id', value ->> '$.key', value ->> '$.guid', value ->> '$.url',
+                value ->> '$.title', value ->> '$.author', value ->> '$.published',
+                value ->> '$.updated', value ->> '$.record_date', value ->> '$.content_text',
+                value ->> '$.content_hash', value ->> '$.first_seen_at',
+                value ->> '$.content_html', value ->> '$.feed_text', value ->> '$.feed_hash',
+                value ->> '$.text_source', value ->> '$.language',
+                unhex(value ->> '$.fingerprint'), value ->> '$.excluded',
+                value ->> '$.cluster_id'
+         FROM json_each(?1)",
+    )
+    .bind(json_array(rows))
+    .execute(&mut *conn)
+    .await
+    .ctx("inserting entries")?;
     Ok(())
 }
 
