@@ -14,9 +14,8 @@ const FEEDS: usize = 200;
 const ITEMS: usize = 50;
 
 fn check_consistent(setup: &Setup) {
-    let db = setup.db();
-    assert_eq!(sql(&db, "PRAGMA integrity_check")[0][0], "ok");
-    let rows = sql(&db, "SELECT key, record_path FROM entries");
+    assert_eq!(setup.query("PRAGMA integrity_check")[0][0], "ok");
+    let rows = setup.query("SELECT key, record_path FROM entries");
     let keys: HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(keys.len(), rows.len(), "a key stored twice");
     let files = setup.records();
@@ -72,19 +71,18 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
         assert_eq!(status.code(), None, "killed by a signal");
         check_consistent(&setup);
     }
-    let stored_before_final = count(&setup.db(), "SELECT count(*) FROM entries");
+    let stored_before_final = count(&setup, "SELECT count(*) FROM entries");
     assert!(stored_before_final > 0, "the kills happened mid-ingest");
 
     let (ok, out, err) = setup.poll();
     assert!(ok, "{out}\n{err}");
     check_consistent(&setup);
     let total = (FEEDS * ITEMS) as i64;
-    let db = setup.db();
-    assert_eq!(count(&db, "SELECT count(*) FROM entries"), total);
-    assert_eq!(count(&db, "SELECT count(*) FROM feed_entries"), total);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), total);
+    assert_eq!(count(&setup, "SELECT count(*) FROM feed_entries"), total);
     assert_eq!(
         count(
-            &db,
+            &setup,
             "SELECT count(*) FROM entries WHERE record_path IS NULL"
         ),
         0
@@ -99,10 +97,7 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     // Every record holds its entry's text, and numbers are unique.
-    let rows = sql(
-        &db,
-        "SELECT key, record_date, content_text, record_path FROM entries",
-    );
+    let rows = setup.query("SELECT key, record_date, content_text, record_path FROM entries");
     let mut numbers = HashSet::new();
     for r in &rows {
         let (n, hash) = feedcorpus::corpus::parse_record_name(&r[3]).expect("name");
@@ -125,11 +120,8 @@ fn records_written_but_not_registered_are_adopted_not_duplicated() {
     let setup = Setup::new(&[("novastan", server.url("/feed"))], "");
     assert!(setup.poll().0);
     let before = setup.records();
-    let paths_before = sql(
-        &setup.db(),
-        "SELECT key, record_path FROM entries ORDER BY key",
-    );
-    sql(&setup.db(), "UPDATE entries SET record_path = NULL");
+    let paths_before = setup.query("SELECT key, record_path FROM entries ORDER BY key");
+    setup.query("UPDATE entries SET record_path = NULL");
 
     let (ok, out, err) = setup.poll();
     assert!(ok, "{out}\n{err}");
@@ -139,10 +131,7 @@ fn records_written_but_not_registered_are_adopted_not_duplicated() {
         "no second record file for any entry"
     );
     assert_eq!(
-        sql(
-            &setup.db(),
-            "SELECT key, record_path FROM entries ORDER BY key"
-        ),
+        setup.query("SELECT key, record_path FROM entries ORDER BY key"),
         paths_before
     );
 }

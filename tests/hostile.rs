@@ -54,7 +54,7 @@ fn poll_beside_good(server: &FeedServer, bad_url: String, extra: &str) -> (Setup
     assert_eq!(code, Some(0), "poll must exit 0; stderr:\n{err}");
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id WHERE f.name = 'good'"
         ),
         SEED_ENTRIES,
@@ -64,11 +64,7 @@ fn poll_beside_good(server: &FeedServer, bad_url: String, extra: &str) -> (Setup
 }
 
 fn bad_feed(setup: &Setup, column: &str) -> String {
-    sql(
-        &setup.db(),
-        &format!("SELECT {column} FROM feeds WHERE name = 'bad'"),
-    )[0][0]
-        .clone()
+    setup.query(&format!("SELECT {column} FROM feeds WHERE name = 'bad'"))[0][0].clone()
 }
 
 fn time(s: &str) -> DateTime<Utc> {
@@ -171,7 +167,7 @@ fn an_entity_expansion_bomb_fails_its_feed_quickly() {
     assert!(error.contains("entit"), "{error}");
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id WHERE f.name = 'bad'"
         ),
         0
@@ -215,16 +211,14 @@ fn a_hundred_thousand_nested_elements_neither_crash_nor_hang() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id WHERE f.name = 'good'"
         ),
         SEED_ENTRIES
     );
     // The deep entry is stored, with its readable text.
-    let text = sql(
-        &setup.db(),
-        "SELECT content_text FROM entries WHERE url = 'https://example.org/deep'",
-    );
+    let text =
+        setup.query("SELECT content_text FROM entries WHERE url = 'https://example.org/deep'");
     assert_eq!(text.len(), 1, "{err}");
     assert!(text[0][0].contains("Opening paragraph"), "{}", text[0][0]);
 }
@@ -332,10 +326,8 @@ fn article_pages_and_redirects_to_internal_addresses_are_refused() {
         Vec::<String>::new(),
         "no request reaches the internal host; stderr:\n{err}"
     );
-    let teaser = sql(
-        &setup.db(),
-        "SELECT text_source, content_text FROM entries WHERE title = 'Teaser'",
-    );
+    let teaser =
+        setup.query("SELECT text_source, content_text FROM entries WHERE title = 'Teaser'");
     assert_eq!(teaser[0][0], "feed");
     assert!(!teaser[0][1].contains("secret words"));
     assert_eq!(bad_feed(&setup, "last_status"), "error");
@@ -408,10 +400,10 @@ fn entries_per_fetch_are_capped_newest_first() {
     );
     let (ok, _, err) = setup.poll();
     assert!(ok, "{err}");
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 1000);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 1000);
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM entries WHERE url = 'https://example.org/many/1199'"
         ),
         0,
@@ -425,7 +417,7 @@ fn entries_per_fetch_are_capped_newest_first() {
     );
     let (ok, _, err) = setup.poll();
     assert!(ok, "{err}");
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 1200);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 1200);
 }
 
 #[test]
@@ -438,9 +430,7 @@ fn read_only_commands_neither_migrate_nor_accept_a_newer_schema() {
     let status = setup.cmd(&["status"]).output().expect("status");
     assert!(status.status.success());
     // A schema written by a newer binary: a clear message, no panic, nothing changed.
-    sql(
-        &setup.db(),
-        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
+    setup.query("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
          VALUES (99990101000000, 'from the future', '2999-01-01', 1, x'00', 0)",
     );
     for args in [
@@ -457,16 +447,13 @@ fn read_only_commands_neither_migrate_nor_accept_a_newer_schema() {
         );
     }
     // An older schema is not migrated by a read-only command.
-    sql(
-        &setup.db(),
-        "DELETE FROM _sqlx_migrations WHERE version >= 6",
-    );
+    setup.query("DELETE FROM _sqlx_migrations WHERE version >= 6");
     let out = setup.cmd(&["status"]).output().expect("status");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("older than this feedcorpus"), "{err}");
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM _sqlx_migrations WHERE version >= 6"
         ),
         0
@@ -583,12 +570,12 @@ fn article_pages_per_poll_are_capped() {
     assert_eq!(pages, 2, "{err}");
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM entries WHERE text_source = 'page'"
         ),
         2
     );
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 6);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 6);
 }
 
 #[test]
@@ -621,7 +608,7 @@ fn article_pages_follow_the_sites_robots_txt() {
     assert!(err.contains("robots.txt disallows this page"), "{err}");
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM entries WHERE text_source = 'page'"
         ),
         2
@@ -668,10 +655,7 @@ fn values_of_the_wrong_type_written_by_hand_are_errors_not_panics() {
     let (ok, _, err) = setup.poll();
     assert!(ok, "{err}");
     // A user's own tool writes text where numbers belong.
-    sql(
-        &setup.db(),
-        "UPDATE feeds SET error_count = 'many', interval_secs = 'soon' WHERE name = 'bad'",
-    );
+    setup.query("UPDATE feeds SET error_count = 'many', interval_secs = 'soon' WHERE name = 'bad'");
     let out = setup.cmd(&["status"]).output().expect("status");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -690,7 +674,7 @@ fn values_of_the_wrong_type_written_by_hand_are_errors_not_panics() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM entries WHERE guid = 'added-1'"
         ),
         1
@@ -717,7 +701,7 @@ fn a_429_on_an_article_page_holds_back_that_sites_other_pages() {
         "{pages} page requests after a 429\n{err}"
     );
     assert!(err.contains("the site asked to wait (429)"), "{err}");
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 8);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 8);
 }
 
 #[test]

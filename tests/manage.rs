@@ -182,15 +182,11 @@ fn search_finds_body_words_ranks_title_matches_first_and_follows_deletes() {
         "{out}"
     );
 
-    sql(
-        &setup.db(),
-        "DELETE FROM entries WHERE url = 'https://e.org/2'",
-    );
+    setup.query("DELETE FROM entries WHERE url = 'https://e.org/2'");
     let (ok, out, _) = run(&setup, &["search", "irrigation"]);
     assert!(ok);
     assert_eq!(out, "no matches\n");
-    sql(
-        &setup.db(),
+    setup.query(
         "UPDATE entries SET content_text = 'Now about melons.' WHERE url = 'https://e.org/1'",
     );
     let (_, out, _) = run(&setup, &["search", "melons"]);
@@ -199,7 +195,7 @@ fn search_finds_body_words_ranks_title_matches_first_and_follows_deletes() {
     assert_eq!(out, "no matches\n", "the old text left the index");
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'cotton'"
         ),
         1
@@ -276,24 +272,18 @@ fn entries_status_and_views_answer_the_usual_questions() {
     );
 
     assert_eq!(
-        sql(
-            &setup.db(),
-            "SELECT feed, count(*) FROM entries_with_feeds GROUP BY feed"
-        ),
+        setup.query("SELECT feed, count(*) FROM entries_with_feeds GROUP BY feed"),
         [["a", "3"]]
     );
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT sum(entries) FROM feed_daily_counts WHERE feed = 'a'"
         ),
         3
     );
     assert_eq!(
-        sql(
-            &setup.db(),
-            "SELECT name, entries FROM feed_health ORDER BY name"
-        ),
+        setup.query("SELECT name, entries FROM feed_health ORDER BY name"),
         [["a", "3"], ["broken", "0"]]
     );
 }
@@ -416,14 +406,14 @@ fn every_example_query_in_the_readme_runs() {
     );
     for q in &statements {
         // `sql` fails the test on any SQL error.
-        let _ = sql(&setup.db(), q);
+        let _ = setup.query(q);
     }
     let search = statements
         .iter()
         .find(|q| q.contains("MATCH"))
         .expect("a full-text query");
     assert!(
-        !sql(&setup.db(), search).is_empty(),
+        !setup.query(search).is_empty(),
         "the search example finds the seed article"
     );
 }

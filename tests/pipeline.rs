@@ -16,16 +16,15 @@ fn seed_feed_is_stored_once_and_linked_to_every_feed_carrying_it() {
     server.set_xml("/tag/feed/", SEED_FEED);
     server.set_xml("/mirror/feed/", SEED_FEED);
     let setup = Setup::new(&[("novastan", server.url("/tag/feed/"))], "");
-    let db = setup.db();
 
     let (ok, out, err) = setup.poll();
     assert!(ok, "poll failed:\n{out}\n{err}");
     assert!(out.contains("ok      novastan  7 new"), "{out}");
-    assert_eq!(count(&db, "SELECT count(*) FROM entries"), 7);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 7);
     assert_eq!(setup.records().len(), 7);
     assert_eq!(
         count(
-            &db,
+            &setup,
             "SELECT count(*) FROM entries WHERE record_path IS NULL"
         ),
         0
@@ -34,7 +33,7 @@ fn seed_feed_is_stored_once_and_linked_to_every_feed_carrying_it() {
     let (ok, out, _) = setup.poll();
     assert!(ok);
     assert!(out.contains("0 new entries, 0 records written"), "{out}");
-    assert_eq!(count(&db, "SELECT count(*) FROM entries"), 7);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 7);
     assert_eq!(setup.records().len(), 7);
 
     setup.rewrite(
@@ -47,23 +46,20 @@ fn seed_feed_is_stored_once_and_linked_to_every_feed_carrying_it() {
     let (ok, out, _) = setup.poll();
     assert!(ok);
     assert!(out.contains("ok      mirror  0 new, 7 linked"), "{out}");
-    assert_eq!(count(&db, "SELECT count(*) FROM entries"), 7);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 7);
     assert_eq!(setup.records().len(), 7);
     assert_eq!(
         count(
-            &db,
+            &setup,
             "SELECT count(*) FROM entries e WHERE (SELECT count(*) FROM feed_entries fe \
              WHERE fe.entry_id = e.id) = 2"
         ),
         7,
         "every entry is linked to both feeds"
     );
-    let row = &sql(
-        &db,
-        &format!(
-            "SELECT guid, url, title, author, published FROM entries WHERE key = '{KEY_48744}'"
-        ),
-    )[0];
+    let row = &setup.query(&format!(
+        "SELECT guid, url, title, author, published FROM entries WHERE key = '{KEY_48744}'"
+    ))[0];
     assert_eq!(row[0], KEY_48744);
     assert_eq!(
         row[1],
@@ -120,10 +116,9 @@ fn records_match_hand_written_text_and_numbering_continues_after_seeds() {
         assert_eq!(got, want, "record of {key}");
         assert!(!got.contains('<') && !got.contains("&#") && !got.contains("&amp;"));
         assert!(!got.contains("appeared first on"));
-        let db_path = &sql(
-            &setup.db(),
-            &format!("SELECT record_path FROM entries WHERE key = '{key}'"),
-        )[0][0];
+        let db_path = &setup.query(&format!(
+            "SELECT record_path FROM entries WHERE key = '{key}'"
+        ))[0][0];
         assert_eq!(db_path, name);
     }
     let first = fs::read_to_string(
@@ -174,7 +169,7 @@ fn run_picks_up_a_new_item_and_exits_zero_on_sigterm() {
     signal(&child, Signal::SIGTERM);
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 3);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 3);
     assert_eq!(setup.records().len(), 3);
     items.clear();
 }
@@ -225,11 +220,9 @@ fn broken_feeds_are_reported_by_name_and_do_not_stop_the_others() {
     assert!(out.contains("ok      good  7 new"), "{out}");
     assert!(out.contains("ok      other-good  4 new"), "{out}");
     assert!(out.contains("5 feeds: 2 ok, 3 failed"), "{out}");
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 11);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 11);
     assert_eq!(setup.records().len(), 11);
-    let failing = sql(
-        &setup.db(),
-        "SELECT name, error_count, last_status FROM feeds WHERE last_status = 'error' ORDER BY name",
+    let failing = setup.query("SELECT name, error_count, last_status FROM feeds WHERE last_status = 'error' ORDER BY name",
     );
     let names: Vec<&str> = failing.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(names, ["gone", "not-xml", "slow"]);
@@ -275,7 +268,7 @@ fn an_open_read_transaction_does_not_block_a_poll() {
             .await
             .expect("end");
     });
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 9);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 9);
 }
 
 #[test]
@@ -310,10 +303,10 @@ fn a_read_only_corpus_keeps_entries_and_the_next_poll_writes_the_records() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("7 pending, not written"), "{out}\n{err}");
     assert!(err.contains("records not written"), "{err}");
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 7);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 7);
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM entries WHERE record_path IS NULL"
         ),
         7
@@ -327,7 +320,7 @@ fn a_read_only_corpus_keeps_entries_and_the_next_poll_writes_the_records() {
     assert_eq!(setup.records().len(), 7);
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM entries WHERE record_path IS NULL"
         ),
         0
@@ -385,7 +378,7 @@ fn config_falls_back_to_the_environment() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 2);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 2);
 }
 
 #[test]
@@ -521,12 +514,8 @@ fn a_database_from_the_previous_layout_opens_and_polls_on() {
     );
     fs::create_dir_all(setup.db().parent().expect("data dir")).expect("mkdir");
     fs::copy("tests/fixtures/upgrade/schema6-seed.db", setup.db()).expect("copy");
-    let versions = |setup: &Setup| {
-        sql(
-            &setup.db(),
-            "SELECT max(version), count(*) FROM _sqlx_migrations",
-        )
-    };
+    let versions =
+        |setup: &Setup| setup.query("SELECT max(version), count(*) FROM _sqlx_migrations");
     let before = versions(&setup);
     assert_eq!(before, [["6", "6"]]);
     // Read-only commands accept it as it is.
@@ -541,18 +530,12 @@ fn a_database_from_the_previous_layout_opens_and_polls_on() {
     assert!(out.contains("ok      novastan  0 new"), "{out}");
     assert!(out.contains("ok      other  3 new"), "{out}");
     assert_eq!(versions(&setup), before, "no migration ran");
-    let rows = sql(
-        &setup.db(),
-        "SELECT count(*), count(DISTINCT key), max(id) FROM entries",
-    );
+    let rows = setup.query("SELECT count(*), count(DISTINCT key), max(id) FROM entries");
     assert_eq!(rows, [["10", "10", "10"]]);
     // The seed's records were missing from this corpus folder: written again under their
     // recorded names; the new entries' records continue the numbering.
     let records = setup.records();
     assert_eq!(records.len(), 10, "{records:?}");
-    let recorded = sql(
-        &setup.db(),
-        "SELECT count(*) FROM entries WHERE record_path IS NOT NULL",
-    );
+    let recorded = setup.query("SELECT count(*) FROM entries WHERE record_path IS NOT NULL");
     assert_eq!(recorded, [["10"]]);
 }

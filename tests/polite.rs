@@ -14,13 +14,11 @@ use feedcorpus::runtime::engine::Engine;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn state(setup: &Setup, name: &str, cols: &str) -> Vec<String> {
-    sql(
-        &setup.db(),
-        &format!("SELECT {cols} FROM feeds WHERE name = '{name}'"),
-    )
-    .into_iter()
-    .next()
-    .expect("feed row")
+    setup
+        .query(&format!("SELECT {cols} FROM feeds WHERE name = '{name}'"))
+        .into_iter()
+        .next()
+        .expect("feed row")
 }
 
 #[test]
@@ -499,7 +497,7 @@ fn backfill_walks_a_wordpress_archive_once() {
         "{out}"
     );
     assert!(out.contains("page 6 does not exist"), "{out}");
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 50);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 50);
     assert_eq!(setup.records().len(), 50);
     let requests_before = server.requests().len();
     let out = run(&setup);
@@ -510,7 +508,7 @@ fn backfill_walks_a_wordpress_archive_once() {
         2,
         "a second walk reads two pages"
     );
-    assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 50);
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 50);
 }
 
 #[test]

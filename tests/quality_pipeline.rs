@@ -59,9 +59,7 @@ fn a_summary_only_feed_yields_full_article_records() {
     let (ok, out, err) = setup.poll();
     assert!(ok, "{out}\n{err}");
     assert!(err.contains("full text from the article page"), "{err}");
-    let row = &sql(
-        &setup.db(),
-        "SELECT text_source, feed_text, content_text, record_path FROM entries WHERE key = 'https://novastan.org/en/?p=48744'",
+    let row = &setup.query("SELECT text_source, feed_text, content_text, record_path FROM entries WHERE key = 'https://novastan.org/en/?p=48744'",
     )[0];
     assert_eq!(row[0], "page");
     assert!(
@@ -135,7 +133,7 @@ fn reworded_copies_share_a_cluster_and_distinct_articles_do_not() {
     );
     assert!(setup.poll().0);
     let cluster = |url: &str| {
-        sql(&setup.db(), &format!("SELECT cluster_id, coalesce(excluded, '-'), coalesce(record_path, '-') FROM entries WHERE url = '{url}'"))[0].clone()
+        setup.query(&format!("SELECT cluster_id, coalesce(excluded, '-'), coalesce(record_path, '-') FROM entries WHERE url = '{url}'"))[0].clone()
     };
     let (w1, w2) = (
         cluster("https://a.example/1"),
@@ -155,7 +153,7 @@ fn reworded_copies_share_a_cluster_and_distinct_articles_do_not() {
     assert_eq!(n2[1], "-");
     assert_eq!(setup.records().len(), 3);
     assert_eq!(
-        count(&setup.db(), "SELECT count(*) FROM entries"),
+        count(&setup, "SELECT count(*) FROM entries"),
         4,
         "the database keeps every copy"
     );
@@ -170,7 +168,7 @@ fn languages_keep_other_entries_out_of_the_corpus_only() {
     assert!(setup.poll().0);
     assert_eq!(
         count(
-            &setup.db(),
+            &setup,
             "SELECT count(*) FROM entries WHERE language = 'en' AND excluded = 'language'"
         ),
         7
@@ -215,12 +213,12 @@ fn an_updated_entry_keeps_a_revision_and_never_a_second_record() {
         assert_eq!(now.contains("the round was moved"), rewritten, "{mode}");
         assert_eq!(now == first, !rewritten);
         assert_eq!(
-            count(&setup.db(), "SELECT count(*) FROM entry_revisions"),
+            count(&setup, "SELECT count(*) FROM entry_revisions"),
             1,
             "{mode}"
         );
-        assert_eq!(count(&setup.db(), "SELECT count(*) FROM entries"), 1);
-        assert!(sql(&setup.db(), "SELECT content_text FROM entries")[0][0].contains("moved"));
+        assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 1);
+        assert!(setup.query("SELECT content_text FROM entries")[0][0].contains("moved"));
     }
 }
 

@@ -36,7 +36,7 @@ fn sighup_adds_and_removes_feeds_and_a_bad_config_keeps_the_running_one() {
     server.wait_for_requests("/b", 5, WAIT);
     assert_eq!(server.count("/a"), a_settled);
     assert_eq!(
-        sql(&setup.db(), "SELECT name, active FROM feeds ORDER BY name"),
+        setup.query("SELECT name, active FROM feeds ORDER BY name"),
         [["a", "0"], ["b", "1"]]
     );
 

@@ -13,10 +13,11 @@ use chrono::{DateTime, Utc};
 
 use crate::ingest::report::{FeedReport, FeedResult};
 use crate::model::entry::NewEntry;
-use crate::model::feed::{FeedJob, FeedState, FeedUpdate};
+use crate::model::feed::{FeedJob, FeedState, FeedStatus, FeedUpdate};
+use crate::model::rfc3339;
 use crate::pipeline::fetch::Redirect;
 use crate::pipeline::hints::FeedHints;
-use crate::pipeline::run::{Fetch, Outcome, Parsed, ResponseMeta, host_of, parse_time, rfc3339};
+use crate::pipeline::run::{Fetch, Outcome, Parsed, ResponseMeta, host_of};
 use crate::schedule;
 
 /// The `[poll]` settings the decision uses.
@@ -141,7 +142,7 @@ pub fn decide(fetch: Fetch, settings: &Settings, jitter: f64) -> Decision {
         ),
     };
     if let Some(next) = next {
-        update.next_poll_at = Some(rfc3339(next));
+        update.next_poll_at = Some(next);
         d.report.next_poll = Some(next);
     }
     d.update = Some(update);
@@ -176,8 +177,6 @@ fn skipped_until(cx: &Cx<'_>) -> Option<DateTime<Utc>> {
     }
     cx.state
         .retry_until
-        .as_deref()
-        .and_then(parse_time)
         .map(|t| t.min(schedule::add(cx.now, cx.settings.max_interval)))
         .or(Some(schedule::add(cx.now, cx.interval)))
 }
@@ -200,11 +199,11 @@ fn unchanged(
 ) -> Option<DateTime<Utc>> {
     let cfg = &d.job.cfg;
     let status = if not_modified {
-        "not_modified"
+        FeedStatus::NotModified
     } else {
-        "unchanged"
+        FeedStatus::Unchanged
     };
-    update.status = status.into();
+    update.status = status;
     update.http_status = Some(if not_modified { 304 } else { 200 });
     if !not_modified {
         update.validators = validators(cx.response);
@@ -220,7 +219,7 @@ fn unchanged(
     } else {
         FeedResult::Unchanged
     };
-    d.notes.push(Note::Unchanged(status));
+    d.notes.push(Note::Unchanged(status.as_str()));
     let stored_hints: FeedHints = cx
         .state
         .hints
@@ -249,7 +248,7 @@ fn parsed(
 ) -> Option<DateTime<Utc>> {
     let cfg = &d.job.cfg;
     d.report.host_block = p.page_hold;
-    let last_success = cx.state.last_success_at.as_deref().and_then(parse_time);
+    let last_success = cx.state.last_success_at;
     let gap = schedule::gap_suspected(
         p.known == 0,
         p.entries.len(),
@@ -276,7 +275,7 @@ fn parsed(
     if p.recovered {
         d.notes.push(Note::Recovered);
     }
-    update.status = "ok".into();
+    update.status = FeedStatus::Ok;
     update.http_status = p.info.http_status;
     update.validators = validators(cx.response);
     update.body_hash = Some(p.body_hash);
@@ -311,7 +310,7 @@ fn failed(
     jitter: f64,
 ) -> Option<DateTime<Utc>> {
     let errors = u32::try_from(cx.state.error_count.saturating_add(1)).unwrap_or(u32::MAX);
-    update.status = "error".into();
+    update.status = FeedStatus::Error;
     update.http_status = http_status;
     update.error = Some(error.clone());
     d.report.result = FeedResult::Failed(error.clone());
@@ -320,7 +319,7 @@ fn failed(
         if hold < ra {
             d.notes.push(Note::Capped(ra));
         }
-        update.retry_until = Some(rfc3339(schedule::add(cx.now, hold)));
+        update.retry_until = Some(schedule::add(cx.now, hold));
     }
     if http_status == Some(429) {
         let hold = retry_after
@@ -329,7 +328,7 @@ fn failed(
         d.report.host_block = Some((host_of(&d.job.url), schedule::add(cx.now, hold)));
     }
     if http_status == Some(410) {
-        update.status = "gone".into();
+        update.status = FeedStatus::Gone;
         update.disabled_reason = Some(format!("410 Gone at {}", rfc3339(cx.now)));
         d.notes.push(Note::Gone);
         return None;
@@ -373,6 +372,7 @@ fn redirects(state: &FeedState, r: &ResponseMeta, update: &mut FeedUpdate) -> Op
 mod tests {
     use super::*;
     use crate::config::{Feed, FullText};
+    use crate::model::entry::TextSource;
     use crate::model::feed::FeedInfo;
     use crate::pipeline::fetch::{CacheHints, Validators};
     use url::Url;
@@ -463,7 +463,7 @@ mod tests {
             content_html: None,
             feed_text: None,
             feed_hash: "h".into(),
-            text_source: "feed".into(),
+            text_source: TextSource::Feed,
             language: None,
             fingerprint: None,
             bands: Vec::new(),
@@ -496,7 +496,7 @@ mod tests {
 
     fn succeeded_at(hours_ago: i64) -> FeedState {
         FeedState {
-            last_success_at: Some(rfc3339(now() - chrono::Duration::hours(hours_ago))),
+            last_success_at: Some(now() - chrono::Duration::hours(hours_ago)),
             ..FeedState::default()
         }
     }
@@ -523,7 +523,7 @@ mod tests {
             ..FeedState::default()
         };
         let held = FeedState {
-            retry_until: Some(rfc3339(now() + chrono::Duration::days(30))),
+            retry_until: Some(now() + chrono::Duration::days(30)),
             ..FeedState::default()
         };
         // (case, outcome, state, status stored, next poll after, first note)
@@ -631,8 +631,7 @@ mod tests {
             );
             if let Some(u) = &d.update {
                 assert_eq!(
-                    u.next_poll_at,
-                    d.report.next_poll.map(rfc3339),
+                    u.next_poll_at, d.report.next_poll,
                     "{case}: stored due time"
                 );
             }
@@ -650,10 +649,7 @@ mod tests {
         assert_eq!(host, "news.example.org");
         assert_eq!((until - now()).num_seconds(), 120);
         let u = d.update.unwrap_or_default();
-        assert_eq!(
-            u.retry_until,
-            Some(rfc3339(now() + chrono::Duration::seconds(120)))
-        );
+        assert_eq!(u.retry_until, Some(now() + chrono::Duration::seconds(120)));
         assert!(d.report.next_poll >= Some(now() + chrono::Duration::seconds(120)));
     }
 

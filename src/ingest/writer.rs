@@ -20,7 +20,7 @@ use crate::ingest::decide::{Note, Settings, decide};
 use crate::ingest::report::{FeedReport, FeedResult};
 use crate::model::entry::NewEntry;
 use crate::model::feed::FeedJob;
-use crate::model::feed::FeedUpdate;
+use crate::model::feed::{FeedStatus, FeedUpdate};
 use crate::pipeline::run::{Fetch, panic_text};
 use crate::runtime::clock::Clock;
 use crate::schedule;
@@ -202,7 +202,7 @@ impl Writer {
             };
             match results.next() {
                 Some(Ok(stats)) => {
-                    if update.status == "ok" {
+                    if update.status == FeedStatus::Ok {
                         tracing::info!(
                             feed = %report.name, url = %report.url, new = stats.new, linked = stats.linked,
                             total = stats.total, "feed fetched"

@@ -163,14 +163,58 @@ pub struct NewEntry {
     pub feed_text: Option<String>,
     /// SHA-256 of the feed's own text: a change means the entry was updated.
     pub feed_hash: String,
-    /// `feed` or `page`.
-    pub text_source: String,
+    pub text_source: TextSource,
     pub language: Option<String>,
     /// Near-duplicate fingerprint and its LSH band keys.
     pub fingerprint: Option<Vec<u8>>,
     pub bands: Vec<i64>,
-    /// Why the entry gets no record (e.g. `language`), decided before storing.
-    pub excluded: Option<String>,
+    /// Why the entry gets no record, decided before storing.
+    pub excluded: Option<Exclusion>,
+}
+
+/// Where an entry's text came from (`entries.text_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextSource {
+    /// The feed's own content or summary.
+    Feed,
+    /// The article page (the feed carried a teaser).
+    Page,
+}
+
+impl TextSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextSource::Feed => "feed",
+            TextSource::Page => "page",
+        }
+    }
+
+    /// The column's word; anything else (a hand edit) reads as `feed`.
+    pub fn from_column(s: &str) -> TextSource {
+        if s == "page" {
+            TextSource::Page
+        } else {
+            TextSource::Feed
+        }
+    }
+}
+
+/// Why an entry is stored but gets no record (`entries.excluded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion {
+    /// Its language is not among the feed's `languages`.
+    Language,
+    /// A later copy of a near-duplicate cluster (`skip_near_duplicates`).
+    NearDuplicate,
+}
+
+impl Exclusion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exclusion::Language => "language",
+            Exclusion::NearDuplicate => "near-duplicate",
+        }
+    }
 }
 
 #[cfg(test)]

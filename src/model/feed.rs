@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::config;
@@ -43,9 +44,9 @@ pub struct FeedState {
     pub disabled_reason: Option<String>,
     /// Interval in force (adaptive mode and gap shortening move it), seconds.
     pub interval_secs: Option<i64>,
-    pub last_success_at: Option<String>,
-    pub next_poll_at: Option<String>,
-    pub retry_until: Option<String>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub next_poll_at: Option<DateTime<Utc>>,
+    pub retry_until: Option<DateTime<Utc>>,
     /// JSON of the last document's polling hints.
     pub hints: Option<String>,
     /// JSON of the feed's learned boilerplate model.
@@ -55,16 +56,15 @@ pub struct FeedState {
 /// Outcome of one fetch, as the feed row records it.
 #[derive(Debug, Clone, Default)]
 pub struct FeedUpdate {
-    /// `ok`, `not_modified`, `unchanged`, `error` or `gone`.
-    pub status: String,
+    pub status: FeedStatus,
     pub http_status: Option<u16>,
     pub error: Option<String>,
     /// New validators (only with a 200).
     pub validators: Option<(Option<String>, Option<String>)>,
     pub body_hash: Option<String>,
     pub hints: Option<String>,
-    pub next_poll_at: Option<String>,
-    pub retry_until: Option<String>,
+    pub next_poll_at: Option<DateTime<Utc>>,
+    pub retry_until: Option<DateTime<Utc>>,
     pub interval_secs: Option<i64>,
     /// This fetch may have missed entries.
     pub gap: bool,
@@ -79,4 +79,41 @@ pub struct FeedUpdate {
     pub info: Option<FeedInfo>,
     /// The feed's learned boilerplate model, JSON.
     pub boilerplate: Option<String>,
+}
+
+/// How a feed's last fetch ended, as `feeds.last_status` stores it (a public interface: the
+/// words below are what the column holds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FeedStatus {
+    /// A document was read and stored.
+    #[default]
+    Ok,
+    /// 304 Not Modified.
+    NotModified,
+    /// 200 with the same bytes as last time.
+    Unchanged,
+    /// The fetch failed (`last_error` says why).
+    Error,
+    /// 410 Gone: disabled until its URL changes.
+    Gone,
+}
+
+impl FeedStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedStatus::Ok => "ok",
+            FeedStatus::NotModified => "not_modified",
+            FeedStatus::Unchanged => "unchanged",
+            FeedStatus::Error => "error",
+            FeedStatus::Gone => "gone",
+        }
+    }
+
+    /// The server answered and the feed is healthy.
+    pub fn is_success(self) -> bool {
+        matches!(
+            self,
+            FeedStatus::Ok | FeedStatus::NotModified | FeedStatus::Unchanged
+        )
+    }
 }

@@ -6,3 +6,8 @@
 pub mod entry;
 pub mod feed;
 pub mod record;
+
+/// A time as the schema stores it: RFC 3339 UTC with whole seconds.
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

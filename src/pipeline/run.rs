@@ -207,8 +207,6 @@ fn skip_reason(fetch: &Fetch, now: DateTime<Utc>) -> Option<String> {
     let until = fetch
         .state
         .retry_until
-        .as_deref()
-        .and_then(parse_time)
         .map(|t| t.min(schedule::add(fetch.started_at, fetch.job.max_wait)))?;
     (until > now).then(|| format!("the server asked to wait until {}", until.to_rfc3339()))
 }
@@ -407,14 +405,4 @@ pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
-}
-
-pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
-}
-
-pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -151,11 +151,7 @@ async fn initial_due(
         tracing::warn!(feed = %job.name, url = %job.url, reason = %reason, "feed disabled; not polling it");
         return Ok(None);
     }
-    let stored = state
-        .next_poll_at
-        .as_deref()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc));
+    let stored = state.next_poll_at;
     Ok(Some(schedule::first_due(
         stored,
         now,

@@ -314,6 +314,22 @@ pub fn synthetic_items(feed: usize, n: usize) -> Vec<(String, String, String, St
         .collect()
 }
 
+/// The storage backend the integration tests run on: `FEEDCORPUS_TEST_BACKEND`, `sqlite` (the
+/// default, and so far the only one). Each backend brings its own way of naming the database in
+/// the config and of running the tests' raw SQL ([`Setup::query`]); the tests themselves do not
+/// know which one they run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("FEEDCORPUS_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("" | "sqlite") => Backend::Sqlite,
+        Ok(other) => panic!("FEEDCORPUS_TEST_BACKEND={other:?}: known backends are: sqlite"),
+    }
+}
+
 /// A temp folder with a config file in it.
 pub struct Setup {
     pub dir: tempfile::TempDir,
@@ -335,6 +351,14 @@ impl Setup {
 
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("data/feedcorpus.db")
+    }
+
+    /// Runs raw SQL on this setup's database with the backend's own client; rows as text
+    /// (`NULL` for null).
+    pub fn query(&self, query: &str) -> Vec<Vec<String>> {
+        match backend() {
+            Backend::Sqlite => sql(&self.db(), query),
+        }
     }
 
     pub fn corpus(&self) -> PathBuf {
@@ -364,8 +388,12 @@ impl Setup {
 }
 
 fn write_config(path: &Path, feeds: &[(&str, String)], extra: &str) {
-    let mut text = String::from(
-        "[storage]\ndatabase = \"data/feedcorpus.db\"\ncorpus_dir = \"data/corpus\"\n\n\
+    // Where the backend keeps the database (an SQLite file next to the config).
+    let database = match backend() {
+        Backend::Sqlite => "data/feedcorpus.db",
+    };
+    let mut text = format!(
+        "[storage]\ndatabase = \"{database}\"\ncorpus_dir = \"data/corpus\"\n\n\
          [http]\ntimeout = \"5s\"\nconnect_timeout = \"2s\"\nper_host_connections = 16\n\
          per_host_min_gap = \"0s\"\n\n\
          [corpus]\n# Synthetic items are short: never fetch their (non-loopback) pages.\nfull_text = \"never\"\n\n",
@@ -427,8 +455,8 @@ pub fn sql(db: &Path, query: &str) -> Vec<Vec<String>> {
     })
 }
 
-pub fn count(db: &Path, query: &str) -> i64 {
-    sql(db, query)[0][0].parse().expect("a number")
+pub fn count(setup: &Setup, query: &str) -> i64 {
+    setup.query(query)[0][0].parse().expect("a number")
 }
 
 /// Reads a child's stderr line by line on a thread, so tests can wait for log events.

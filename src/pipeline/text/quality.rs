@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::{FullText, StripPattern};
-use crate::model::entry::NewEntry;
+use crate::model::entry::{Exclusion, NewEntry, TextSource};
 use crate::model::entry::{rfc3339_utc, sha256_hex};
 use crate::pipeline::parse::ParsedFeed;
 use crate::pipeline::text::boilerplate::{
@@ -55,7 +55,7 @@ fn finish(entry: &mut NewEntry, languages: &[String]) {
     entry.content_hash = sha256_hex(&entry.content_text);
     entry.language = detect_language(&entry.content_text);
     entry.excluded =
-        (!language_allowed(entry.language.as_deref(), languages)).then(|| "language".to_string());
+        (!language_allowed(entry.language.as_deref(), languages)).then_some(Exclusion::Language);
     if entry.content_text.is_empty() {
         entry.fingerprint = None;
         entry.bands = Vec::new();
@@ -109,7 +109,7 @@ pub fn prepare(
                 content_text,
                 content_hash: String::new(),
                 feed_text: None,
-                text_source: "feed".into(),
+                text_source: TextSource::Feed,
                 language: None,
                 fingerprint: None,
                 bands: Vec::new(),
@@ -174,7 +174,7 @@ pub fn use_page_text(entry: &mut NewEntry, article: Article, q: &FeedQuality<'_>
             .map(|p| format!("<p>{}</p>", escape(p)))
             .collect::<String>(),
     );
-    entry.text_source = "page".into();
+    entry.text_source = TextSource::Page;
     finish(entry, q.languages);
     true
 }
@@ -259,10 +259,7 @@ mod tests {
         };
         let mut q = q;
         let rows = prepare(&feed, Utc::now(), &mut q);
-        assert!(
-            rows.iter()
-                .all(|r| r.excluded.as_deref() == Some("language"))
-        );
+        assert!(rows.iter().all(|r| r.excluded == Some(Exclusion::Language)));
     }
 
     #[test]

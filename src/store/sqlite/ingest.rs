@@ -9,7 +9,7 @@ use sqlx::SqliteConnection;
 
 use super::{Col, Context};
 use crate::ingest::cluster::{Fresh, FreshIndex, Stored, cluster_of};
-use crate::model::entry::NewEntry;
+use crate::model::entry::{Exclusion, NewEntry, TextSource};
 use crate::store::{FetchWrite, IngestRules, IngestStats, StoreError};
 
 /// A stored entry as an update check needs it.
@@ -17,7 +17,7 @@ use crate::store::{FetchWrite, IngestRules, IngestStats, StoreError};
 pub(super) struct KnownRow {
     id: i64,
     feed_hash: Option<String>,
-    text_source: String,
+    text_source: TextSource,
 }
 
 /// What one transaction of fetches knows beyond the database: the rows stored before it began
@@ -170,8 +170,9 @@ pub(super) async fn insert_entries<'a>(
         let cluster_id = batch.cluster_of(e, staged, rules).unwrap_or(id);
         let excluded = e
             .excluded
-            .as_deref()
-            .or((rules.skip_near_duplicates && cluster_id != id).then_some("near-duplicate"));
+            .or((rules.skip_near_duplicates && cluster_id != id)
+                .then_some(Exclusion::NearDuplicate))
+            .map(Exclusion::as_str);
         if let Some(fp) = &e.fingerprint
             && !e.bands.is_empty()
         {
@@ -281,7 +282,7 @@ impl<'a> EntryJson<'a> {
             content_html: e.content_html.as_deref(),
             feed_text: e.feed_text.as_deref(),
             feed_hash: &e.feed_hash,
-            text_source: &e.text_source,
+            text_source: e.text_source.as_str(),
             language: e.language.as_deref(),
             fingerprint: e.fingerprint.as_deref().map(hex::encode),
             excluded,
@@ -377,7 +378,7 @@ pub(super) fn known_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<KnownRow, St
     Ok(KnownRow {
         id: r.col(0)?,
         feed_hash: r.col(1)?,
-        text_source: r.col(2)?,
+        text_source: TextSource::from_column(&r.col::<String>(2)?),
     })
 }
 
@@ -422,7 +423,7 @@ pub(super) async fn update_known(
         .execute(&mut *conn)
         .await
         .ctx("keeping a revision")?;
-        if row.text_source == "page" && e.text_source == "feed" {
+        if row.text_source == TextSource::Page && e.text_source == TextSource::Feed {
             // The record holds the article page's text; only the feed's teaser changed.
             sqlx::query(
                 "UPDATE entries SET feed_text = ?2, feed_hash = ?3, updated_at = ?4 WHERE id = ?1",
@@ -449,7 +450,7 @@ pub(super) async fn update_known(
             .bind(&e.content_html)
             .bind(&e.feed_text)
             .bind(&e.feed_hash)
-            .bind(&e.text_source)
+            .bind(e.text_source.as_str())
             .bind(&e.language)
             .bind(&e.fingerprint)
             .bind(now)

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -27,6 +28,7 @@ use super::{
 };
 use crate::model::feed::{FeedState, FeedUpdate};
 use crate::model::record::PendingRecord;
+use crate::model::rfc3339;
 use ingest::{Batch, Staged, insert_entries, json_array};
 
 pub(super) trait Context<T> {
@@ -281,9 +283,9 @@ impl SqliteStore {
             error_count: r.col(6)?,
             disabled_reason: r.col(7)?,
             interval_secs: r.col(8)?,
-            last_success_at: r.col(9)?,
-            next_poll_at: r.col(10)?,
-            retry_until: r.col(11)?,
+            last_success_at: time_col(&r, 9)?,
+            next_poll_at: time_col(&r, 10)?,
+            retry_until: time_col(&r, 11)?,
             hints: r.col(12)?,
             boilerplate: r.col(13)?,
         })
@@ -649,7 +651,7 @@ async fn update_feed(
     now: &str,
     new_entries: usize,
 ) -> Result<(), StoreError> {
-    let ok = matches!(update.status.as_str(), "ok" | "not_modified" | "unchanged");
+    let ok = update.status.is_success();
     let info = update.info.clone().unwrap_or_default();
     let (etag, last_modified) = update.validators.clone().unwrap_or_default();
     sqlx::query(
@@ -684,7 +686,7 @@ async fn update_feed(
     .bind(feed_id)
     .bind(now)
     .bind(ok)
-    .bind(&update.status)
+    .bind(update.status.as_str())
     .bind(update.http_status.map(i64::from))
     .bind(&update.error)
     .bind(new_entries as i64)
@@ -695,8 +697,8 @@ async fn update_feed(
     .bind(&last_modified)
     .bind(&update.body_hash)
     .bind(&update.hints)
-    .bind(&update.next_poll_at)
-    .bind(&update.retry_until)
+    .bind(update.next_poll_at.map(rfc3339))
+    .bind(update.retry_until.map(rfc3339))
     .bind(update.interval_secs)
     .bind(i64::from(update.gap))
     .bind(update.recovered)
@@ -724,4 +726,14 @@ fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PendingRecord, StoreE
         url: r.col(7)?,
         content_html: r.col(8)?,
     })
+}
+
+/// A stored time (RFC 3339 text); a value that does not read as one (a hand edit) is no time.
+fn time_col(
+    r: &sqlx::sqlite::SqliteRow,
+    index: usize,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(r.col::<Option<String>>(index)?
+        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|d| d.with_timezone(&Utc)))
 }

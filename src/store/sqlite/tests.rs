@@ -1,7 +1,8 @@
 //! The SQLite backend's own tests: batches, savepoints, clustering, read-only opens.
 
 use super::*;
-use crate::model::entry::NewEntry;
+use crate::model::entry::{NewEntry, TextSource};
+use crate::model::feed::FeedStatus;
 use crate::store::Store;
 
 /// The SQLite pool under a store, for the tests' own SQL.
@@ -13,7 +14,7 @@ fn pool(store: &Store) -> &SqlitePool {
 
 fn ok_update() -> FeedUpdate {
     FeedUpdate {
-        status: "ok".into(),
+        status: FeedStatus::Ok,
         ..FeedUpdate::default()
     }
 }
@@ -33,7 +34,7 @@ fn entry(key: &str, text: &str) -> NewEntry {
         content_html: None,
         feed_text: None,
         feed_hash: crate::model::entry::sha256_hex(text),
-        text_source: "feed".into(),
+        text_source: TextSource::Feed,
         language: None,
         fingerprint: None,
         bands: Vec::new(),
@@ -123,7 +124,7 @@ async fn removed_feeds_become_inactive_and_failures_count() {
         .await
         .expect("sync");
     let fail = FeedUpdate {
-        status: "error".into(),
+        status: FeedStatus::Error,
         http_status: Some(404),
         error: Some("HTTP status 404".into()),
         ..FeedUpdate::default()
