@@ -4,8 +4,9 @@
 //! A pure function of (fetch outcome, feed state, settings, the fetch's start time, a jitter
 //! draw): no I/O, no clock, no logging, so every rule — adaptive intervals, gap detection,
 //! backoff, Retry-After holds, 429 host holds, 410, permanent redirects, caps at
-//! `max_interval` — is table-tested below. The writer stores what it returns and logs its
-//! [`Note`]s; the rules themselves live in [`crate::schedule::policy`].
+//! `max_interval` — is table-tested below. Each fetch task decides right after its fetch and
+//! logs the [`Note`]s ([`super::notes`]); the writer only stores the [`Decision`]. The rules
+//! themselves live in [`crate::schedule::policy`].
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::model::feed::{FeedJob, FeedState, FeedStatus, FeedUpdate};
 use crate::model::rfc3339;
 use crate::pipeline::fetch::Redirect;
 use crate::pipeline::hints::FeedHints;
-use crate::pipeline::run::{Fetch, Outcome, Parsed, ResponseMeta, host_of};
+use crate::pipeline::run::{Fetch, Outcome, Parsed, ResponseMeta, host_of, panic_text};
 use crate::schedule;
 
 /// The `[poll]` settings the decision uses.
@@ -73,6 +74,26 @@ pub struct Decision {
     pub update: Option<FeedUpdate>,
     pub entries: Vec<NewEntry>,
     pub notes: Vec<Note>,
+}
+
+impl Decision {
+    /// Entries the decision stores.
+    pub fn entry_count(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// [`decide`], with a panic costing that feed its fetch: it is decided as failed ("internal
+/// error"), so its slot is freed and its next poll scheduled like any failure's.
+pub fn decide_guarded(fetch: Fetch, settings: &Settings, jitter: f64) -> Decision {
+    let (job, started_at) = (fetch.job.clone(), fetch.started_at);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decide(fetch, settings, jitter)
+    }))
+    .unwrap_or_else(|panic| {
+        let error = format!("internal error: {}", panic_text(&*panic));
+        decide(Fetch::failed(job, started_at, error), settings, jitter)
+    })
 }
 
 /// Decides on one fetch. `jitter` in [0, 1) spreads retries of failing feeds.

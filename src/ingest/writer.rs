@@ -1,8 +1,9 @@
-//! The single writer: stores fetch results and writes records.
+//! The single writer: stores decided fetches and writes records. It makes no decision about a
+//! feed (that is [`super::decide`]'s, in the fetch task) and never fetches or parses.
 //!
 //! Fetching is concurrent; writing is not: SQLite has one writer anyway, and one writer task also
-//! owns the record numbering, so numbers never race. The writer stores each fetch in its own
-//! transaction, then writes the records of everything stored so far as one batch with one
+//! owns the record numbering, so numbers never race. The writer stores a burst of fetches in one
+//! transaction (a savepoint each), then writes the records of everything stored so far as one batch with one
 //! durability barrier, and only then marks them in the database. A crash at any point leaves
 //! entries that are stored but unmarked; the next start writes (or adopts) their records.
 
@@ -16,12 +17,11 @@ use tokio::sync::mpsc;
 
 use crate::config;
 use crate::corpus::{Corpus, CorpusError};
-use crate::ingest::decide::{Note, Settings, decide};
+use crate::ingest::decide::Decision;
 use crate::ingest::report::{FeedReport, FeedResult};
 use crate::model::entry::NewEntry;
-use crate::model::feed::FeedJob;
-use crate::model::feed::{FeedStatus, FeedUpdate};
-use crate::pipeline::run::{Fetch, panic_text};
+use crate::model::feed::FeedStatus;
+use crate::pipeline::run::panic_text;
 use crate::runtime::clock::Clock;
 use crate::schedule;
 use crate::store::{FetchWrite, IngestRules, IngestStats, Store, StoreError};
@@ -39,22 +39,10 @@ pub struct Writer {
     store: Store,
     corpus_dir: PathBuf,
     corpus: Option<Corpus>,
-    poll: config::Poll,
     clock: Arc<dyn Clock>,
     metrics: Option<Arc<crate::runtime::metrics::Metrics>>,
     corpus_settings: config::CorpusSettings,
     pub stats: WriterStats,
-    /// Feeds whose too-long server wait was logged already (once per feed and process).
-    capped_noted: std::collections::HashSet<i64>,
-}
-
-/// A fetch turned into writes, waiting for its batch's transaction.
-struct Prepared {
-    report: FeedReport,
-    interval: Duration,
-    /// `None`: nothing to store (the fetch was skipped, or preparing it failed).
-    update: Option<FeedUpdate>,
-    entries: Vec<NewEntry>,
 }
 
 /// Fetch results stored in one transaction at most, and the entries they may carry.
@@ -68,22 +56,15 @@ const RECORD_BATCH: usize = 2000;
 const FLUSH_IDLE: Duration = Duration::from_millis(100);
 
 impl Writer {
-    pub fn new(
-        store: Store,
-        corpus_dir: PathBuf,
-        poll: config::Poll,
-        clock: Arc<dyn Clock>,
-    ) -> Writer {
+    pub fn new(store: Store, corpus_dir: PathBuf, clock: Arc<dyn Clock>) -> Writer {
         Writer {
             store,
             corpus_dir,
             corpus: None,
-            poll,
             clock,
             metrics: None,
             corpus_settings: config::CorpusSettings::default(),
             stats: WriterStats::default(),
-            capped_noted: std::collections::HashSet::new(),
         }
     }
 
@@ -121,80 +102,16 @@ impl Writer {
         self
     }
 
-    /// A server or document asked for a longer wait than `max_interval`: capped, and logged
-    /// the first time for this feed (the asked value stays in `feeds.hints`/`last_error`).
-    fn note_capped(&mut self, job: &FeedJob, asked: Option<Duration>) {
-        let Some(asked) = asked else { return };
-        let max = self.poll.max_interval;
-        if self.capped_noted.insert(job.id) {
-            tracing::warn!(
-                feed = %job.name, url = %job.url, asked_s = asked.as_secs(), max_interval_s = max.as_secs(),
-                "the server asks for a longer wait than [poll] max_interval; capped"
-            );
-        } else {
-            tracing::debug!(feed = %job.name, url = %job.url, asked_s = asked.as_secs(), "server wait capped again");
-        }
-    }
-
-    /// Turns one fetch into the writes to store ([`decide`]) and logs what it noted.
-    fn prepare(&mut self, fetch: Fetch) -> Prepared {
-        let d = decide(fetch, &Settings::from(&self.poll), rand::random::<f64>());
-        for note in &d.notes {
-            self.log_note(&d.job, note);
-        }
-        Prepared {
-            report: d.report,
-            interval: d.job.cfg.interval,
-            update: d.update,
-            entries: d.entries,
-        }
-    }
-
-    /// One log line for one of [`decide`]'s notes, with the feed's name and URL.
-    fn log_note(&mut self, job: &FeedJob, note: &Note) {
-        let (feed, url) = (&job.name, &job.url);
-        match note {
-            Note::Skipped(reason) => {
-                tracing::info!(feed = %feed, url = %url, reason = %reason, "feed skipped")
-            }
-            Note::Unchanged(status) => {
-                tracing::info!(feed = %feed, url = %url, status = %status, "feed unchanged")
-            }
-            Note::Gap { entries, interval } => tracing::warn!(
-                feed = %feed, url = %url, entries, interval_s = interval.as_secs(),
-                "every entry is new and older ones scrolled out since the last poll: entries may have been missed; polling more often"
-            ),
-            Note::Recovered => {
-                tracing::warn!(feed = %feed, url = %url, "feed is not well-formed XML; read through recovery")
-            }
-            Note::Failed { error, errors } => {
-                tracing::warn!(feed = %feed, url = %url, error = %error, errors, "feed failed")
-            }
-            Note::Gone => {
-                tracing::error!(feed = %feed, url = %url, "the server says the feed is gone (410); it is disabled until its URL changes in the config")
-            }
-            Note::Capped(asked) => self.note_capped(job, Some(*asked)),
-            Note::Moved(target) => tracing::warn!(feed = %feed, url = %url, moved_to = %target,
-                "feed moved permanently (repeated 301/308); polling the new URL — update the config"),
-        }
-    }
-
     /// Stores a burst of fetches in one transaction (one savepoint each, so a fetch the
     /// database refuses fails alone) and returns their reports in order.
-    async fn store_batch(&mut self, fetches: Vec<Fetch>) -> Vec<FeedReport> {
-        let prepared: Vec<Prepared> = fetches
-            .into_iter()
-            .map(|f| self.prepare_guarded(f))
-            .collect();
+    async fn store_batch(&mut self, prepared: Vec<Decision>) -> Vec<FeedReport> {
         let results = self.write_prepared(&prepared).await;
         let mut results = results.into_iter();
         let mut reports = Vec::with_capacity(prepared.len());
         for p in prepared {
-            let Prepared {
-                mut report,
-                interval,
-                update,
-                ..
+            let interval = p.job.cfg.interval;
+            let Decision {
+                mut report, update, ..
             } = p;
             let Some(update) = update else {
                 reports.push(report);
@@ -218,41 +135,10 @@ impl Writer {
         reports
     }
 
-    /// [`Self::prepare`], with a panic costing that feed its fetch, not the batch.
-    fn prepare_guarded(&mut self, fetch: Fetch) -> Prepared {
-        let (id, name, url, interval) = (
-            fetch.job.id,
-            fetch.job.name.clone(),
-            fetch.job.url.to_string(),
-            fetch.job.cfg.interval,
-        );
-        match std::panic::catch_unwind(AssertUnwindSafe(|| self.prepare(fetch))) {
-            Ok(p) => p,
-            Err(panic) => {
-                let e = StoreError::Internal(panic_text(&*panic));
-                let report = FeedReport {
-                    feed_id: id,
-                    name,
-                    url,
-                    result: FeedResult::NotModified,
-                    next_poll: None,
-                    host_block: None,
-                    duration: None,
-                };
-                Prepared {
-                    report: self.store_failed(report, interval, &e),
-                    interval,
-                    update: None,
-                    entries: Vec::new(),
-                }
-            }
-        }
-    }
-
     /// Stores the fetches that have something to store, in one transaction; one result per
     /// such fetch, in order. A panic in the store fails this batch's fetches (their next poll
     /// brings the same entries), never the writer.
-    async fn write_prepared(&self, prepared: &[Prepared]) -> Vec<Result<IngestStats, String>> {
+    async fn write_prepared(&self, prepared: &[Decision]) -> Vec<Result<IngestStats, String>> {
         let writes: Vec<FetchWrite<'_>> = prepared
             .iter()
             .filter_map(|p| {
@@ -445,7 +331,7 @@ impl Writer {
     /// each burst of results that arrived together.
     pub async fn run(
         mut self,
-        mut results: mpsc::Receiver<Fetch>,
+        mut results: mpsc::Receiver<Decision>,
         reports: Option<mpsc::UnboundedSender<FeedReport>>,
     ) -> Result<Writer, StoreError> {
         // Records are written in batches: when enough entries wait, or when no fetch result has

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::ingest::notes::NoteLog;
 use crate::ingest::writer::Writer;
 use crate::model::feed::FeedJob;
 use crate::pipeline::fetch::Fetcher;
@@ -17,6 +18,8 @@ pub struct Engine {
     pub store: Store,
     pub fetcher: Fetcher,
     pub feeds: Vec<FeedJob>,
+    /// What the fetch tasks logged already (a capped wait once per feed).
+    pub notes: Arc<NoteLog>,
     _lock: InstanceLock,
     _corpus_lock: crate::corpus::CorpusLock,
 }
@@ -33,6 +36,7 @@ impl Engine {
             store,
             fetcher,
             feeds,
+            notes: Arc::new(NoteLog::default()),
             _lock: lock,
             _corpus_lock: corpus_lock,
         })
@@ -59,7 +63,6 @@ impl Engine {
         Writer::new(
             self.store.clone(),
             self.config.storage.corpus_dir.clone(),
-            self.config.poll.clone(),
             clock,
         )
         .with_corpus_settings(self.config.corpus.clone())

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::ingest::decide::{Decision, Settings, decide_guarded};
 use crate::ingest::report::{FeedReport, FeedResult};
 use crate::ingest::writer::WriterStats;
 use crate::model::feed::FeedJob;
@@ -55,9 +56,11 @@ fn spawn_fetch(
     engine: &Engine,
     clock: &Arc<dyn Clock>,
     sem: &Arc<Semaphore>,
-    tx: &mpsc::Sender<Fetch>,
+    tx: &mpsc::Sender<Decision>,
     job: FeedJob,
 ) {
+    let settings = Settings::from(&engine.config.poll);
+    let notes = Arc::clone(&engine.notes);
     let fetcher = engine.fetcher.clone();
     let store = engine.store.clone();
     let clock = Arc::clone(clock);
@@ -79,7 +82,11 @@ fn spawn_fetch(
                 tracing::error!(feed = %fallback.name, url = %fallback.url, error = %error, "feed failed");
                 Fetch::failed(fallback, started_at, error)
             });
-        let _ = tx.send(fetch).await;
+        // What the fetch means for the feed is decided here, next to the fetch; the writer
+        // only stores it.
+        let decision = decide_guarded(fetch, &settings, rand::random::<f64>());
+        notes.log(&decision.job, &decision.notes);
+        let _ = tx.send(decision).await;
     });
 }
 
