@@ -1,6 +1,6 @@
 //! The floor: what fetching every feed costs with nothing done to the bodies.
 //!
-//! The HTTP client is built like feedcorpus's (`src/fetch.rs`): reqwest with rustls on the ring
+//! The HTTP client is built like feedcorpus's (`src/pipeline/fetch/mod.rs`): reqwest with rustls on the ring
 //! provider, gzip/brotli/deflate, the same default headers, timeouts and redirect limit, on a
 //! multi-threaded tokio runtime, with the same number of fetches in flight. Bodies are read chunk
 //! by chunk and dropped.
@@ -45,7 +45,7 @@ struct Args {
     validators: Option<PathBuf>,
 }
 
-/// Same as `src/fetch.rs`.
+/// Same as `src/pipeline/fetch/mod.rs`.
 const ACCEPT_FEEDS: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
                             application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5";
 
