@@ -16,7 +16,7 @@ pub struct Args {
 
 pub async fn run(cx: &Context, args: Args) -> anyhow::Result<()> {
     let engine = Engine::open(cx.load_config()?).await?;
-    let r = feedcorpus::pipeline::backfill::backfill(
+    let r = feedcorpus::schedule::backfill::backfill(
         &engine,
         &args.feed,
         args.max_pages,

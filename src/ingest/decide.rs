@@ -17,8 +17,9 @@ use crate::model::entry::NewEntry;
 use crate::model::feed::{FeedJob, FeedState, FeedStatus, FeedUpdate};
 use crate::model::rfc3339;
 use crate::pipeline::fetch::Redirect;
+use crate::pipeline::fetch::host_of;
 use crate::pipeline::hints::FeedHints;
-use crate::pipeline::run::{Fetch, Outcome, Parsed, ResponseMeta, host_of, panic_text};
+use crate::pipeline::run::{Fetch, Outcome, Parsed, ResponseMeta, panic_text};
 use crate::schedule;
 
 /// The `[poll]` settings the decision uses.

@@ -6,7 +6,6 @@
 //! [`pages`] fetches article pages for teaser feeds; [`hints`] reads a document's own polling
 //! hints. Nothing here writes to the store or the corpus: the results go to the ingest stage.
 
-pub mod backfill;
 pub mod fetch;
 pub mod hints;
 pub mod inspect;
@@ -14,3 +13,12 @@ pub mod pages;
 pub mod parse;
 pub mod run;
 pub mod text;
+
+/// Permits for CPU-bound parse work: one per core.
+pub(crate) fn cpu_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores)
+    });
+    &SLOTS
+}

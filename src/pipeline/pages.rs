@@ -11,8 +11,9 @@ use url::Url;
 use crate::config::{self};
 use crate::model::entry::NewEntry;
 use crate::model::feed::FeedJob;
+use crate::pipeline::cpu_slots;
+use crate::pipeline::fetch::host_of;
 use crate::pipeline::fetch::{FetchError, Fetcher};
-use crate::pipeline::run::{cpu_slots, host_of};
 use crate::pipeline::text::quality::FeedQuality;
 use crate::schedule;
 

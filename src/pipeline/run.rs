@@ -13,6 +13,7 @@ use url::Url;
 use crate::model::entry::NewEntry;
 use crate::model::feed::FeedJob;
 use crate::model::feed::{FeedInfo, FeedState};
+use crate::pipeline::cpu_slots;
 use crate::pipeline::fetch::{CacheHints, FetchError, Fetcher, Redirect, Validators};
 use crate::pipeline::hints::{FeedHints, read_hints};
 use crate::pipeline::pages::fetch_pages;
@@ -105,20 +106,6 @@ pub struct ResponseMeta {
     pub redirects: Vec<Redirect>,
     pub final_url: Url,
     pub elapsed: Duration,
-}
-
-/// The host part used for per-host politeness.
-pub fn host_of(url: &Url) -> String {
-    url.host_str().unwrap_or("").to_ascii_lowercase()
-}
-
-/// Permits for CPU-bound parse work: one per core.
-pub(crate) fn cpu_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        tokio::sync::Semaphore::new(cores)
-    });
-    &SLOTS
 }
 
 /// Where a run gets its document.

@@ -20,7 +20,8 @@ use crate::ingest::decide::{Decision, Settings, decide_guarded};
 use crate::ingest::report::{FeedReport, FeedResult};
 use crate::ingest::writer::WriterStats;
 use crate::model::feed::FeedJob;
-use crate::pipeline::run::{Fetch, Source, host_of, panic_text, run_feed};
+use crate::pipeline::fetch::host_of;
+use crate::pipeline::run::{Fetch, Source, panic_text, run_feed};
 use crate::runtime::clock::Clock;
 use crate::runtime::engine::Engine;
 use crate::runtime::metrics::Metrics;
@@ -306,6 +307,29 @@ impl Fleet {
     }
 }
 
+/// Makes a reloaded config the running one; a config the engine refuses keeps the old one.
+async fn reload(
+    engine: &mut Engine,
+    fleet: &mut Fleet,
+    config: Config,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    systemd::reloading();
+    let path = config.path.display().to_string();
+    match engine.reload(config).await {
+        Ok(()) => {
+            let old = std::mem::take(&mut fleet.slots);
+            fleet.slots = rebuild_slots(engine, old, now).await?;
+            tracing::info!(config = %path, feeds = fleet.slots.len(), "config reloaded");
+        }
+        Err(e) => {
+            tracing::error!(config = %path, error = %format!("{e:#}"), "config reload failed; keeping the running one")
+        }
+    }
+    systemd::ready(&fleet.status(now));
+    Ok(())
+}
+
 /// Runs until `shutdown`: each feed is fetched when due. The writer reports each feed's next
 /// due time (interval or crontab, server hints, backoff, Retry-After); a 429 also holds back the
 /// other feeds of its host for a bounded time. A feed is never fetched twice at once. A config
@@ -359,19 +383,7 @@ pub async fn run_daemon(
                     trim_heap();
                 }
             }
-            Some(config) = reloads.recv() => {
-                systemd::reloading();
-                let path = config.path.display().to_string();
-                match engine.reload(config).await {
-                    Ok(()) => {
-                        let old = std::mem::take(&mut fleet.slots);
-                        fleet.slots = rebuild_slots(engine, old, clock.now()).await?;
-                        tracing::info!(config = %path, feeds = fleet.slots.len(), "config reloaded");
-                    }
-                    Err(e) => tracing::error!(config = %path, error = %format!("{e:#}"), "config reload failed; keeping the running one"),
-                }
-                systemd::ready(&fleet.status(clock.now()));
-            }
+            Some(config) = reloads.recv() => reload(engine, &mut fleet, config, clock.now()).await?,
             _ = tick(&mut watchdog) => systemd::watchdog(),
             () = sleep_until_opt(clock.as_ref(), wake) => {}
             res = &mut writer_task => {

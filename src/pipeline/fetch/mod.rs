@@ -203,6 +203,11 @@ impl RobotsCache {
     }
 }
 
+/// The host part used for per-host politeness.
+pub fn host_of(url: &Url) -> String {
+    url.host_str().unwrap_or("").to_ascii_lowercase()
+}
+
 fn host_key(url: &Url) -> String {
     format!(
         "{}:{}",
@@ -494,16 +499,10 @@ impl Fetcher {
                 .timeout
                 .checked_sub(started.elapsed().saturating_sub(waited))
                 .ok_or(FetchError::Timeout(self.timeout))?;
-            let mut req = client.get(current.clone()).timeout(left);
-            if let Some(v) = validators {
-                if let Some(etag) = &v.etag {
-                    req = req.header(IF_NONE_MATCH, etag);
-                }
-                if let Some(lm) = &v.last_modified {
-                    req = req.header(IF_MODIFIED_SINCE, lm);
-                }
-            }
-            let mut resp = req.send().await.map_err(|e| self.classify(e))?;
+            let mut resp = conditional_get(client, &current, validators, left)
+                .send()
+                .await
+                .map_err(|e| self.classify(e))?;
             let status = resp.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 let next = self.redirect_target(&resp, &current, url, &redirects)?;
@@ -673,6 +672,25 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     out
+}
+
+/// A GET with the validators of the last response (`If-None-Match`, `If-Modified-Since`).
+fn conditional_get(
+    client: &reqwest::Client,
+    url: &Url,
+    validators: Option<&Validators>,
+    timeout: Duration,
+) -> reqwest::RequestBuilder {
+    let mut req = client.get(url.clone()).timeout(timeout);
+    if let Some(v) = validators {
+        if let Some(etag) = &v.etag {
+            req = req.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = &v.last_modified {
+            req = req.header(IF_MODIFIED_SINCE, lm);
+        }
+    }
+    req
 }
 
 #[cfg(test)]
