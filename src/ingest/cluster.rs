@@ -59,15 +59,7 @@ impl<'a> FreshIndex<'a> {
     /// The cluster of the first (oldest) entry that shares a band key with `bands` and is a
     /// near-duplicate of `fp`.
     pub fn first_match(&self, bands: &[i64], fp: &[u8], near: NearFn<'_>) -> Option<i64> {
-        let mut slots: Vec<usize> = bands
-            .iter()
-            .filter_map(|b| self.by_band.get(b))
-            .flatten()
-            .copied()
-            .collect();
-        slots.sort_unstable();
-        slots.dedup();
-        slots.iter().find_map(|&i| {
+        under_bands(bands, &self.by_band).iter().find_map(|&i| {
             let f = self.entries.get(i)?;
             near(fp, f.fingerprint).then_some(f.cluster_id)
         })
@@ -103,19 +95,24 @@ impl Stored {
 
     /// The cluster of the oldest stored candidate that is a near-duplicate of `fp`.
     pub fn first_match(&self, bands: &[i64], fp: &[u8], near: NearFn<'_>) -> Option<i64> {
-        let mut ids: Vec<i64> = bands
-            .iter()
-            .filter_map(|b| self.by_band.get(b))
-            .flatten()
-            .copied()
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.iter().find_map(|id| {
+        under_bands(bands, &self.by_band).iter().find_map(|id| {
             let (cluster, theirs) = self.entries.get(id)?;
             near(fp, theirs).then_some(*cluster)
         })
     }
+}
+
+/// Everything filed under any of `bands`, oldest first, once each.
+fn under_bands<T: Copy + Ord>(bands: &[i64], index: &HashMap<i64, Vec<T>>) -> Vec<T> {
+    let mut out: Vec<T> = bands
+        .iter()
+        .filter_map(|b| index.get(b))
+        .flatten()
+        .copied()
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// The cluster a new entry joins, if any: stored candidates first, then the transaction's

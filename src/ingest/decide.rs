@@ -248,17 +248,7 @@ fn unchanged(
         .as_deref()
         .and_then(|h| serde_json::from_str(h).ok())
         .unwrap_or_default();
-    let cache = cx.response.map(|r| r.cache.clone()).unwrap_or_default();
-    let due = schedule::next_after_success(
-        cfg,
-        interval,
-        cx.now,
-        &stored_hints,
-        &cache,
-        cx.settings.max_interval,
-    );
-    d.notes.extend(due.capped.map(Note::Capped));
-    Some(due.at)
+    Some(due_after_success(cx, d, interval, &stored_hints))
 }
 
 /// A document that was read: its entries go to the store, its dates move an adaptive interval.
@@ -308,17 +298,28 @@ fn parsed(
     update.boilerplate = p.boilerplate;
     update.info = Some(p.info);
     d.entries = p.entries;
+    Some(due_after_success(cx, d, interval, &p.hints))
+}
+
+/// When a feed that answered is due again: its interval, the document's and the response's
+/// hints, capped at `max_interval` (a capped wait is noted).
+fn due_after_success(
+    cx: &Cx<'_>,
+    d: &mut Decision,
+    interval: Duration,
+    hints: &FeedHints,
+) -> DateTime<Utc> {
     let cache = cx.response.map(|r| r.cache.clone()).unwrap_or_default();
     let due = schedule::next_after_success(
-        cfg,
+        &d.job.cfg,
         interval,
         cx.now,
-        &p.hints,
+        hints,
         &cache,
         cx.settings.max_interval,
     );
     d.notes.extend(due.capped.map(Note::Capped));
-    Some(due.at)
+    due.at
 }
 
 /// A failed fetch: backoff, a Retry-After hold, a host hold on 429, disabling on 410.
