@@ -498,8 +498,9 @@ fn inspect_applies_a_configured_feeds_own_settings() {
 }
 
 /// `tests/fixtures/upgrade/schema6-seed.db` was written by the release before the code moved
-/// into its current folders (schema version 6, the seed feed polled once): this binary opens
-/// it, migrates nothing, and polls on.
+/// into its current folders (schema version 6, the seed feed polled once): read-only commands
+/// refuse it with a clear message, `poll` migrates it (0007 re-declares the search index) and
+/// polls on, and search finds the old entries.
 #[test]
 fn a_database_from_the_previous_layout_opens_and_polls_on() {
     let server = FeedServer::start();
@@ -516,20 +517,30 @@ fn a_database_from_the_previous_layout_opens_and_polls_on() {
     fs::copy("tests/fixtures/upgrade/schema6-seed.db", setup.db()).expect("copy");
     let versions =
         |setup: &Setup| setup.query("SELECT max(version), count(*) FROM _sqlx_migrations");
-    let before = versions(&setup);
-    assert_eq!(before, [["6", "6"]]);
-    // Read-only commands accept it as it is.
+    assert_eq!(versions(&setup), [["6", "6"]]);
+    // Read-only commands never migrate: they say what to do.
+    let out = setup.cmd(&["status", "--json"]).output().expect("status");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("older than this feedcorpus") && err.contains("poll"),
+        "{err}"
+    );
+    let (ok, out, err) = setup.poll();
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("ok      novastan  0 new"), "{out}");
+    assert!(out.contains("ok      other  3 new"), "{out}");
+    assert_eq!(versions(&setup), [["7", "7"]], "one migration ran");
     let out = setup.cmd(&["status", "--json"]).output().expect("status");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (ok, out, err) = setup.poll();
-    assert!(ok, "{out}\n{err}");
-    assert!(out.contains("ok      novastan  0 new"), "{out}");
-    assert!(out.contains("ok      other  3 new"), "{out}");
-    assert_eq!(versions(&setup), before, "no migration ran");
+    // The re-declared index holds the old entries too.
+    let out = setup.cmd(&["search", "passport"]).output().expect("search");
+    let found = String::from_utf8_lossy(&out.stdout);
+    assert!(found.contains("passport"), "{found}");
     let rows = setup.query("SELECT count(*), count(DISTINCT key), max(id) FROM entries");
     assert_eq!(rows, [["10", "10", "10"]]);
     // The seed's records were missing from this corpus folder: written again under their

@@ -14,6 +14,7 @@ mod inspect;
 mod opml;
 pub mod output;
 mod poll;
+mod report;
 mod run;
 mod search;
 mod status;
@@ -71,6 +72,8 @@ enum Command {
     Extract(extract::Args),
     /// Is it healthy? Feeds, entries, records, corpus size, failing feeds
     Status(status::Args),
+    /// The corpus in a picture: entries per day by feed and language, feeds, near-duplicates (HTML)
+    Report(report::Args),
     /// Manage the feed list in the config file (comments are kept)
     Feeds {
         #[command(subcommand)]
@@ -97,6 +100,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => export::run(&cx, args).await,
         Command::Extract(args) => extract::run(&cx, args).await,
         Command::Status(args) => status::run(&cx, args).await,
+        Command::Report(args) => report::run(&cx, args).await,
         Command::Feeds { action } => feeds::run(&cx, action).await,
         Command::Opml { action } => opml::run(&cx, action).await,
     }

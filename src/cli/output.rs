@@ -2,7 +2,6 @@
 //! translation of command-line words and dates into query bounds.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -42,21 +41,7 @@ pub fn time_bound(text: &str, until: bool) -> Result<String, String> {
     Ok(format!("{}T00:00:00Z", day.format("%Y-%m-%d")))
 }
 
-/// Size and count of record files in the corpus folder.
-pub fn corpus_size(dir: &Path) -> (u64, u64) {
-    let mut files = 0;
-    let mut bytes = 0;
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let name = e.file_name();
-            if feedcorpus::corpus::parse_record_name(&name.to_string_lossy()).is_some() {
-                files += 1;
-                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
-            }
-        }
-    }
-    (files, bytes)
-}
+pub use feedcorpus::corpus::size_on_disk as corpus_size;
 
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];

@@ -7,6 +7,7 @@
 
 pub mod export;
 pub mod markdown;
+pub mod report;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -123,6 +124,21 @@ pub fn render_record(r: &PendingRecord, format: RecordFormat) -> String {
 }
 
 /// Splits a record file name into its sequence number and hash.
+/// How many record files the corpus folder holds, and their bytes.
+pub fn size_on_disk(dir: &Path) -> (u64, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if parse_record_name(&e.file_name().to_string_lossy()).is_some() {
+                files += 1;
+                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    (files, bytes)
+}
+
 pub fn parse_record_name(name: &str) -> Option<(u64, &str)> {
     let stem = name.strip_suffix(".txt")?;
     let (num, hash) = stem.split_once('_')?;

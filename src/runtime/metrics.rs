@@ -139,9 +139,17 @@ const CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 /// must arrive within 5 s, a connection lives at most 30 s and is not kept alive, and at most 16
 /// are served at once. A non-loopback address is logged as a warning: the numbers are not
 /// secret, but nothing outside the machine needs them by default.
+/// What `/` shows: the corpus report, counted afresh for each request from a read-only store.
+#[derive(Clone)]
+pub struct ReportPage {
+    pub store: crate::store::Store,
+    pub corpus_dir: std::path::PathBuf,
+}
+
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
+    page: Option<ReportPage>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -149,7 +157,7 @@ pub async fn serve(
     if !addr.ip().is_loopback() {
         tracing::warn!(listen = %addr, "metrics are served on a non-loopback address; anyone who can reach it can read them");
     }
-    tracing::info!(listen = %addr, "serving metrics on /metrics");
+    tracing::info!(listen = %addr, report = page.is_some(), "serving metrics on /metrics and the corpus report on /");
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
@@ -168,11 +176,17 @@ pub async fn serve(
             continue;
         };
         let metrics = Arc::clone(&metrics);
+        let page = page.clone();
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let metrics = Arc::clone(&metrics);
-                    async move { Ok::<_, std::convert::Infallible>(respond(&req, &metrics)) }
+                    let page = page.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            respond(&req, &metrics, page.as_ref()).await,
+                        )
+                    }
                 });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -185,24 +199,42 @@ pub async fn serve(
     }
 }
 
-fn respond(
+async fn respond(
     req: &hyper::Request<hyper::body::Incoming>,
     metrics: &Metrics,
+    page: Option<&ReportPage>,
 ) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
-    let (status, content_type, body) =
-        if req.uri().path() == "/metrics" && req.method() == hyper::Method::GET {
-            (
-                hyper::StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                metrics.encode(),
-            )
-        } else {
-            (
-                hyper::StatusCode::NOT_FOUND,
-                "text/plain",
-                "not found\n".to_string(),
-            )
-        };
+    let get = req.method() == hyper::Method::GET;
+    let (status, content_type, body) = match (req.uri().path(), page) {
+        ("/metrics", _) if get => (
+            hyper::StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.encode(),
+        ),
+        ("/", Some(page)) if get => {
+            let now = chrono::Utc::now();
+            match crate::corpus::report::gather(&page.store, &page.corpus_dir, now).await {
+                Ok(r) => (
+                    hyper::StatusCode::OK,
+                    "text/html; charset=utf-8",
+                    crate::corpus::report::render_html(&r),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "report page: cannot count the corpus");
+                    (
+                        hyper::StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        "the report cannot be counted right now\n".to_string(),
+                    )
+                }
+            }
+        }
+        _ => (
+            hyper::StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
+    };
     let mut resp = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
     *resp.status_mut() = status;
     if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {

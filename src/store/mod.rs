@@ -24,7 +24,7 @@
 //!   [`Store::record_paths`]/[`Store::records_by_id`] (start-up repair) and
 //!   [`Store::next_record_seq`] (record numbers never repeat).
 //! - **Queries.** [`Store::search`], [`Store::for_each_entry`], [`Store::feed_rows`],
-//!   [`Store::site_urls`], [`Store::totals`].
+//!   [`Store::site_urls`], [`Store::totals`], [`Store::report_data`].
 //!
 //! Read-only commands open with [`Store::open_existing`]: never created, never migrated, and a
 //! schema older or newer than the binary's is a clear error.
@@ -204,6 +204,39 @@ pub struct Totals {
     pub records_pending: i64,
 }
 
+/// A count per day (`YYYY-MM-DD`, UTC) and key (a feed's name, a language).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DayCount {
+    pub day: String,
+    pub key: String,
+    pub n: i64,
+}
+
+/// New entries of one week (it starts on the Monday `week`) and how many were near-duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WeekShare {
+    pub week: String,
+    pub entries: i64,
+    pub near_duplicates: i64,
+}
+
+/// What the corpus report counts ([`crate::corpus::report`]), from `since` on.
+#[derive(Debug, Clone, Default)]
+pub struct ReportData {
+    /// New entries per day by the feed that brought each first (an entry counts once).
+    pub by_feed: Vec<DayCount>,
+    /// New entries per day by language (`unknown` when none was detected).
+    pub by_language: Vec<DayCount>,
+    /// Entries linked to each feed per day (an entry counts for every feed carrying it).
+    pub feed_days: Vec<DayCount>,
+    /// Per week, oldest first.
+    pub weeks: Vec<WeekShare>,
+    pub feeds: Vec<FeedRow>,
+    /// Feed name → last successful fetch (RFC 3339).
+    pub last_success: HashMap<String, String>,
+    pub totals: Totals,
+}
+
 /// A database, by backend.
 #[derive(Clone)]
 pub enum Store {
@@ -371,6 +404,11 @@ impl Store {
     /// Counts for `status`; `today` is the RFC 3339 start of the day.
     pub async fn totals(&self, today: &str) -> Result<Totals, StoreError> {
         backend!(self, s => s.totals(today).await)
+    }
+
+    /// The corpus report's counts from `since` (RFC 3339) on; `today` as for [`Store::totals`].
+    pub async fn report_data(&self, since: &str, today: &str) -> Result<ReportData, StoreError> {
+        backend!(self, s => s.report_data(since, today).await)
     }
 
     /// The backend's own consistency check ("ok" when sound).

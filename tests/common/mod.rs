@@ -528,6 +528,15 @@ impl Drop for Spawned {
     }
 }
 
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 pub fn spawn_logged(mut cmd: Command) -> (Spawned, LogWatch) {
     let mut child = cmd
         .stdout(Stdio::null())

@@ -8,6 +8,7 @@
 //! with `json_each`: one statement per step of a fetch, whatever its size.
 
 mod ingest;
+mod report;
 #[cfg(test)]
 mod tests;
 
