@@ -97,14 +97,16 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     // Every record holds its entry's text, and numbers are unique.
-    let rows = setup.query("SELECT key, record_date, content_text, record_path FROM entries");
+    let rows =
+        setup.query("SELECT key, record_date, content_text, record_path, title FROM entries");
     let mut numbers = HashSet::new();
     for r in &rows {
         let (n, hash) = feedcorpus::corpus::parse_record_name(&r[3]).expect("name");
         assert_eq!(hash, feedcorpus::model::entry::key_hash16(&r[0]));
         assert!(numbers.insert(n), "number {n} used twice");
         let body = fs::read_to_string(setup.corpus().join(&r[3])).expect("read");
-        assert_eq!(body, feedcorpus::corpus::render(&r[1], &r[2]));
+        let text = feedcorpus::corpus::without_title(&r[2], Some(&r[4]));
+        assert_eq!(body, feedcorpus::corpus::render(&r[1], text));
     }
     let (ok, out, _) = setup.poll();
     assert!(ok);

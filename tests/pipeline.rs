@@ -139,7 +139,7 @@ fn records_match_hand_written_text_and_numbering_continues_after_seeds() {
     // Records are written oldest publication first.
     let oldest = fs::read_to_string(corpus.join(&names[5])).expect("read");
     assert!(
-        oldest.starts_with(" date 2022-04-06 Effects of Sanctions"),
+        oldest.starts_with(" date 2022-04-06 The effects of sanctions against Russia"),
         "{oldest:.80}"
     );
 }
@@ -426,7 +426,10 @@ fn inspect_prints_what_would_be_stored_as_json() {
     assert_eq!(e["published"], "2026-06-15T18:23:24Z");
     let want = fs::read_to_string("tests/fixtures/expected/48744.txt").expect("expected");
     let text = e["text"].as_str().expect("text");
-    assert_eq!(format!(" date 2026-06-15 {text}\n\n"), want);
+    // inspect prints the text as stored (title first); the record leaves the title out.
+    assert!(text.starts_with("“I only needed a passport”"), "{text}");
+    let body = feedcorpus::corpus::without_title(text, e["title"].as_str());
+    assert_eq!(format!(" date 2026-06-15 {body}\n\n"), want);
 }
 
 #[test]
@@ -549,4 +552,58 @@ fn a_database_from_the_previous_layout_opens_and_polls_on() {
     assert_eq!(records.len(), 10, "{records:?}");
     let recorded = setup.query("SELECT count(*) FROM entries WHERE record_path IS NOT NULL");
     assert_eq!(recorded, [["10"]]);
+}
+
+/// `[corpus] text_title = true` writes the title as the first paragraph (the earlier form), in
+/// the records the daemon writes and in `export --format text`; the default leaves it out.
+#[test]
+fn text_title_puts_the_title_back_in_records_and_exports() {
+    let server = FeedServer::start();
+    server.set_xml("/feed", SEED_FEED);
+    let want_body = fs::read_to_string("tests/fixtures/expected/48744.txt").expect("expected");
+    let title = "“I only needed a passport” : In Ukraine, Central Asian prisoners of wars caught between loyalty and regret";
+    for (extra, with_title) in [("", false), ("text_title = true\n", true)] {
+        let setup = Setup::new(&[("novastan", server.url("/feed"))], extra);
+        let (ok, out, err) = setup.poll();
+        assert!(ok, "{out}\n{err}");
+        let path = setup.query(&format!(
+            "SELECT record_path FROM entries WHERE key = '{KEY_48744}'"
+        ))[0][0]
+            .clone();
+        let record = fs::read_to_string(setup.corpus().join(&path)).expect("record");
+        let export_dir = setup.dir.path().join("export");
+        let out = setup
+            .cmd(&[
+                "export",
+                "--format",
+                "text",
+                "--out",
+                export_dir.to_str().expect("utf-8"),
+            ])
+            .output()
+            .expect("export");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let exported: Vec<String> = fs::read_dir(&export_dir)
+            .expect("export folder")
+            .filter_map(|e| fs::read_to_string(e.ok()?.path()).ok())
+            .collect();
+        let want = if with_title {
+            want_body.replacen(
+                " date 2026-06-15 ",
+                &format!(" date 2026-06-15 {title}\n\n"),
+                1,
+            )
+        } else {
+            want_body.clone()
+        };
+        assert_eq!(record, want, "text_title = {with_title}: the record");
+        assert!(
+            exported.contains(&want),
+            "text_title = {with_title}: the export"
+        );
+    }
 }

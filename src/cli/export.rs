@@ -35,7 +35,7 @@ pub struct Args {
 }
 
 pub async fn run(cx: &Context, args: Args) -> anyhow::Result<()> {
-    let (_, store) = cx.open_for_queries().await?;
+    let (config, store) = cx.open_for_queries().await?;
     let (since, until) = bounds(args.since, args.until)?;
     let filter = EntryFilter {
         feed: args.feed.as_deref(),
@@ -48,7 +48,7 @@ pub async fn run(cx: &Context, args: Args) -> anyhow::Result<()> {
         Format::Markdown => ExportFormat::Markdown,
         Format::Jsonl => ExportFormat::Jsonl,
     };
-    let n = export(&store, &filter, format, &args.out).await?;
+    let n = export(&store, &filter, format, config.corpus.text_title, &args.out).await?;
     println!("exported {n} entries to {}", args.out.display());
     Ok(())
 }

@@ -69,6 +69,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorpusSettings {
     pub record_format: RecordFormat,
+    /// Text records open with the entry's title as a paragraph (off: the seeds' form, body only).
+    pub text_title: bool,
     /// Languages (ISO 639-1) kept in the corpus; empty keeps all. Feeds may override.
     pub languages: Vec<String>,
     /// Later near-identical copies of an entry get no record (the database keeps them).
@@ -85,6 +87,7 @@ impl Default for CorpusSettings {
     fn default() -> Self {
         CorpusSettings {
             record_format: RecordFormat::Text,
+            text_title: false,
             languages: Vec::new(),
             skip_near_duplicates: false,
             on_update: OnUpdate::Keep,

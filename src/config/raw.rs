@@ -30,6 +30,7 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCorpus {
     pub(super) record_format: Option<RecordFormat>,
+    pub(super) text_title: Option<bool>,
     pub(super) languages: Option<Vec<Spanned<String>>>,
     pub(super) skip_near_duplicates: Option<bool>,
     pub(super) on_update: Option<OnUpdate>,

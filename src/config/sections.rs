@@ -169,6 +169,7 @@ pub(super) fn metrics(raw: &RawMetrics, src: &Source<'_>) -> Result<Option<Socke
 pub(super) fn corpus(raw: &RawCorpus, src: &Source<'_>) -> Result<CorpusSettings> {
     Ok(CorpusSettings {
         record_format: raw.record_format.unwrap_or(RecordFormat::Text),
+        text_title: raw.text_title.unwrap_or(false),
         languages: languages(raw.languages.as_deref(), src)?,
         skip_near_duplicates: raw.skip_near_duplicates.unwrap_or(false),
         on_update: raw.on_update.unwrap_or(OnUpdate::Keep),

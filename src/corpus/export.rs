@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::config::RecordFormat;
-use crate::corpus::render_record;
+use crate::corpus::{Form, render_record};
 use crate::model::entry::key_hash16;
 use crate::model::record::PendingRecord;
 use crate::store::{EntryFilter, EntryRow, Store, StoreError};
@@ -51,11 +51,13 @@ fn record_of(e: &EntryRow) -> PendingRecord {
 
 /// Writes the export; returns how many entries (JSONL) or records (text, Markdown) it holds.
 /// Text and Markdown skip entries kept out of the corpus (language, near-duplicate) and empty
-/// ones; JSONL carries every entry with every stored field.
+/// ones; JSONL carries every entry with every stored field. Text records open with the title
+/// only when `text_title` (`[corpus] text_title`), as the daemon writes them.
 pub async fn export(
     store: &Store,
     filter: &EntryFilter<'_>,
     format: ExportFormat,
+    text_title: bool,
     out: &Path,
 ) -> Result<usize, ExportError> {
     let write_err = |path: &Path, source| ExportError::Write {
@@ -84,10 +86,13 @@ pub async fn export(
                 return Err(ExportError::NotEmpty(out.display().to_string()));
             }
             fs::create_dir_all(out).map_err(|e| write_err(out, e))?;
-            let record_format = if format == ExportFormat::Markdown {
-                RecordFormat::Markdown
-            } else {
-                RecordFormat::Text
+            let form = Form {
+                format: if format == ExportFormat::Markdown {
+                    RecordFormat::Markdown
+                } else {
+                    RecordFormat::Text
+                },
+                text_title,
             };
             let mut seq = 0usize;
             store
@@ -96,7 +101,7 @@ pub async fn export(
                         return Ok(());
                     }
                     let name = format!("{seq:03}_{}.txt", key_hash16(&e.key));
-                    fs::write(out.join(name), render_record(&record_of(&e), record_format))?;
+                    fs::write(out.join(name), render_record(&record_of(&e), form))?;
                     seq += 1;
                     Ok(())
                 })

@@ -88,10 +88,45 @@ pub fn render(record_date: &str, content_text: &str) -> String {
     format!(" date {record_date} {content_text}\n\n")
 }
 
-/// A record in the configured form: the text form of seeds 000/001, or seed 002's Markdown.
-pub fn render_record(r: &PendingRecord, format: RecordFormat) -> String {
-    match format {
-        RecordFormat::Text => render(&r.record_date, &r.content_text),
+/// How records are written: the text form of seeds 000/001 (with the title paragraph only when
+/// `text_title`), or seed 002's Markdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Form {
+    pub format: RecordFormat,
+    pub text_title: bool,
+}
+
+impl Form {
+    pub fn of(settings: &crate::config::CorpusSettings) -> Form {
+        Form {
+            format: settings.record_format,
+            text_title: settings.text_title,
+        }
+    }
+}
+
+/// The text without its title paragraph, as the seeds' records are: the stored text opens with
+/// the title (the search index and near-duplicate checks want it), the record with the body.
+/// The first paragraph is dropped when it reads as the title and a body follows it.
+pub fn without_title<'a>(content_text: &'a str, title: Option<&str>) -> &'a str {
+    match (content_text.split_once("\n\n"), title) {
+        (Some((first, rest)), Some(t))
+            if crate::pipeline::text::normalize::same_text(first, t) && !rest.trim().is_empty() =>
+        {
+            rest
+        }
+        _ => content_text,
+    }
+}
+
+/// A record in the given form.
+pub fn render_record(r: &PendingRecord, form: Form) -> String {
+    match form.format {
+        RecordFormat::Text if form.text_title => render(&r.record_date, &r.content_text),
+        RecordFormat::Text => render(
+            &r.record_date,
+            without_title(&r.content_text, r.title.as_deref()),
+        ),
         RecordFormat::Markdown => {
             let date = chrono::NaiveDate::parse_from_str(&r.record_date, "%Y-%m-%d")
                 .ok()
@@ -204,12 +239,12 @@ impl Corpus {
     pub fn write(
         &mut self,
         records: &[PendingRecord],
-        format: RecordFormat,
+        form: Form,
     ) -> (Vec<(i64, String)>, Option<CorpusError>) {
         let mut written = Vec::with_capacity(records.len());
         let mut error = None;
         for r in records {
-            match self.write_one(r, format) {
+            match self.write_one(r, form) {
                 Ok(name) => written.push((r.entry_id, name)),
                 Err(e) => {
                     error = Some(e);
@@ -225,11 +260,7 @@ impl Corpus {
         (written, error)
     }
 
-    fn write_one(
-        &mut self,
-        r: &PendingRecord,
-        format: RecordFormat,
-    ) -> Result<String, CorpusError> {
+    fn write_one(&mut self, r: &PendingRecord, form: Form) -> Result<String, CorpusError> {
         let hash = key_hash16(&r.key);
         // Keep the name the database knows; else adopt a file a crash left unregistered; else
         // take the next number.
@@ -241,7 +272,7 @@ impl Corpus {
             .or_else(|| self.by_hash.get(&hash).cloned());
         let is_new = known.is_none();
         let name = known.unwrap_or_else(|| format!("{:03}_{hash}.txt", self.next_seq));
-        let content = render_record(r, format);
+        let content = render_record(r, form);
         let path = self.dir.join(&name);
         let unchanged =
             !is_new && fs::read(&path).is_ok_and(|existing| existing == content.as_bytes());
@@ -272,7 +303,13 @@ impl Corpus {
         &mut self,
         records: &[PendingRecord],
     ) -> (Vec<(i64, String)>, Option<CorpusError>) {
-        self.write(records, RecordFormat::Text)
+        self.write(
+            records,
+            Form {
+                format: RecordFormat::Text,
+                text_title: true,
+            },
+        )
     }
 
     /// One durability barrier for everything written so far.

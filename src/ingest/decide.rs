@@ -122,6 +122,7 @@ pub fn decide(fetch: Fetch, settings: &Settings, jitter: f64) -> Decision {
         notes: Vec::new(),
     };
     let mut update = FeedUpdate {
+        fetched_at: Some(now),
         duration_ms: response
             .as_ref()
             .and_then(|r| i64::try_from(r.elapsed.as_millis()).ok()),

@@ -16,7 +16,7 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc;
 
 use crate::config;
-use crate::corpus::{Corpus, CorpusError};
+use crate::corpus::{Corpus, CorpusError, Form};
 use crate::ingest::decide::Decision;
 use crate::ingest::report::{FeedReport, FeedResult};
 use crate::model::entry::NewEntry;
@@ -252,9 +252,9 @@ impl Writer {
             "record files missing from the corpus; writing them again"
         );
         let records = self.store.records_by_id(&missing).await?;
-        let format = self.corpus_settings.record_format;
+        let form = Form::of(&self.corpus_settings);
         let (written, err) = self
-            .with_corpus(move |c| c.write(&records, format))
+            .with_corpus(move |c| c.write(&records, form))
             .await
             .unwrap_or_else(|e| (Vec::new(), Some(e)));
         if let Some(e) = err {
@@ -277,8 +277,8 @@ impl Writer {
                 break;
             }
             let batch_len = pending.len();
-            let format = self.corpus_settings.record_format;
-            let (written, err) = match self.with_corpus(move |c| c.write(&pending, format)).await {
+            let form = Form::of(&self.corpus_settings);
+            let (written, err) = match self.with_corpus(move |c| c.write(&pending, form)).await {
                 Ok(r) => r,
                 Err(e) => (Vec::new(), Some(e)),
             };

@@ -57,6 +57,9 @@ pub struct FeedState {
 #[derive(Debug, Clone, Default)]
 pub struct FeedUpdate {
     pub status: FeedStatus,
+    /// When the fetch started (`last_fetch_at`; intervals run from one start to the next);
+    /// `None`: when it is stored.
+    pub fetched_at: Option<DateTime<Utc>>,
     pub http_status: Option<u16>,
     pub error: Option<String>,
     /// New validators (only with a 200).

@@ -685,7 +685,12 @@ async fn update_feed(
          WHERE id = ?1",
     )
     .bind(feed_id)
-    .bind(now)
+    .bind(
+        update
+            .fetched_at
+            .map(rfc3339)
+            .unwrap_or_else(|| now.to_string()),
+    )
     .bind(ok)
     .bind(update.status.as_str())
     .bind(update.http_status.map(i64::from))
