@@ -41,22 +41,8 @@ pub fn time_bound(text: &str, until: bool) -> Result<String, String> {
     Ok(format!("{}T00:00:00Z", day.format("%Y-%m-%d")))
 }
 
+use feedcorpus::corpus::report::human_bytes;
 pub use feedcorpus::corpus::size_on_disk as corpus_size;
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < UNITS.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
 
 #[derive(Debug, Serialize)]
 pub struct Status {

@@ -440,7 +440,8 @@ fn sparkline(by_day: Option<&HashMap<&str, i64>>, days: &[NaiveDate]) -> String 
     )
 }
 
-fn human_bytes(n: u64) -> String {
+/// Bytes for people: `812 B`, `33.8 MB` (powers of 1000).
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut u = 0;
