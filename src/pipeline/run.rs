@@ -89,14 +89,6 @@ impl Fetch {
             response: None,
         }
     }
-
-    /// Entries the fetch carries (parsed ones only).
-    pub fn entry_count(&self) -> usize {
-        match &self.outcome {
-            Outcome::Parsed(p) => p.entries.len(),
-            _ => 0,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
