@@ -2,6 +2,7 @@
 // commit the binary is built from goes into `--version` (or "unknown" outside a checkout).
 fn main() {
     println!("cargo:rerun-if-changed=migrations/sqlite");
+    println!("cargo:rerun-if-changed=migrations/postgres");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");
     let commit = std::process::Command::new("git")

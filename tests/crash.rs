@@ -14,18 +14,20 @@ const FEEDS: usize = 200;
 const ITEMS: usize = 50;
 
 fn check_consistent(setup: &Setup) {
-    assert_eq!(setup.query("PRAGMA integrity_check")[0][0], "ok");
+    assert_eq!(setup.integrity(), "ok");
     let rows = setup.query("SELECT key, record_path FROM entries");
     let keys: HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(keys.len(), rows.len(), "a key stored twice");
     let files = setup.records();
     let mut hashes = HashSet::new();
+    let mut numbers = HashSet::new();
     for f in &files {
-        let (_, hash) = feedcorpus::corpus::parse_record_name(f).expect("record name");
+        let (n, hash) = feedcorpus::corpus::parse_record_name(f).expect("record name");
         assert!(
             hashes.insert(hash.to_string()),
             "two record files for one entry: {f}"
         );
+        assert!(numbers.insert(n), "record number {n} used twice: {f}");
     }
     for r in &rows {
         if r[1] != "NULL" {

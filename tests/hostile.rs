@@ -430,9 +430,12 @@ fn read_only_commands_neither_migrate_nor_accept_a_newer_schema() {
     let status = setup.cmd(&["status"]).output().expect("status");
     assert!(status.status.success());
     // A schema written by a newer binary: a clear message, no panic, nothing changed.
-    setup.query("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
-         VALUES (99990101000000, 'from the future', '2999-01-01', 1, x'00', 0)",
-    );
+    setup.query(match setup.backend {
+        Backend::Sqlite => "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
+             VALUES (99990101000000, 'from the future', '2999-01-01', 1, x'00', 0)",
+        Backend::Postgres => "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
+             VALUES (99990101000000, 'from the future', '2999-01-01', true, '\\x00'::bytea, 0)",
+    });
     for args in [
         &["status"][..],
         &["entries"][..],
@@ -447,14 +450,18 @@ fn read_only_commands_neither_migrate_nor_accept_a_newer_schema() {
         );
     }
     // An older schema is not migrated by a read-only command.
-    setup.query("DELETE FROM _sqlx_migrations WHERE version >= 6");
+    setup.query("DELETE FROM _sqlx_migrations WHERE version = 99990101000000");
+    let latest = setup.query("SELECT max(version) FROM _sqlx_migrations")[0][0].clone();
+    setup.query(&format!(
+        "DELETE FROM _sqlx_migrations WHERE version = {latest}"
+    ));
     let out = setup.cmd(&["status"]).output().expect("status");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("older than this feedcorpus"), "{err}");
     assert_eq!(
         count(
             &setup,
-            "SELECT count(*) FROM _sqlx_migrations WHERE version >= 6"
+            &format!("SELECT count(*) FROM _sqlx_migrations WHERE version >= {latest}")
         ),
         0
     );
@@ -497,14 +504,15 @@ fn config_edits_keep_the_file_mode_and_leave_no_temp_file() {
 fn two_databases_cannot_share_one_corpus_folder() {
     let server = FeedServer::start();
     server.set_xml("/a.xml", SEED_FEED);
-    let a = Setup::new(
+    // SQLite instances own their folder; the PostgreSQL side is in tests/fleet.rs.
+    let a = Setup::sqlite(
         &[("a", server.url("/a.xml"))],
         "[poll]\ninterval = \"1h\"\nstartup_jitter = \"0s\"\n",
     );
     let (mut daemon, mut log) = spawn_logged(a.cmd(&["run"]));
     log.wait_for("feed fetched", Duration::from_secs(60));
     // A second config: its own database, the first one's corpus folder.
-    let b = Setup::new(&[("a", server.url("/a.xml"))], "");
+    let b = Setup::sqlite(&[("a", server.url("/a.xml"))], "");
     let text = std::fs::read_to_string(&b.config).expect("config").replace(
         "corpus_dir = \"data/corpus\"",
         &format!("corpus_dir = {:?}", a.corpus().display().to_string()),
@@ -640,12 +648,14 @@ fn article_pages_follow_the_sites_robots_txt() {
     assert_eq!(down.count("/public/c.html"), 0, "{err}");
 }
 
+/// SQLite lets a user's tool write text where numbers belong (PostgreSQL's typed columns
+/// refuse it; the test below covers what both accept).
 #[test]
 fn values_of_the_wrong_type_written_by_hand_are_errors_not_panics() {
     let server = FeedServer::start();
     server.set_xml("/good.xml", SEED_FEED);
     server.set_xml("/bad.xml", rss(&synthetic_items(1, 2)));
-    let setup = Setup::new(
+    let setup = Setup::sqlite(
         &[
             ("good", server.url("/good.xml")),
             ("bad", server.url("/bad.xml")),
@@ -680,6 +690,50 @@ fn values_of_the_wrong_type_written_by_hand_are_errors_not_panics() {
         1
     );
     assert_eq!(bad_feed(&setup, "last_status"), "error");
+}
+
+/// Values of the right type that no poll would write: the largest error streak, a negative
+/// interval, garbage where JSON belongs, a time far in the past.
+#[test]
+fn extreme_values_written_by_hand_fail_one_feed_at_most() {
+    let server = FeedServer::start();
+    server.set_xml("/good.xml", SEED_FEED);
+    server.set_xml("/bad.xml", rss(&synthetic_items(1, 2)));
+    let setup = Setup::new(
+        &[
+            ("good", server.url("/good.xml")),
+            ("bad", server.url("/bad.xml")),
+        ],
+        "",
+    );
+    let (ok, _, err) = setup.poll();
+    assert!(ok, "{err}");
+    setup.query(
+        "UPDATE feeds SET error_count = 9223372036854775807, interval_secs = -5,
+                hints = 'not json', boilerplate = '{', body_hash = NULL,
+                next_poll_at = NULL, retry_until = NULL, redirect_count = 9223372036854775807
+         WHERE name = 'bad'",
+    );
+    server.set_xml("/bad.xml", rss(&synthetic_items(1, 3)));
+    for args in [&["status"][..], &["feeds", "list"][..]] {
+        let out = setup.cmd(args).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let (code, err) = run_bounded(setup.cmd(&["poll"]), Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The good feed is untouched by the other's state, and the bad one's next fetch succeeds
+    // (its streak ends) and stores its new item.
+    assert_eq!(count(&setup, "SELECT count(*) FROM entries"), 7 + 3);
+    assert_eq!(bad_feed(&setup, "error_count"), "0");
+    assert_eq!(
+        count(
+            &setup,
+            "SELECT count(*) FROM feeds WHERE name = 'good' AND error_count = 0"
+        ),
+        1
+    );
 }
 
 #[test]

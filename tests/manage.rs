@@ -196,7 +196,13 @@ fn search_finds_body_words_ranks_title_matches_first_and_follows_deletes() {
     assert_eq!(
         count(
             &setup,
-            "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'cotton'"
+            match setup.backend {
+                Backend::Sqlite =>
+                    "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'cotton'",
+                Backend::Postgres => {
+                    "SELECT count(*) FROM entries WHERE search @@ to_tsquery('simple', 'cotton')"
+                }
+            }
         ),
         1
     );
@@ -375,8 +381,12 @@ fn every_example_query_in_the_readme_runs() {
     let setup = Setup::new(&[("novastan", server.url("/feed"))], "");
     assert!(setup.poll().0);
     let readme = std::fs::read_to_string("README.md").expect("README");
+    let heading = match setup.backend {
+        Backend::Sqlite => "Example queries (`sqlite3 data/feedcorpus.db`):",
+        Backend::Postgres => "Example queries (`psql \"$FEEDCORPUS_DATABASE_URL\"`):",
+    };
     let block = readme
-        .split("Example queries (`sqlite3 data/feedcorpus.db`):")
+        .split(heading)
         .nth(1)
         .and_then(|rest| rest.split("```sql").nth(1))
         .and_then(|rest| rest.split("```").next())
@@ -402,7 +412,7 @@ fn every_example_query_in_the_readme_runs() {
     }
     let search = statements
         .iter()
-        .find(|q| q.contains("MATCH"))
+        .find(|q| q.contains("MATCH") || q.contains("@@"))
         .expect("a full-text query");
     assert!(
         !setup.query(search).is_empty(),

@@ -233,7 +233,7 @@ fn broken_feeds_are_reported_by_name_and_do_not_stop_the_others() {
 fn an_open_read_transaction_does_not_block_a_poll() {
     let server = FeedServer::start();
     server.set_xml("/a", rss(&synthetic_items(1, 5)));
-    let setup = Setup::new(&[("a", server.url("/a"))], "");
+    let setup = Setup::sqlite(&[("a", server.url("/a"))], "");
     let (ok, _, _) = setup.poll();
     assert!(ok);
     server.set_xml("/a", rss(&synthetic_items(1, 9)));
@@ -382,10 +382,10 @@ fn config_falls_back_to_the_environment() {
 }
 
 #[test]
-fn a_second_instance_on_the_same_database_is_refused() {
+fn a_second_instance_on_the_same_sqlite_file_is_refused() {
     let server = FeedServer::start();
     server.set_xml("/feed", rss(&synthetic_items(1, 2)));
-    let setup = Setup::new(
+    let setup = Setup::sqlite(
         &[("a", server.url("/feed"))],
         "[poll]\ninterval = \"1h\"\nstartup_jitter = \"0s\"\n",
     );
@@ -509,7 +509,7 @@ fn a_database_from_the_previous_layout_opens_and_polls_on() {
     let server = FeedServer::start();
     server.set_xml("/feed", SEED_FEED);
     server.set_xml("/other", rss(&synthetic_items(1, 3)));
-    let setup = Setup::new(
+    let setup = Setup::sqlite(
         &[
             ("novastan", server.url("/feed")),
             ("other", server.url("/other")),

@@ -27,6 +27,6 @@ pub async fn run(cx: &Context, args: Args) -> anyhow::Result<()> {
         "backfill {}: {} pages, {} new entries, {} records written; stopped: {}",
         r.feed, r.pages, r.new_entries, r.records_written, r.stopped
     );
-    engine.store.close().await;
+    engine.close().await;
     Ok(())
 }

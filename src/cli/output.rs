@@ -7,20 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use feedcorpus::config::Config;
-use feedcorpus::store::{FeedRow, SearchHit, Totals};
-
-/// Turns what a user types into an FTS5 query: each word must appear (quoted, so punctuation
-/// such as `don't` or `C++` cannot break the syntax). `raw` passes FTS5 syntax through.
-pub fn fts_query(words: &str, raw: bool) -> String {
-    if raw {
-        return words.to_string();
-    }
-    words
-        .split_whitespace()
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use feedcorpus::store::{FeedRow, InstanceRow, SearchHit, Totals};
 
 /// A `--since`/`--until` value (`YYYY-MM-DD` or RFC 3339) as an RFC 3339 UTC bound. A bare date
 /// means the start of that day for `--since` and the end of it for `--until`.
@@ -57,10 +44,19 @@ pub struct Status {
     pub corpus_files: u64,
     pub corpus_bytes: u64,
     pub failing: Vec<FeedRow>,
+    /// The database (a URL without its password, or the SQLite file).
+    pub database: String,
+    /// Instances sharing the database that are alive (PostgreSQL).
+    pub instances: Vec<InstanceRow>,
 }
 
 impl Status {
-    pub fn build(config: &Config, rows: Vec<FeedRow>, totals: Totals) -> Status {
+    pub fn build(
+        config: &Config,
+        rows: Vec<FeedRow>,
+        totals: Totals,
+        instances: Vec<InstanceRow>,
+    ) -> Status {
         let configured: Vec<&FeedRow> = rows
             .iter()
             .filter(|r| config.feeds.iter().any(|f| f.name == r.name))
@@ -102,6 +98,8 @@ impl Status {
             corpus_files: files,
             corpus_bytes: bytes,
             failing,
+            database: config.storage.database.to_string(),
+            instances,
         }
     }
 
@@ -112,6 +110,17 @@ impl Status {
     pub fn to_text(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "config:   {}", self.config);
+        let _ = writeln!(o, "database: {}", self.database);
+        if !self.instances.is_empty() {
+            let _ = writeln!(o, "instances: {} running:", self.instances.len());
+            for i in &self.instances {
+                let _ = writeln!(
+                    o,
+                    "  {}  started {}, heartbeat {}, {} feed(s) claimed",
+                    i.name, i.started_at, i.heartbeat_at, i.leases
+                );
+            }
+        }
         let _ = writeln!(
             o,
             "feeds:    {} configured: {} ok, {} failing, {} disabled, {} not polled yet",
@@ -174,6 +183,7 @@ pub fn feeds_table(config: &Config, rows: &[FeedRow]) -> String {
         "ENTRIES".into(),
         "LAST FETCH".into(),
         "NEXT POLL".into(),
+        "CLAIMED BY".into(),
         "URL".into(),
     ]];
     for f in &config.feeds {
@@ -194,10 +204,12 @@ pub fn feeds_table(config: &Config, rows: &[FeedRow]) -> String {
                 .unwrap_or_else(|| "-".into()),
             row.and_then(|r| r.next_poll_at.clone())
                 .unwrap_or_else(|| "-".into()),
+            row.and_then(|r| r.leased_by.clone())
+                .unwrap_or_else(|| "-".into()),
             f.url.to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..8)
         .map(|i| {
             lines
                 .iter()
@@ -212,7 +224,7 @@ pub fn feeds_table(config: &Config, rows: &[FeedRow]) -> String {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                if i == 6 {
+                if i == 7 {
                     c.clone()
                 } else {
                     format!("{c:<w$}", w = widths[i])
@@ -256,13 +268,6 @@ pub fn search_text(hits: &[SearchHit]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_words_become_a_safe_fts_query() {
-        assert_eq!(fts_query("don't panic", false), "\"don't\" \"panic\"");
-        assert_eq!(fts_query("say \"hi\"", false), "\"say\" \"\"\"hi\"\"\"");
-        assert_eq!(fts_query("a OR b", true), "a OR b");
-    }
 
     #[test]
     fn date_bounds_cover_whole_days() {

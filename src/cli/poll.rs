@@ -38,7 +38,7 @@ pub async fn run(cx: &Context) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     print_summary(&summary);
-    engine.store.close().await;
+    engine.close().await;
     Ok(())
 }
 

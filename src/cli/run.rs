@@ -48,6 +48,6 @@ pub async fn run(cx: &Context) -> anyhow::Result<()> {
         metrics.map(|(_, m)| m),
     )
     .await?;
-    engine.store.close().await;
+    engine.close().await;
     Ok(())
 }

@@ -7,7 +7,8 @@ use super::output;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Words that must all appear (with --raw: FTS5 query syntax)
+    /// Words that must all appear (with --raw: the database's query syntax: FTS5's on SQLite,
+    /// tsquery on PostgreSQL)
     #[arg(required = true, num_args = 1..)]
     query: Vec<String>,
     /// Only entries of this feed
@@ -18,7 +19,8 @@ pub struct Args {
     since: Option<String>,
     #[arg(long, default_value_t = 20)]
     limit: usize,
-    /// Pass the query to FTS5 as written (AND, OR, NOT, "phrases", prefix*)
+    /// Pass the query as written: SQLite FTS5 (AND, OR, NOT, "phrases", prefix*) or
+    /// PostgreSQL tsquery (&, |, !, <->, prefix:*)
     #[arg(long)]
     raw: bool,
     #[arg(long)]
@@ -28,10 +30,11 @@ pub struct Args {
 pub async fn run(cx: &Context, args: Args) -> anyhow::Result<()> {
     let (_, store) = cx.open_for_queries().await?;
     let (since, _) = bounds(args.since, None)?;
-    let fts = output::fts_query(&args.query.join(" "), args.raw);
+    let words = args.query.join(" ");
     let hits = store
         .search(&SearchQuery {
-            query: &fts,
+            words: &words,
+            raw: args.raw,
             feed: args.feed.as_deref(),
             since: since.as_deref(),
             limit: args.limit,

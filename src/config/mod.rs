@@ -134,8 +134,103 @@ impl PartialEq for StripPattern {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Storage {
-    pub database: PathBuf,
+    pub database: Database,
     pub corpus_dir: PathBuf,
+    /// Instances sharing a database: how long a claimed feed stays claimed without a heartbeat
+    /// (a killed instance's feeds go to the others after this). Heartbeats come every quarter.
+    pub lease: Duration,
+}
+
+impl Storage {
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+
+    /// How often an instance says it is alive and renews its claims.
+    pub fn heartbeat(&self) -> Duration {
+        self.lease / 4
+    }
+}
+
+/// Where the entries live: an SQLite file (a path, or a `sqlite:` URL) embedded in the process,
+/// or a PostgreSQL server (`postgres://` / `postgresql://` URL) that several instances share.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// The environment variable that, when set, names the database instead of `[storage] database`.
+pub const DATABASE_URL_ENV: &str = "FEEDCORPUS_DATABASE_URL";
+
+impl Database {
+    /// A `[storage] database` value: a URL by its scheme, else a path relative to `base`.
+    pub fn parse(value: &str, base: &Path) -> Result<Database, String> {
+        let v = value.trim();
+        if v.is_empty() {
+            return Err("must not be empty".into());
+        }
+        let lower = v.get(..13).unwrap_or(v).to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            return Url::parse(v)
+                .map(|_| Database::Postgres(v.to_string()))
+                .map_err(|e| format!("not a valid PostgreSQL URL: {e}"));
+        }
+        if let Some(rest) = lower.strip_prefix("sqlite:").map(|_| &v[7..]) {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() || path == ":memory:" {
+                return Err("an SQLite URL must name a file".into());
+            }
+            return Ok(Database::Sqlite(lexically_normal(&base.join(path))));
+        }
+        if lower.contains("://") {
+            return Err(format!(
+                "unknown database URL scheme in {:?}: use a path, sqlite:PATH or postgres://…",
+                Database::redact(v)
+            ));
+        }
+        Ok(Database::Sqlite(lexically_normal(&base.join(v))))
+    }
+
+    /// The SQLite file, if this is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Database::Sqlite(p) => Some(p),
+            Database::Postgres(_) => None,
+        }
+    }
+
+    /// Several processes may share this database (each with its own instance row).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Database::Postgres(_))
+    }
+
+    /// A URL without its password, for logs and errors.
+    fn redact(url: &str) -> String {
+        match Url::parse(url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(u) => u.to_string(),
+            Err(_) => "(an invalid URL)".into(),
+        }
+    }
+}
+
+/// Paths as they are; URLs without their password.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(p) => write!(f, "{}", p.display()),
+            Database::Postgres(url) => f.write_str(&Database::redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Database({self})")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -267,7 +362,22 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        if let Some(url) = std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            let base = config.path.parent().unwrap_or(Path::new("."));
+            let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+            config.storage.database =
+                Database::parse(&url, &base).map_err(|message| ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    line: 0,
+                    key: format!("${DATABASE_URL_ENV}"),
+                    message,
+                })?;
+        }
+        Ok(config)
     }
 
     /// Validates config text; `path` names the file in errors and anchors relative paths.
@@ -382,13 +492,49 @@ name = "novastan-war-in-ukraine"
         let c = parse(MINIMAL).expect("valid");
         assert_eq!(
             c.storage.database,
-            PathBuf::from("/etc/fc/data/feedcorpus.db")
+            Database::Sqlite(PathBuf::from("/etc/fc/data/feedcorpus.db"))
         );
         assert_eq!(c.storage.corpus_dir, PathBuf::from("/etc/fc/data/corpus"));
         assert_eq!(c.feeds.len(), 1);
         assert_eq!(c.feeds[0].name, "novastan-war-in-ukraine");
         assert_eq!(c.feeds[0].interval, Poll::default().interval);
         assert_eq!(c.http.user_agent, DEFAULT_USER_AGENT);
+    }
+
+    #[test]
+    fn the_database_value_picks_the_backend_by_its_scheme() {
+        let base = Path::new("/etc/fc");
+        let sqlite = |p: &str| Ok(Database::Sqlite(PathBuf::from(p)));
+        let pg = |u: &str| Ok(Database::Postgres(u.to_string()));
+        let cases: &[(&str, Result<Database, String>)] = &[
+            ("data/f.db", sqlite("/etc/fc/data/f.db")),
+            ("/var/lib/f.db", sqlite("/var/lib/f.db")),
+            ("sqlite:data/f.db", sqlite("/etc/fc/data/f.db")),
+            ("sqlite:///var/lib/f.db?mode=rwc", sqlite("/var/lib/f.db")),
+            (
+                "postgres://fc@db.example/corpus",
+                pg("postgres://fc@db.example/corpus"),
+            ),
+            ("PostgreSQL://fc@db/c", pg("PostgreSQL://fc@db/c")),
+        ];
+        for (value, want) in cases {
+            assert_eq!(&Database::parse(value, base), want, "{value}");
+        }
+        for bad in [
+            "",
+            "  ",
+            "sqlite:",
+            "sqlite::memory:",
+            "mysql://x/y",
+            "postgres://[bad",
+        ] {
+            assert!(Database::parse(bad, base).is_err(), "{bad:?} accepted");
+        }
+        let shown = Database::Postgres("postgres://fc:secret@db/c".into()).to_string();
+        assert!(
+            !shown.contains("secret") && shown.contains("fc:***@db"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -567,7 +713,7 @@ name = "novastan-war-in-ukraine"
         .expect("shipped config");
         assert_eq!(
             c.storage.database,
-            PathBuf::from("/repo/data/feedcorpus.db")
+            Database::Sqlite(PathBuf::from("/repo/data/feedcorpus.db"))
         );
         let urls: Vec<&str> = c.feeds.iter().map(|f| f.url.as_str()).collect();
         assert_eq!(

@@ -49,6 +49,7 @@ pub(super) struct RawMetrics {
 pub(super) struct RawStorage {
     pub(super) database: Spanned<String>,
     pub(super) corpus_dir: Spanned<String>,
+    pub(super) lease: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -4,14 +4,15 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml::Spanned;
 
 use super::raw::{RawCorpus, RawFeed, RawHttp, RawMetrics, RawPoll, RawStorage};
 use super::source::Source;
 use super::{
-    ConfigError, CorpusSettings, Feed, FullText, Http, OnUpdate, Poll, RecordFormat, Schedule,
-    Storage, StripPattern, default_name, lexically_normal, parse_feed_url,
+    ConfigError, CorpusSettings, Database, Feed, FullText, Http, OnUpdate, Poll, RecordFormat,
+    Schedule, Storage, StripPattern, default_name, lexically_normal, parse_feed_url,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -25,8 +26,25 @@ pub(super) fn storage(raw: &RawStorage, src: &Source<'_>, base: &Path) -> Result
         }
         Ok(lexically_normal(&base.join(v)))
     };
+    let database = Database::parse(raw.database.get_ref(), base)
+        .map_err(|message| src.error_at(raw.database.span().start, Some("database"), message))?;
+    let lease = match &raw.lease {
+        None => Storage::DEFAULT_LEASE,
+        Some(l) => {
+            let v = l.get_ref().0;
+            if !(Duration::from_secs(2)..=Duration::from_secs(3600)).contains(&v) {
+                return Err(src.error_at(
+                    l.span().start,
+                    Some("lease"),
+                    "must be between 2s and 1h".into(),
+                ));
+            }
+            v
+        }
+    };
     Ok(Storage {
-        database: resolve(&raw.database, "database")?,
+        database,
+        lease,
         corpus_dir: resolve(&raw.corpus_dir, "corpus_dir")?,
     })
 }

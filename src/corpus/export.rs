@@ -46,6 +46,7 @@ fn record_of(e: &EntryRow) -> PendingRecord {
         author: e.author.clone(),
         url: e.url.clone(),
         content_html: e.content_html.clone(),
+        record_seq: None,
     }
 }
 

@@ -50,28 +50,44 @@ pub enum CorpusError {
 
 const TMP_PREFIX: &str = ".tmp-";
 
+/// In a folder shared by instances, a temp file this old was left by a crash (a live writer
+/// renames its file within moments).
+const SHARED_TMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Holds the corpus folder for one process: record numbers are handed out by whoever writes
 /// there, so two processes with different databases must never share a `corpus_dir`. The lock
 /// is an advisory `flock` on the folder itself (no file is added to the corpus); the kernel
 /// drops it when the process dies, so a crash leaves nothing stale. Temp files left in the folder
 /// are removed only under this lock, so they are never another live process's.
+///
+/// Instances sharing a PostgreSQL database share the folder (the database numbers records):
+/// they take the lock shared ([`CorpusLock::acquire_shared`]), so an SQLite instance is still
+/// refused a folder they use, and they are refused one an SQLite instance uses.
 pub struct CorpusLock {
     _lock: nix::fcntl::Flock<File>,
 }
 
 impl CorpusLock {
     pub fn acquire(dir: &Path) -> Result<CorpusLock, CorpusError> {
+        CorpusLock::take(dir, nix::fcntl::FlockArg::LockExclusiveNonblock)
+    }
+
+    /// The lock as instances of one shared database hold it, together.
+    pub fn acquire_shared(dir: &Path) -> Result<CorpusLock, CorpusError> {
+        CorpusLock::take(dir, nix::fcntl::FlockArg::LockSharedNonblock)
+    }
+
+    fn take(dir: &Path, how: nix::fcntl::FlockArg) -> Result<CorpusLock, CorpusError> {
         let folder_err = |source| CorpusError::Folder {
             path: dir.to_path_buf(),
             source,
         };
         fs::create_dir_all(dir).map_err(folder_err)?;
         let file = File::open(dir).map_err(folder_err)?;
-        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, e)| CorpusError::Locked {
-                path: dir.to_path_buf(),
-                source: std::io::Error::from(e),
-            })?;
+        let lock = nix::fcntl::Flock::lock(file, how).map_err(|(_, e)| CorpusError::Locked {
+            path: dir.to_path_buf(),
+            source: std::io::Error::from(e),
+        })?;
         Ok(CorpusLock { _lock: lock })
     }
 }
@@ -190,6 +206,13 @@ impl Corpus {
     /// Opens the folder (creating it if needed), learns the highest record number and removes
     /// temp files a crash left behind.
     pub fn open(dir: &Path) -> Result<Corpus, CorpusError> {
+        Corpus::open_with(dir, false)
+    }
+
+    /// As [`Corpus::open`]; `shared`: other instances write this folder too (their record
+    /// numbers come from the shared database), so only temp files older than an hour are
+    /// someone's crash to clean up.
+    pub fn open_with(dir: &Path, shared: bool) -> Result<Corpus, CorpusError> {
         let folder_err = |source| CorpusError::Folder {
             path: dir.to_path_buf(),
             source,
@@ -205,6 +228,16 @@ impl Corpus {
             let name = item.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.starts_with(TMP_PREFIX) {
+                let stale = !shared
+                    || item
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > SHARED_TMP_AGE);
+                if !stale {
+                    continue;
+                }
                 if let Err(e) = fs::remove_file(item.path()) {
                     tracing::warn!(path = %item.path().display(), error = %e, "cannot remove a stale temp file");
                 }
@@ -271,13 +304,17 @@ impl Corpus {
             .map(str::to_string)
             .or_else(|| self.by_hash.get(&hash).cloned());
         let is_new = known.is_none();
-        let name = known.unwrap_or_else(|| format!("{:03}_{hash}.txt", self.next_seq));
+        let seq = r.record_seq.unwrap_or(self.next_seq);
+        let name = known.unwrap_or_else(|| format!("{seq:03}_{hash}.txt"));
         let content = render_record(r, form);
         let path = self.dir.join(&name);
         let unchanged =
             !is_new && fs::read(&path).is_ok_and(|existing| existing == content.as_bytes());
         if !unchanged {
-            let tmp = self.dir.join(format!("{TMP_PREFIX}{name}"));
+            // The process id keeps two instances writing the same record apart.
+            let tmp = self
+                .dir
+                .join(format!("{TMP_PREFIX}{}-{name}", std::process::id()));
             let write_err = |source| CorpusError::Write {
                 path: path.clone(),
                 source,
@@ -361,6 +398,7 @@ mod tests {
             author: None,
             url: None,
             content_html: None,
+            record_seq: None,
         }
     }
 

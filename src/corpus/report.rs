@@ -497,6 +497,7 @@ mod tests {
             next_poll_at: None,
             disabled_reason: None,
             entries: 0,
+            leased_by: None,
         }
     }
 

@@ -52,6 +52,11 @@ impl<'a> FreshIndex<'a> {
         }
     }
 
+    /// The entries, in insertion order.
+    pub fn into_entries(self) -> Vec<Fresh<'a>> {
+        self.entries
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Fresh<'a>> {
         self.entries.iter()
     }

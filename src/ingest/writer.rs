@@ -192,6 +192,7 @@ impl Writer {
         op: impl FnOnce(&mut Corpus) -> T + Send + 'static,
     ) -> Result<T, CorpusError> {
         let corpus = self.corpus.take();
+        let opened = corpus.is_none();
         let floor = match &corpus {
             Some(_) => 0,
             None => self
@@ -204,11 +205,12 @@ impl Writer {
                 })?,
         };
         let dir = self.corpus_dir.clone();
+        let shared = self.store.is_shared();
         let joined = tokio::task::spawn_blocking(move || {
             let mut corpus = match corpus {
                 Some(c) => c,
                 None => {
-                    let mut c = Corpus::open(&dir)?;
+                    let mut c = Corpus::open_with(&dir, shared)?;
                     c.raise_next_seq(floor);
                     c
                 }
@@ -219,6 +221,16 @@ impl Writer {
         .await;
         match joined {
             Ok(Ok((corpus, out))) => {
+                if opened && shared {
+                    // Numbers the database hands out start above the folder's own records.
+                    self.store
+                        .raise_record_seq(corpus.next_seq())
+                        .await
+                        .map_err(|e| CorpusError::Folder {
+                            path: self.corpus_dir.clone(),
+                            source: std::io::Error::other(e.to_string()),
+                        })?;
+                }
                 self.corpus = Some(corpus);
                 Ok(out)
             }
@@ -269,6 +281,14 @@ impl Writer {
     /// the database and are written by a later flush.
     pub async fn flush_records(&mut self) -> Result<usize, StoreError> {
         let mut total = 0;
+        if self.corpus.is_none()
+            && self.store.is_shared()
+            && let Err(e) = self.with_corpus(|_| ()).await
+        {
+            // The database numbers records only once it knows the folder's numbers.
+            self.note_corpus_error(&e);
+            return Ok(0);
+        }
         loop {
             let markdown = self.corpus_settings.record_format == config::RecordFormat::Markdown;
             let pending = self.store.pending_records(RECORD_BATCH, markdown).await?;

@@ -13,4 +13,7 @@ pub struct PendingRecord {
     pub author: Option<String>,
     pub url: Option<String>,
     pub content_html: Option<String>,
+    /// The record's number when the database hands numbers out (a shared database); `None`:
+    /// the corpus numbers it.
+    pub record_seq: Option<u64>,
 }

@@ -20,15 +20,24 @@ pub struct Engine {
     pub feeds: Vec<FeedJob>,
     /// What the fetch tasks logged already (a capped wait once per feed).
     pub notes: Arc<NoteLog>,
-    _lock: InstanceLock,
+    /// On SQLite one process owns the file (instance lock) and the corpus folder. Instances
+    /// sharing PostgreSQL share the folder (record numbers come from the database).
+    _lock: Option<InstanceLock>,
     _corpus_lock: crate::corpus::CorpusLock,
 }
 
 impl Engine {
     pub async fn open(config: Config) -> anyhow::Result<Engine> {
-        let lock = InstanceLock::acquire(&config.storage.database)?;
-        let corpus_lock = crate::corpus::CorpusLock::acquire(&config.storage.corpus_dir)?;
-        let store = Store::open(&config.storage.database).await?;
+        let dir = &config.storage.corpus_dir;
+        let (lock, corpus_lock) = match config.storage.database.sqlite_path() {
+            Some(path) => (
+                Some(InstanceLock::acquire(path)?),
+                crate::corpus::CorpusLock::acquire(dir)?,
+            ),
+            None => (None, crate::corpus::CorpusLock::acquire_shared(dir)?),
+        };
+        let store =
+            Store::open_instance(&config.storage.database, dir, config.storage.lease).await?;
         let feeds = sync_feeds(&store, &config).await?;
         let fetcher = Fetcher::new(&config.http)?;
         Ok(Engine {
@@ -59,6 +68,15 @@ impl Engine {
         Ok(())
     }
 
+    /// Ends this process's part: on a shared database its claims go back at once (else they
+    /// would wait out their lease), then the connections close.
+    pub async fn close(&self) {
+        if let Err(e) = self.store.leave().await {
+            tracing::warn!(error = %e, "cannot hand this instance's claims back; they expire with their lease");
+        }
+        self.store.close().await;
+    }
+
     pub fn writer(&self, clock: Arc<dyn Clock>) -> Writer {
         Writer::new(
             self.store.clone(),
@@ -77,6 +95,7 @@ async fn sync_feeds(store: &Store, config: &Config) -> Result<Vec<FeedJob>, Stor
         .map(|f| FeedSpec {
             name: &f.name,
             url: f.url.as_str(),
+            host: crate::pipeline::fetch::host_key(&f.url),
         })
         .collect();
     let ids = store.sync_feeds(&specs).await?;

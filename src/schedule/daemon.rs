@@ -4,6 +4,10 @@
 //! writer drains it, decides each feed's next due time and reports back. Shutdown stops new
 //! fetches and aborts the ones in flight — an aborted fetch has written nothing — while the
 //! writer finishes what it already received, so no fetch is ever half stored.
+//!
+//! On a database several instances share, which feeds to fetch is not decided in memory: due
+//! feeds are claimed in the database ([`Store::claim_due`]), under the fleet's per-host limits,
+//! a heartbeat renews the claims while fetches run, and the writer's commit ends them.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -27,6 +31,43 @@ use crate::runtime::engine::Engine;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::systemd;
 use crate::schedule;
+use crate::store::{ClaimLimits, ClaimMode, Store};
+
+/// Renews this instance's heartbeat and leases every `every` until `stop` (shared databases).
+fn spawn_heartbeat(store: &Store, every: std::time::Duration, stop: CancellationToken) {
+    if !store.is_shared() {
+        return;
+    }
+    let store = store.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Err(e) = store.heartbeat().await {
+                        tracing::warn!(error = %e, "cannot renew this instance's heartbeat");
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// A feed another instance holds at the moment (`poll` on a shared database).
+fn held_elsewhere(job: &FeedJob) -> FeedReport {
+    FeedReport {
+        feed_id: job.id,
+        name: job.name.clone(),
+        url: job.url.to_string(),
+        result: FeedResult::Skipped("being fetched by another instance".into()),
+        next_poll: None,
+        host_block: None,
+        duration: None,
+    }
+}
 
 /// What one `poll` did.
 #[derive(Debug, Clone, Default)]
@@ -91,6 +132,88 @@ fn spawn_fetch(
     });
 }
 
+/// `poll` on a shared database: one round of every configured feed, claimed a few at a time.
+struct Round {
+    since: DateTime<Utc>,
+    /// Not claimed by this poll yet.
+    todo: Vec<i64>,
+    claimed: Vec<i64>,
+    /// Feeds are held back (another instance's claims, a full host): ask again then.
+    retry_at: Option<tokio::time::Instant>,
+}
+
+enum RoundStep {
+    Fetch(Vec<FeedJob>),
+    Wait,
+    Done,
+}
+
+impl Round {
+    fn new(engine: &Engine, now: DateTime<Utc>) -> Round {
+        Round {
+            since: now,
+            todo: engine.feeds.iter().map(|j| j.id).collect(),
+            claimed: Vec::new(),
+            retry_at: None,
+        }
+    }
+
+    /// The next feeds to fetch, given `free` fetch slots and `in_flight` fetches of this poll.
+    async fn next(
+        &mut self,
+        engine: &Engine,
+        free: usize,
+        in_flight: usize,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<RoundStep> {
+        if self.todo.is_empty() {
+            return Ok(if in_flight == 0 {
+                RoundStep::Done
+            } else {
+                RoundStep::Wait
+            });
+        }
+        if free == 0
+            || self
+                .retry_at
+                .is_some_and(|t| t > tokio::time::Instant::now())
+        {
+            return Ok(RoundStep::Wait);
+        }
+        self.retry_at = None;
+        let limits = ClaimLimits {
+            per_host: engine.config.http.per_host_connections,
+            min_gap: engine.config.http.per_host_min_gap,
+        };
+        let mode = ClaimMode::Round { since: self.since };
+        let claim = engine
+            .store
+            .claim(&self.todo, free, &limits, mode, now)
+            .await?;
+        if claim.ids.is_empty() {
+            if in_flight > 0 {
+                // This poll's own fetches hold the hosts: their reports bring the next claim.
+                return Ok(RoundStep::Wait);
+            }
+            if claim.waiting == 0 {
+                return Ok(RoundStep::Done);
+            }
+            self.retry_at = Some(tokio::time::Instant::now() + CLAIM_RETRY);
+            return Ok(RoundStep::Wait);
+        }
+        self.todo.retain(|id| !claim.ids.contains(id));
+        self.claimed.extend(&claim.ids);
+        Ok(RoundStep::Fetch(
+            engine
+                .feeds
+                .iter()
+                .filter(|j| claim.ids.contains(&j.id))
+                .cloned()
+                .collect(),
+        ))
+    }
+}
+
 /// Polls every configured feed once (feeds disabled by a 410, or inside a server's
 /// Retry-After window, are reported as skipped). `on_report` sees each feed as it is stored.
 pub async fn poll_once(
@@ -108,31 +231,79 @@ pub async fn poll_once(
     let writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
     let mut set = JoinSet::new();
-    for job in &engine.feeds {
-        spawn_fetch(&mut set, engine, &clock, &sem, &tx, job.clone());
-    }
-    drop(tx);
+    let heartbeat = CancellationToken::new();
+    spawn_heartbeat(
+        &engine.store,
+        engine.config.storage.heartbeat(),
+        heartbeat.clone(),
+    );
+    let mut tx = Some(tx);
+    // Every feed once. On a shared database the round is claimed piece by piece: instances
+    // polling together split it, and none fetches a feed another fetched since it began.
+    let mut round = if engine.store.is_shared() {
+        Some(Round::new(engine, clock.now()))
+    } else {
+        for job in &engine.feeds {
+            if let Some(tx) = &tx {
+                spawn_fetch(&mut set, engine, &clock, &sem, tx, job.clone());
+            }
+        }
+        tx = None;
+        None
+    };
     let mut reports = Vec::with_capacity(engine.feeds.len());
+    let mut in_flight = 0usize;
+    let mut stopping = false;
     // The report channel closes when the writer ends, which it does once every fetch task has
-    // finished (or was aborted) and everything received is stored.
+    // finished (or was aborted), the round handed out everything, and all is stored.
     loop {
+        if let (Some(r), Some(sender)) = (&mut round, &tx) {
+            let free = engine.config.poll.concurrency.saturating_sub(in_flight);
+            match r.next(engine, free, in_flight, clock.now()).await? {
+                RoundStep::Fetch(jobs) => {
+                    for job in jobs {
+                        in_flight += 1;
+                        spawn_fetch(&mut set, engine, &clock, &sem, sender, job);
+                    }
+                }
+                RoundStep::Wait => {}
+                RoundStep::Done => tx = None,
+            }
+        }
+        let retry = round.as_ref().and_then(|r| r.retry_at);
         tokio::select! {
             report = rep_rx.recv() => match report {
                 Some(r) => {
+                    in_flight = in_flight.saturating_sub(1);
                     on_report(&r);
                     reports.push(r);
                 }
                 None => break,
             },
-            () = shutdown.cancelled(), if !set.is_empty() => {
+            () = shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                tx = None;
                 tracing::info!(in_flight = set.len(), "shutdown requested; abandoning fetches in flight");
                 set.abort_all();
                 while set.join_next().await.is_some() {}
             }
             Some(_) = set.join_next(), if !set.is_empty() => {}
+            () = tokio::time::sleep_until(retry.unwrap_or_else(tokio::time::Instant::now)), if retry.is_some() => {}
         }
     }
     let writer = writer_task.await??;
+    heartbeat.cancel();
+    if let Some(r) = round {
+        if !stopping {
+            // The rest of the round was fetched by other instances meanwhile.
+            for job in engine.feeds.iter().filter(|j| r.todo.contains(&j.id)) {
+                let rep = held_elsewhere(job);
+                on_report(&rep);
+                reports.push(rep);
+            }
+        }
+        engine.store.release(&r.claimed).await?;
+    }
     Ok(PollSummary {
         interrupted: engine.feeds.len() - reports.len(),
         reports,
@@ -259,6 +430,50 @@ impl Fleet {
         due_now
     }
 
+    /// A shared database: claims due feeds for the free fetch slots (the database decides
+    /// which, under the fleet's per-host limits), marks them in flight, and says when to look
+    /// again: when the next becomes claimable, soon if some are due but held back, and at least
+    /// every few seconds (other instances free hosts and die without telling anyone).
+    async fn claim(
+        &mut self,
+        store: &Store,
+        free: usize,
+        limits: &ClaimLimits,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(Vec<FeedJob>, DateTime<Utc>)> {
+        let look_again = |next: Option<DateTime<Utc>>| {
+            let soon = schedule::add(now, CLAIM_RETRY);
+            let latest = schedule::add(now, CLAIM_POLL);
+            match next {
+                Some(t) if t <= now => soon,
+                Some(t) => t.min(latest),
+                None => latest,
+            }
+        };
+        let ids: Vec<i64> = self
+            .slots
+            .iter()
+            .filter(|s| !s.in_flight && s.due.is_some())
+            .map(|s| s.job.id)
+            .collect();
+        if free == 0 || ids.is_empty() {
+            return Ok((Vec::new(), look_again(None)));
+        }
+        let claim = store.claim(&ids, free, limits, ClaimMode::Due, now).await?;
+        let mut jobs = Vec::with_capacity(claim.ids.len());
+        for slot in self.slots.iter_mut() {
+            if claim.ids.contains(&slot.job.id) {
+                slot.in_flight = true;
+                jobs.push(slot.job.clone());
+            }
+        }
+        Ok((jobs, look_again(claim.next)))
+    }
+
+    fn in_flight_count(&self) -> usize {
+        self.slots.iter().filter(|s| s.in_flight).count()
+    }
+
     /// When the next feed not in flight is due.
     fn wake(&self) -> Option<DateTime<Utc>> {
         self.slots
@@ -304,6 +519,28 @@ impl Fleet {
 
     fn status(&self, now: DateTime<Utc>) -> String {
         status_line(&self.slots, now, self.last_error.as_deref())
+    }
+}
+
+/// A shared database is asked again this soon when feeds are due but held back (per-host
+/// limits, no free slot) ...
+const CLAIM_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+/// ... and at least this often.
+const CLAIM_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a stored fetch's report means on a shared database: the claim ends (the writer's
+/// commit ended it if anything was stored), and a 429 holds the host for every instance.
+async fn settle_claim(store: &Store, fleet: &Fleet, report: &FeedReport) {
+    if let Err(e) = store.release(&[report.feed_id]).await {
+        tracing::warn!(feed = %report.name, url = %report.url, error = %e, "cannot release the feed's claim; it expires with the lease");
+    }
+    if let Some((_, until)) = &report.host_block
+        && let Some(slot) = fleet.slots.iter().find(|s| s.job.id == report.feed_id)
+    {
+        let host = crate::pipeline::fetch::host_key(&slot.job.url);
+        if let Err(e) = store.hold_host(&host, *until).await {
+            tracing::warn!(feed = %report.name, url = %report.url, error = %e, "cannot hold the host for the other instances");
+        }
     }
 }
 
@@ -360,21 +597,54 @@ pub async fn run_daemon(
     };
     let mut set: JoinSet<()> = JoinSet::new();
     let mut watchdog = systemd::watchdog_interval().map(tokio::time::interval);
-    tracing::info!(feeds = fleet.slots.len(), "daemon started");
+    let shared = engine.store.is_shared();
+    let heartbeat = CancellationToken::new();
+    spawn_heartbeat(
+        &engine.store,
+        engine.config.storage.heartbeat(),
+        heartbeat.clone(),
+    );
+    let _stop_heartbeat = heartbeat.drop_guard();
+    tracing::info!(feeds = fleet.slots.len(), shared, "daemon started");
     // The start-up checks (every record file, every feed's state) are done with their memory.
     engine.store.release_memory().await;
     trim_heap();
     systemd::ready(&fleet.status(clock.now()));
 
     loop {
-        for job in fleet.take_due(clock.now()) {
+        let (due, wake) = if shared {
+            let limits = ClaimLimits {
+                per_host: engine.config.http.per_host_connections,
+                min_gap: engine.config.http.per_host_min_gap,
+            };
+            let free = engine
+                .config
+                .poll
+                .concurrency
+                .saturating_sub(fleet.in_flight_count());
+            let now = clock.now();
+            match fleet.claim(&engine.store, free, &limits, now).await {
+                Ok((jobs, wake)) => (jobs, Some(wake)),
+                Err(e) => {
+                    // The database is away: nothing is claimed, so nothing is fetched twice.
+                    tracing::error!(error = %format!("{e:#}"), "cannot claim due feeds; trying again shortly");
+                    (Vec::new(), Some(schedule::add(now, CLAIM_POLL)))
+                }
+            }
+        } else {
+            (fleet.take_due(clock.now()), None)
+        };
+        for job in due {
             spawn_fetch(&mut set, engine, &clock, &sem, &tx, job);
         }
         while set.try_join_next().is_some() {}
-        let wake = fleet.wake();
+        let wake = wake.or_else(|| fleet.wake());
         tokio::select! {
             () = shutdown.cancelled() => break,
             Some(report) = rep_rx.recv() => {
+                if shared {
+                    settle_claim(&engine.store, &fleet, &report).await;
+                }
                 fleet.on_report(report, metrics.as_deref());
                 systemd::status(&fleet.status(clock.now()));
                 if !fleet.in_flight() {

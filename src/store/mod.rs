@@ -1,7 +1,8 @@
 //! The storage interface: what the rest of the program may ask of a database, and the one
 //! place that picks the backend.
 //!
-//! [`Store`] is an enum of backends (only SQLite today, in [`sqlite`]); every method matches on
+//! [`Store`] is an enum of backends ([`sqlite`], embedded, one process; [`postgres`], shared by
+//! several instances), picked by the `[storage] database` value; every method matches on
 //! it and calls the backend directly: no boxing, no dynamic dispatch on the hot path. Only
 //! `store/<backend>/` speaks SQL or names a database type. What a backend must do:
 //!
@@ -29,38 +30,41 @@
 //! Read-only commands open with [`Store::open_existing`]: never created, never migrated, and a
 //! schema older or newer than the binary's is a clear error.
 
+mod batch;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{SecondsFormat, Utc};
 
+pub use crate::config::Database;
 use crate::model::entry::NewEntry;
 use crate::model::feed::{FeedState, FeedUpdate};
 use crate::model::record::PendingRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open database {path}: {source}")]
+    #[error("cannot open database {db}: {source}")]
     Open {
-        path: PathBuf,
+        db: String,
         #[source]
         source: sqlx::Error,
     },
-    #[error("database {path}: {message}")]
-    Schema { path: PathBuf, message: String },
-    #[error("no database at {path} yet: run `feedcorpus poll` first")]
-    Missing { path: PathBuf },
+    #[error("database {db}: {message}")]
+    Schema { db: String, message: String },
+    #[error("no database at {db} yet: run `feedcorpus poll` first")]
+    Missing { db: String },
     #[error("cannot create the database folder {path}: {source}")]
     Folder {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot migrate database {path}: {source}")]
+    #[error("cannot migrate database {db}: {source}")]
     Migrate {
-        path: PathBuf,
+        db: String,
         #[source]
         source: sqlx::migrate::MigrateError,
     },
@@ -81,6 +85,50 @@ pub enum StoreError {
 pub struct FeedSpec<'a> {
     pub name: &'a str,
     pub url: &'a str,
+    /// The `host:port` its requests go to (per-host limits across instances).
+    pub host: String,
+}
+
+/// What a claim took ([`Store::claim_due`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claim {
+    /// The feeds this instance now holds.
+    pub ids: Vec<i64>,
+    /// When the next of the other feeds becomes claimable (`None`: none will).
+    pub next: Option<chrono::DateTime<Utc>>,
+    /// Of the other feeds, how many are still to fetch in this round but held back (claimed
+    /// by another instance, or their host is full): [`ClaimMode::Round`] only.
+    pub waiting: usize,
+}
+
+/// Which feeds a claim takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimMode {
+    /// Feeds whose next poll is due (`run`).
+    Due,
+    /// Every feed nobody fetched since `since`, due or not (`poll`: one round, shared by the
+    /// instances polling at the same time).
+    Round { since: chrono::DateTime<Utc> },
+}
+
+/// The per-host limits a claim keeps for the whole fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimLimits {
+    /// Feeds of one host held at once by all instances together.
+    pub per_host: usize,
+    /// Non-zero: one feed per host per claim, and none before this much after the last.
+    pub min_gap: std::time::Duration,
+}
+
+/// A running instance, for `status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstanceRow {
+    /// "host:pid".
+    pub name: String,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    /// Feeds it holds now.
+    pub leases: i64,
 }
 
 /// How stored entries react to near-duplicates and updates.
@@ -126,8 +174,11 @@ pub struct IngestStats {
 
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery<'a> {
-    /// FTS5 query syntax.
-    pub query: &'a str,
+    /// What the user typed.
+    pub words: &'a str,
+    /// `words` is in the backend's own query syntax (FTS5's, PostgreSQL's tsquery); else every
+    /// word must appear.
+    pub raw: bool,
     pub feed: Option<&'a str>,
     /// RFC 3339 lower bound on publication time.
     pub since: Option<&'a str>,
@@ -194,6 +245,8 @@ pub struct FeedRow {
     pub next_poll_at: Option<String>,
     pub disabled_reason: Option<String>,
     pub entries: i64,
+    /// The instance holding the feed now (shared databases).
+    pub leased_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -241,6 +294,7 @@ pub struct ReportData {
 #[derive(Clone)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
 }
 
 /// Calls the same method on whichever backend the store is.
@@ -248,6 +302,7 @@ macro_rules! backend {
     ($self:expr, $s:ident => $call:expr) => {
         match $self {
             Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
         }
     };
 }
@@ -258,16 +313,111 @@ pub fn now_rfc3339() -> String {
 
 impl Store {
     /// Opens (creating if needed) and migrates the database.
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store::Sqlite(sqlite::SqliteStore::open(path).await?))
+    pub async fn open(db: &Database) -> Result<Store, StoreError> {
+        Ok(match db {
+            Database::Sqlite(path) => Store::Sqlite(sqlite::SqliteStore::open(path).await?),
+            Database::Postgres(url) => {
+                Store::Postgres(postgres::PgStore::open(url, &db.to_string()).await?)
+            }
+        })
     }
 
     /// Opens an existing database read-only (for queries): it is never created or migrated,
     /// and a schema older or newer than this binary's is a clear error.
-    pub async fn open_existing(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store::Sqlite(
-            sqlite::SqliteStore::open_existing(path).await?,
-        ))
+    pub async fn open_existing(db: &Database) -> Result<Store, StoreError> {
+        Ok(match db {
+            Database::Sqlite(path) => {
+                Store::Sqlite(sqlite::SqliteStore::open_existing(path).await?)
+            }
+            Database::Postgres(url) => {
+                Store::Postgres(postgres::PgStore::open_existing(url, &db.to_string()).await?)
+            }
+        })
+    }
+
+    /// Opens the database for writing as one instance of a fleet: on a shared backend the
+    /// process registers itself (its id marks what it claims and stores; `corpus_dir` is where
+    /// its record files go), elsewhere this is [`Store::open`].
+    pub async fn open_instance(
+        db: &Database,
+        corpus_dir: &std::path::Path,
+        lease: std::time::Duration,
+    ) -> Result<Store, StoreError> {
+        Ok(match Store::open(db).await? {
+            Store::Postgres(s) => Store::Postgres(s.join(corpus_dir, lease).await?),
+            other => other,
+        })
+    }
+
+    /// Several instances may write this database at once (PostgreSQL): record numbers come
+    /// from it, due feeds are claimed in it, and no instance owns the corpus folder alone.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    /// Claims up to `limit` of `feeds` that `mode` selects and no other instance holds, within
+    /// the fleet's per-host `limits`. Due times are judged at `now` (the scheduler's clock,
+    /// which wrote them); leases by the database's clock. Only shared backends claim (one SQLite process schedules
+    /// in memory).
+    pub async fn claim(
+        &self,
+        feeds: &[i64],
+        limit: usize,
+        limits: &ClaimLimits,
+        mode: ClaimMode,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        match self {
+            Store::Sqlite(_) => Err(StoreError::Internal("SQLite does not claim feeds".into())),
+            Store::Postgres(s) => s.claim(feeds, limit, limits, mode, now).await,
+        }
+    }
+
+    /// Renews this instance's heartbeat and leases.
+    pub async fn heartbeat(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(s) => s.heartbeat().await,
+        }
+    }
+
+    /// Gives up this instance's claims on these feeds.
+    pub async fn release(&self, feeds: &[i64]) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(s) => s.release(feeds).await,
+        }
+    }
+
+    /// A 429 from `host`: every instance leaves its feeds alone until `until`.
+    pub async fn hold_host(
+        &self,
+        host: &str,
+        until: chrono::DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(s) => s.hold_host(host, until).await,
+        }
+    }
+
+    /// A clean shutdown of this instance: its claims go back.
+    pub async fn leave(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(s) if s.me_id().is_some() => s.leave().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// The running instances (heartbeat younger than `stale`); none on SQLite.
+    pub async fn instances(
+        &self,
+        stale: std::time::Duration,
+    ) -> Result<Vec<InstanceRow>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(Vec::new()),
+            Store::Postgres(s) => s.instances(stale).await,
+        }
     }
 
     /// Frees what idle connections cache (the daemon between poll rounds).
@@ -379,6 +529,15 @@ impl Store {
         backend!(self, s => s.next_record_seq().await)
     }
 
+    /// New record numbers start at `floor` at least (records already in the corpus folder
+    /// when a shared database first numbers into it). SQLite: the corpus numbers its own.
+    pub async fn raise_record_seq(&self, floor: u64) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(s) => s.raise_record_seq(floor).await,
+        }
+    }
+
     pub async fn search(&self, q: &SearchQuery<'_>) -> Result<Vec<SearchHit>, StoreError> {
         backend!(self, s => s.search(q).await)
     }
@@ -415,6 +574,31 @@ impl Store {
     pub async fn integrity_check(&self) -> Result<String, StoreError> {
         backend!(self, s => s.integrity_check().await)
     }
+}
+
+/// Compares a database's applied migrations with the binary's: a read-only open refuses a
+/// schema older (run `poll` to migrate) or newer (use the newer binary) than its own.
+pub(crate) fn check_versions(applied: &[i64], known: &[i64], db: &str) -> Result<(), StoreError> {
+    let (have, want) = (applied.last().copied(), known.last().copied());
+    let message = if applied.iter().any(|v| !known.contains(v)) {
+        format!(
+            "its schema (version {}) is newer than this feedcorpus knows (version {}); use the newer binary",
+            have.unwrap_or(0),
+            want.unwrap_or(0)
+        )
+    } else if have != want {
+        format!(
+            "its schema (version {}) is older than this feedcorpus (version {}); run `feedcorpus poll` once to migrate it",
+            have.unwrap_or(0),
+            want.unwrap_or(0)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::Schema {
+        db: db.to_string(),
+        message,
+    })
 }
 
 fn one_result(

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -55,6 +57,8 @@ pub struct Seen {
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
     pub status: u16,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -84,6 +88,7 @@ impl Drop for InFlight<'_> {
 
 async fn serve(State(st): State<Arc<ServerState>>, req: axum::http::Request<Body>) -> Response {
     use std::sync::atomic::Ordering;
+    let at = std::time::Instant::now();
     let path = req
         .uri()
         .path_and_query()
@@ -178,6 +183,7 @@ async fn serve(State(st): State<Arc<ServerState>>, req: axum::http::Request<Body
             if_none_match: inm,
             if_modified_since: ims,
             status: response.status().as_u16(),
+            at,
         });
         st.changed.notify_all();
     }
@@ -315,38 +321,86 @@ pub fn synthetic_items(feed: usize, n: usize) -> Vec<(String, String, String, St
 }
 
 /// The storage backend the integration tests run on: `FEEDCORPUS_TEST_BACKEND`, `sqlite` (the
-/// default, and so far the only one). Each backend brings its own way of naming the database in
-/// the config and of running the tests' raw SQL ([`Setup::query`]); the tests themselves do not
-/// know which one they run on.
+/// default) or `postgres` (a throwaway cluster this process starts, [`pg`]). Each backend brings
+/// its own way of naming the database in the config and of running the tests' raw SQL
+/// ([`Setup::query`]); the tests themselves do not know which one they run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
 }
 
 pub fn backend() -> Backend {
     match std::env::var("FEEDCORPUS_TEST_BACKEND").as_deref() {
         Err(_) | Ok("" | "sqlite") => Backend::Sqlite,
-        Ok(other) => panic!("FEEDCORPUS_TEST_BACKEND={other:?}: known backends are: sqlite"),
+        Ok("postgres") => Backend::Postgres,
+        Ok(other) => {
+            panic!("FEEDCORPUS_TEST_BACKEND={other:?}: known backends are: sqlite, postgres")
+        }
     }
 }
 
-/// A temp folder with a config file in it.
+/// A temp folder with a config file in it, and the database the config names.
 pub struct Setup {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    pub backend: Backend,
+    /// The PostgreSQL database's URL (a fresh database per setup).
+    pub db_url: Option<String>,
 }
 
 impl Setup {
     /// `feeds`: (name, url). `extra` is appended verbatim (e.g. a `[poll]` table).
     pub fn new(feeds: &[(&str, String)], extra: &str) -> Setup {
+        Setup::on(backend(), feeds, extra)
+    }
+
+    /// A setup on SQLite whatever the test run's backend (tests of the SQLite file itself).
+    pub fn sqlite(feeds: &[(&str, String)], extra: &str) -> Setup {
+        Setup::on(Backend::Sqlite, feeds, extra)
+    }
+
+    pub fn on(backend: Backend, feeds: &[(&str, String)], extra: &str) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("feedcorpus.toml");
-        write_config(&config, feeds, extra);
-        Setup { dir, config }
+        let db_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(pg::cluster().create_database()),
+        };
+        let setup = Setup {
+            dir,
+            config,
+            backend,
+            db_url,
+        };
+        setup.rewrite(feeds, extra);
+        setup
+    }
+
+    /// Another setup (own folder, config and corpus) on this one's database: a second
+    /// instance.
+    pub fn sharing(&self, feeds: &[(&str, String)], extra: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let setup = Setup {
+            config: dir.path().join("feedcorpus.toml"),
+            dir,
+            backend: self.backend,
+            db_url: self.db_url.clone(),
+        };
+        setup.rewrite(feeds, extra);
+        setup
+    }
+
+    /// The `[storage] database` value.
+    fn database(&self) -> String {
+        match &self.db_url {
+            Some(url) => url.clone(),
+            None => "data/feedcorpus.db".into(),
+        }
     }
 
     pub fn rewrite(&self, feeds: &[(&str, String)], extra: &str) {
-        write_config(&self.config, feeds, extra);
+        write_config(&self.config, &self.database(), feeds, extra);
     }
 
     pub fn db(&self) -> PathBuf {
@@ -356,9 +410,24 @@ impl Setup {
     /// Runs raw SQL on this setup's database with the backend's own client; rows as text
     /// (`NULL` for null).
     pub fn query(&self, query: &str) -> Vec<Vec<String>> {
-        match backend() {
-            Backend::Sqlite => sql(&self.db(), query),
+        match &self.db_url {
+            None => sql(&self.db(), query),
+            Some(url) => pg::run(url, query),
         }
+    }
+
+    /// The backend's own consistency check: SQLite's `integrity_check`; on PostgreSQL (which
+    /// keeps its pages consistent itself) that keys and record numbers are unique.
+    pub fn integrity(&self) -> String {
+        let q = match self.backend {
+            Backend::Sqlite => "PRAGMA integrity_check",
+            Backend::Postgres => {
+                "SELECT CASE WHEN count(*) = count(DISTINCT key)
+                              AND count(record_seq) = count(DISTINCT record_seq)
+                         THEN 'ok' ELSE 'duplicate keys or record numbers' END FROM entries"
+            }
+        };
+        self.query(q)[0][0].clone()
     }
 
     pub fn corpus(&self) -> PathBuf {
@@ -368,7 +437,9 @@ impl Setup {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_feedcorpus"));
         c.arg("--config").arg(&self.config).args(args);
-        c.env("RUST_LOG", "info").env_remove("FEEDCORPUS_CONFIG");
+        c.env("RUST_LOG", "info")
+            .env_remove("FEEDCORPUS_CONFIG")
+            .env_remove("FEEDCORPUS_DATABASE_URL");
         c
     }
 
@@ -387,11 +458,7 @@ impl Setup {
     }
 }
 
-fn write_config(path: &Path, feeds: &[(&str, String)], extra: &str) {
-    // Where the backend keeps the database (an SQLite file next to the config).
-    let database = match backend() {
-        Backend::Sqlite => "data/feedcorpus.db",
-    };
+fn write_config(path: &Path, database: &str, feeds: &[(&str, String)], extra: &str) {
     let mut text = format!(
         "[storage]\ndatabase = \"{database}\"\ncorpus_dir = \"data/corpus\"\n\n\
          [http]\ntimeout = \"5s\"\nconnect_timeout = \"2s\"\nper_host_connections = 16\n\

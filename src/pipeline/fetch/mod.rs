@@ -208,7 +208,8 @@ pub fn host_of(url: &Url) -> String {
     url.host_str().unwrap_or("").to_ascii_lowercase()
 }
 
-fn host_key(url: &Url) -> String {
+/// The key per-host limits count by: host and port.
+pub fn host_key(url: &Url) -> String {
     format!(
         "{}:{}",
         url.host_str().unwrap_or(""),

@@ -23,6 +23,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
+use super::batch::{Batch, BatchSql, Staged, store_entries};
 use super::{
     EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
     SearchQuery, StoreError, Totals, now_rfc3339,
@@ -30,7 +31,7 @@ use super::{
 use crate::model::feed::{FeedState, FeedUpdate};
 use crate::model::record::PendingRecord;
 use crate::model::rfc3339;
-use ingest::{Batch, Staged, insert_entries, json_array};
+use ingest::{SqliteBatch, json_array};
 
 pub(super) trait Context<T> {
     fn ctx(self, context: &'static str) -> Result<T, StoreError>;
@@ -48,7 +49,7 @@ async fn connect(
     mode: impl FnOnce(SqliteConnectOptions) -> SqliteConnectOptions,
 ) -> Result<SqlitePool, StoreError> {
     let open_err = |source| StoreError::Open {
-        path: path.to_path_buf(),
+        db: path.display().to_string(),
         source,
     };
     let opts = SqliteConnectOptions::from_str("sqlite://")
@@ -102,7 +103,7 @@ impl SqliteStore {
     pub async fn open_existing(path: &Path) -> Result<SqliteStore, StoreError> {
         if !path.is_file() {
             return Err(StoreError::Missing {
-                path: path.to_path_buf(),
+                db: path.display().to_string(),
             });
         }
         let pool = connect(path, |o| o.read_only(true)).await?;
@@ -116,27 +117,7 @@ impl SqliteStore {
             .iter()
             .map(|m| m.version)
             .collect();
-        let (have, want) = (applied.last().copied(), known.last().copied());
-        if applied.iter().any(|v| !known.contains(v)) {
-            return Err(StoreError::Schema {
-                path: path.to_path_buf(),
-                message: format!(
-                    "its schema (version {}) is newer than this feedcorpus knows (version {}); use the newer binary",
-                    have.unwrap_or(0),
-                    want.unwrap_or(0)
-                ),
-            });
-        }
-        if have != want {
-            return Err(StoreError::Schema {
-                path: path.to_path_buf(),
-                message: format!(
-                    "its schema (version {}) is older than this feedcorpus (version {}); run `feedcorpus poll` once to migrate it",
-                    have.unwrap_or(0),
-                    want.unwrap_or(0)
-                ),
-            });
-        }
+        super::check_versions(&applied, &known, &path.display().to_string())?;
         Ok(SqliteStore { pool })
     }
 
@@ -165,7 +146,7 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {
-                path: path.to_path_buf(),
+                db: path.display().to_string(),
                 source,
             })?;
         Ok(SqliteStore { pool })
@@ -324,26 +305,23 @@ impl SqliteStore {
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         let now = now_rfc3339();
         let mut tx = self.write_tx().await?;
-        let mut batch = Batch::load(&mut tx, writes).await?;
-        let first_id = batch.next_id;
+        let mut sql = SqliteBatch::default();
+        let mut batch = Batch::load(&mut sql, &mut tx, writes).await?;
         let mut out = Vec::with_capacity(writes.len());
         for w in writes {
             let mut sp = sqlx::Connection::begin(&mut *tx)
                 .await
                 .ctx("starting a savepoint")?;
-            let mut stats = IngestStats {
-                total: w.entries.len(),
-                ..IngestStats::default()
-            };
-            let mut staged = Staged::default();
+            let mut staged = Staged::new(w.entries.len());
             let mut written =
-                insert_entries(&mut sp, w, &now, rules, &mut stats, &mut batch, &mut staged).await;
+                store_entries(&mut sql, &mut sp, w, &now, rules, &batch, &mut staged).await;
             if let (Ok(()), Some(update)) = (&written, w.update) {
-                written = update_feed(&mut sp, w.feed_id, update, &now, stats.new).await;
+                written = update_feed(&mut sp, w.feed_id, update, &now, staged.stats.new).await;
             }
             match written {
                 Ok(()) => {
                     sp.commit().await.ctx("releasing a savepoint")?;
+                    let stats = staged.stats;
                     batch.accept(staged);
                     out.push(Ok(stats));
                 }
@@ -354,8 +332,8 @@ impl SqliteStore {
                 }
             }
         }
-        batch.write_bands(&mut tx).await?;
-        if batch.next_id > first_id {
+        sql.write_bands(&mut tx, &batch.band_pairs()).await?;
+        if let Some(first_id) = sql.first_id.filter(|_| !batch.inserted.is_empty()) {
             // The full-text index is fed once per transaction rather than by a per-row trigger:
             // FTS5 flushes its buffer at every statement savepoint, and one flush per entry
             // costs more than the rest of the insert.
@@ -468,7 +446,7 @@ impl SqliteStore {
         Ok(next.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
     }
 
-    /// Full-text search, best match first. `query` is FTS5 syntax; a title match weighs ten
+    /// Full-text search, best match first (`--raw`: FTS5 syntax); a title match weighs ten
     /// times a body match.
     pub async fn search(&self, q: &SearchQuery<'_>) -> Result<Vec<SearchHit>, StoreError> {
         let rows = sqlx::query(
@@ -484,7 +462,7 @@ impl SqliteStore {
                AND (?3 IS NULL OR coalesce(e.published, e.first_seen_at) >= ?3)
              ORDER BY rank LIMIT ?4",
         )
-        .bind(q.query)
+        .bind(fts_query(q.words, q.raw))
         .bind(q.feed)
         .bind(q.since)
         .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
@@ -598,6 +576,7 @@ impl SqliteStore {
                     next_poll_at: r.col(7)?,
                     disabled_reason: r.col(8)?,
                     entries: r.col(9)?,
+                    leased_by: None,
                 })
             })
             .collect::<Result<_, _>>()
@@ -643,6 +622,19 @@ impl SqliteStore {
             .ctx("checking integrity")?;
         row.col::<String>(0)
     }
+}
+
+/// Turns what a user types into an FTS5 query: each word must appear (quoted, so punctuation
+/// such as `don't` or `C++` cannot break the syntax). `raw` passes FTS5 syntax through.
+fn fts_query(words: &str, raw: bool) -> String {
+    if raw {
+        return words.to_string();
+    }
+    words
+        .split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn update_feed(
@@ -731,6 +723,7 @@ fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PendingRecord, StoreE
         author: r.col(6)?,
         url: r.col(7)?,
         content_html: r.col(8)?,
+        record_seq: None,
     })
 }
 

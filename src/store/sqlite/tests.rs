@@ -9,7 +9,12 @@ use crate::store::Store;
 fn pool(store: &Store) -> &SqlitePool {
     match store {
         Store::Sqlite(s) => &s.pool,
+        Store::Postgres(_) => panic!("these tests open SQLite stores"),
     }
+}
+
+fn file(path: &std::path::Path) -> crate::store::Database {
+    crate::store::Database::Sqlite(path.to_path_buf())
 }
 
 fn ok_update() -> FeedUpdate {
@@ -45,7 +50,7 @@ fn entry(key: &str, text: &str) -> NewEntry {
 #[tokio::test]
 async fn ingest_dedups_and_links_across_feeds() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&dir.path().join("db/f.db"))
+    let store = Store::open(&file(&dir.path().join("db/f.db")))
         .await
         .expect("open");
     let ids = store
@@ -53,10 +58,12 @@ async fn ingest_dedups_and_links_across_feeds() {
             FeedSpec {
                 name: "a",
                 url: "https://a/feed",
+                host: String::new(),
             },
             FeedSpec {
                 name: "b",
                 url: "https://b/feed",
+                host: String::new(),
             },
         ])
         .await
@@ -100,14 +107,16 @@ async fn ingest_dedups_and_links_across_feeds() {
 async fn the_wal_is_bounded_and_read_only_opens_write_nothing() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("w.db");
-    let store = Store::open(&path).await.expect("open");
+    let store = Store::open(&file(&path)).await.expect("open");
     let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
         .fetch_one(pool(&store))
         .await
         .expect("pragma");
     assert_eq!(limit, 64 * 1024 * 1024);
     store.close().await;
-    let ro = Store::open_existing(&path).await.expect("open read-only");
+    let ro = Store::open_existing(&file(&path))
+        .await
+        .expect("open read-only");
     let write = sqlx::query("CREATE TABLE t (x)").execute(pool(&ro)).await;
     assert!(write.is_err(), "a read-only store must refuse writes");
 }
@@ -115,11 +124,14 @@ async fn the_wal_is_bounded_and_read_only_opens_write_nothing() {
 #[tokio::test]
 async fn removed_feeds_become_inactive_and_failures_count() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&dir.path().join("f.db")).await.expect("open");
+    let store = Store::open(&file(&dir.path().join("f.db")))
+        .await
+        .expect("open");
     let ids = store
         .sync_feeds(&[FeedSpec {
             name: "a",
             url: "https://a/feed",
+            host: String::new(),
         }])
         .await
         .expect("sync");
@@ -175,16 +187,20 @@ const STORY: &str = "The central bank of Uzbekistan cut its main interest rate b
     statement, and it expects to reach its target by the end of 2027.";
 
 async fn two_feeds(dir: &tempfile::TempDir) -> (Store, i64, i64) {
-    let store = Store::open(&dir.path().join("f.db")).await.expect("open");
+    let store = Store::open(&file(&dir.path().join("f.db")))
+        .await
+        .expect("open");
     let ids = store
         .sync_feeds(&[
             FeedSpec {
                 name: "a",
                 url: "https://a/feed",
+                host: String::new(),
             },
             FeedSpec {
                 name: "b",
                 url: "https://b/feed",
+                host: String::new(),
             },
         ])
         .await
@@ -386,4 +402,11 @@ async fn an_entry_changed_by_one_fetch_is_checked_against_its_new_text_by_the_ne
         .await,
         0
     );
+}
+
+#[test]
+fn user_words_become_a_safe_fts_query() {
+    assert_eq!(fts_query("don't panic", false), "\"don't\" \"panic\"");
+    assert_eq!(fts_query("say \"hi\"", false), "\"say\" \"\"\"hi\"\"\"");
+    assert_eq!(fts_query("a OR b", true), "a OR b");
 }

@@ -1,0 +1,464 @@
+//! Storing a batch of fetches, the same on every backend: which entries are new, which are
+//! known (and changed), which arrived twice in one transaction, which near-duplicate cluster a
+//! new one joins, and what is linked to the feed. No SQL here: a backend supplies the
+//! statements through [`BatchSql`], on the connection (or savepoint) it passes in.
+//!
+//! Ids of new entries are asked for before their rows are written ([`BatchSql::new_ids`]), so a
+//! row is written once, cluster included. A row whose key another writer stored after this
+//! transaction looked (a second instance on a shared database) is not inserted
+//! ([`BatchSql::insert_rows`] says which were) and is then treated like a known entry: one
+//! entry, linked to both feeds.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ingest::cluster::{Fresh, FreshIndex, Stored, cluster_of};
+use crate::model::entry::{Exclusion, NewEntry, TextSource};
+use crate::store::{FetchWrite, IngestRules, IngestStats, StoreError};
+
+/// A stored entry as an update check needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownRow {
+    pub id: i64,
+    pub feed_hash: Option<String>,
+    pub text_source: TextSource,
+}
+
+/// How a known entry whose feed text changed is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Revision {
+    /// The record holds the article page's text; only the feed's teaser changed.
+    TeaserOnly,
+    /// Text, title, HTML, language and fingerprint are replaced; `stale` marks a written
+    /// record to be rewritten.
+    Full { stale: bool },
+}
+
+/// A new entry row, as the backends' batched inserts read it (JSON).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct EntryRow<'a> {
+    pub id: i64,
+    pub key: &'a str,
+    pub guid: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub title: Option<&'a str>,
+    pub author: Option<&'a str>,
+    pub published: Option<&'a str>,
+    pub updated: Option<&'a str>,
+    pub record_date: &'a str,
+    pub content_text: &'a str,
+    pub content_hash: &'a str,
+    pub first_seen_at: &'a str,
+    pub content_html: Option<&'a str>,
+    pub feed_text: Option<&'a str>,
+    pub feed_hash: &'a str,
+    pub text_source: &'a str,
+    pub language: Option<&'a str>,
+    /// Hex: JSON has no bytes.
+    pub fingerprint: Option<String>,
+    pub excluded: Option<&'a str>,
+    pub cluster_id: i64,
+}
+
+impl<'a> EntryRow<'a> {
+    fn new(
+        id: i64,
+        e: &'a NewEntry,
+        now: &'a str,
+        excluded: Option<&'a str>,
+        cluster_id: i64,
+    ) -> EntryRow<'a> {
+        EntryRow {
+            id,
+            key: &e.key,
+            guid: e.guid.as_deref(),
+            url: e.url.as_deref(),
+            title: e.title.as_deref(),
+            author: e.author.as_deref(),
+            published: e.published.as_deref(),
+            updated: e.updated.as_deref(),
+            record_date: &e.record_date,
+            content_text: &e.content_text,
+            content_hash: &e.content_hash,
+            first_seen_at: now,
+            content_html: e.content_html.as_deref(),
+            feed_text: e.feed_text.as_deref(),
+            feed_hash: &e.feed_hash,
+            text_source: e.text_source.as_str(),
+            language: e.language.as_deref(),
+            fingerprint: e.fingerprint.as_deref().map(hex::encode),
+            excluded,
+            cluster_id,
+        }
+    }
+}
+
+/// The statements a backend runs for a batch, each on the connection it is given (the
+/// transaction, or a fetch's savepoint).
+pub(crate) trait BatchSql {
+    type Conn;
+
+    /// The stored rows among these keys, by key.
+    async fn known_rows(
+        &mut self,
+        conn: &mut Self::Conn,
+        keys: &[&str],
+    ) -> Result<HashMap<String, KnownRow>, StoreError>;
+
+    /// Stored entries carrying any of these band keys (see [`Stored`]).
+    async fn candidates(
+        &mut self,
+        conn: &mut Self::Conn,
+        bands: &[i64],
+    ) -> Result<Stored, StoreError>;
+
+    /// `n` entry ids never used.
+    async fn new_ids(&mut self, conn: &mut Self::Conn, n: usize) -> Result<Vec<i64>, StoreError>;
+
+    /// Inserts the rows; returns the ids of those inserted (a key stored meanwhile by another
+    /// writer is skipped, never an error).
+    async fn insert_rows(
+        &mut self,
+        conn: &mut Self::Conn,
+        rows: &[EntryRow<'_>],
+    ) -> Result<HashSet<i64>, StoreError>;
+
+    /// Keeps the stored version of entry `id` as a revision and stores `e`'s.
+    async fn revise(
+        &mut self,
+        conn: &mut Self::Conn,
+        id: i64,
+        e: &NewEntry,
+        now: &str,
+        how: Revision,
+    ) -> Result<(), StoreError>;
+
+    /// Links entries to a feed; returns how many links are new.
+    async fn link(
+        &mut self,
+        conn: &mut Self::Conn,
+        feed_id: i64,
+        ids: &[i64],
+        now: &str,
+    ) -> Result<usize, StoreError>;
+
+    /// Band keys (band, entry id) of the transaction's new entries, sorted.
+    async fn write_bands(
+        &mut self,
+        conn: &mut Self::Conn,
+        pairs: &[(i64, i64)],
+    ) -> Result<(), StoreError>;
+}
+
+/// What one transaction of fetches knows beyond the database: the rows stored before it began
+/// (read once for all its fetches), and the entries it inserted so far, indexed by band key in
+/// memory. Band keys reach the table once, sorted, at the end: inserted one fetch at a time
+/// they land on random pages of a large index, which costs more than the rest of the write.
+pub(crate) struct Batch<'a> {
+    /// Stored before the transaction, by key; dropped once this transaction changes the row.
+    known: HashMap<String, KnownRow>,
+    candidates: Stored,
+    fresh: FreshIndex<'a>,
+    fresh_keys: HashMap<&'a str, i64>,
+    /// Ids of the entries this transaction inserted.
+    pub inserted: Vec<i64>,
+}
+
+/// The entries one fetch inserted, kept apart until its savepoint is released.
+#[derive(Default)]
+pub(crate) struct Staged<'a> {
+    /// Indexed by band key: matching inside one fetch is a lookup, not a scan.
+    fresh: FreshIndex<'a>,
+    /// Rows this fetch changed among the `known` ones: (key, id).
+    changed: Vec<(&'a str, i64)>,
+    /// Keys this fetch inserted: (key, id).
+    inserted: Vec<(&'a str, i64)>,
+    /// What the fetch did so far.
+    pub stats: IngestStats,
+}
+
+impl Staged<'_> {
+    /// A fetch of `total` entries, nothing stored yet.
+    pub(crate) fn new(total: usize) -> Self {
+        Staged {
+            stats: IngestStats {
+                total,
+                ..IngestStats::default()
+            },
+            ..Staged::default()
+        }
+    }
+}
+
+impl<'a> Batch<'a> {
+    pub(crate) async fn load<B: BatchSql>(
+        sql: &mut B,
+        conn: &mut B::Conn,
+        writes: &[FetchWrite<'a>],
+    ) -> Result<Batch<'a>, StoreError> {
+        let keys: Vec<&str> = writes
+            .iter()
+            .flat_map(|w| w.entries)
+            .map(|e| e.key.as_str())
+            .collect();
+        let known = if keys.is_empty() {
+            HashMap::new()
+        } else {
+            sql.known_rows(conn, &keys).await?
+        };
+        let bands: Vec<i64> = writes
+            .iter()
+            .flat_map(|w| w.entries)
+            .filter(|e| e.fingerprint.is_some() && !known.contains_key(&e.key))
+            .flat_map(|e| e.bands.iter().copied())
+            .collect();
+        let candidates = if bands.is_empty() {
+            Stored::default()
+        } else {
+            sql.candidates(conn, &bands).await?
+        };
+        Ok(Batch {
+            known,
+            candidates,
+            fresh: FreshIndex::default(),
+            fresh_keys: HashMap::new(),
+            inserted: Vec::new(),
+        })
+    }
+
+    /// A fetch's savepoint was released: its entries are part of the transaction now.
+    pub(crate) fn accept(&mut self, staged: Staged<'a>) {
+        for (key, id) in staged.changed {
+            // Later fetches check against the row as it is now.
+            self.known.remove(key);
+            self.fresh_keys.insert(key, id);
+        }
+        self.inserted
+            .extend(staged.inserted.iter().map(|(_, id)| *id));
+        self.fresh_keys.extend(staged.inserted);
+        self.fresh.append(staged.fresh);
+    }
+
+    /// Band keys of every entry the transaction inserted, in key order.
+    pub(crate) fn band_pairs(&self) -> Vec<(i64, i64)> {
+        let mut pairs: Vec<(i64, i64)> = self
+            .fresh
+            .iter()
+            .flat_map(|f| f.bands.iter().map(move |b| (*b, f.id)))
+            .collect();
+        pairs.sort_unstable();
+        pairs
+    }
+}
+
+/// Stores one fetch's entries inside its savepoint: updates of known entries, new rows, links.
+pub(crate) async fn store_entries<'a, B: BatchSql>(
+    sql: &mut B,
+    conn: &mut B::Conn,
+    w: &FetchWrite<'a>,
+    now: &str,
+    rules: &IngestRules<'_>,
+    batch: &Batch<'a>,
+    staged: &mut Staged<'a>,
+) -> Result<(), StoreError> {
+    // A handful of statements per fetch, whatever its size.
+    let entries: &'a [NewEntry] = w.entries;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut fresh: Vec<&'a NewEntry> = Vec::new();
+    let mut again: Vec<&'a NewEntry> = Vec::new();
+    let mut known_ids: Vec<i64> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for e in entries {
+        if let Some(row) = batch.known.get(e.key.as_str()) {
+            if update_known(sql, conn, e, row, now, rules, &mut staged.stats).await? {
+                staged.changed.push((&e.key, row.id));
+            }
+            known_ids.push(row.id);
+        } else if seen.contains(e.key.as_str()) || batch.fresh_keys.contains_key(e.key.as_str()) {
+            // Stored earlier in this transaction (by another feed, or the same key twice in
+            // one document): an update check against the row as it is now.
+            again.push(e);
+        } else {
+            seen.insert(&e.key);
+            fresh.push(e);
+        }
+    }
+    let ids = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        sql.new_ids(conn, fresh.len()).await?
+    };
+    let mut rows: Vec<EntryRow<'_>> = Vec::with_capacity(fresh.len());
+    let mut own = FreshIndex::default();
+    for (e, &id) in fresh.iter().zip(&ids) {
+        let cluster_id = e
+            .fingerprint
+            .as_deref()
+            .and_then(|fp| {
+                cluster_of(
+                    &e.bands,
+                    fp,
+                    &batch.candidates,
+                    &batch.fresh,
+                    &own,
+                    rules.near_duplicate,
+                )
+            })
+            .unwrap_or(id);
+        let excluded = e
+            .excluded
+            .or((rules.skip_near_duplicates && cluster_id != id)
+                .then_some(Exclusion::NearDuplicate))
+            .map(Exclusion::as_str);
+        if let Some(fp) = &e.fingerprint
+            && !e.bands.is_empty()
+        {
+            own.push(Fresh {
+                id,
+                cluster_id,
+                fingerprint: fp,
+                bands: &e.bands,
+            });
+        }
+        rows.push(EntryRow::new(id, e, now, excluded, cluster_id));
+    }
+    let inserted = if rows.is_empty() {
+        HashSet::new()
+    } else {
+        sql.insert_rows(conn, &rows).await?
+    };
+    let mut new_ids = Vec::with_capacity(inserted.len());
+    for (e, &id) in fresh.iter().zip(&ids) {
+        if inserted.contains(&id) {
+            staged.inserted.push((&e.key, id));
+            new_ids.push(id);
+        } else {
+            // Another writer stored this key since the batch looked: it is known now.
+            again.push(e);
+        }
+    }
+    staged.stats.new += new_ids.len();
+    for f in own.into_entries() {
+        if inserted.contains(&f.id) {
+            staged.fresh.push(f);
+        }
+    }
+    for e in again {
+        let row = sql
+            .known_rows(conn, &[e.key.as_str()])
+            .await?
+            .remove(&e.key);
+        if let Some(row) = row {
+            update_known(sql, conn, e, &row, now, rules, &mut staged.stats).await?;
+            known_ids.push(row.id);
+        }
+    }
+    sql.link(conn, w.feed_id, &new_ids, now).await?;
+    staged.stats.linked += sql.link(conn, w.feed_id, &known_ids, now).await?;
+    Ok(())
+}
+
+/// A known entry: keeps a revision when the feed's text changed. Returns whether the row
+/// changed.
+async fn update_known<B: BatchSql>(
+    sql: &mut B,
+    conn: &mut B::Conn,
+    e: &NewEntry,
+    row: &KnownRow,
+    now: &str,
+    rules: &IngestRules<'_>,
+    stats: &mut IngestStats,
+) -> Result<bool, StoreError> {
+    let how = revision(row, e, rules.rewrite_on_update);
+    let Some(how) = how else { return Ok(false) };
+    sql.revise(conn, row.id, e, now, how).await?;
+    stats.updated += 1;
+    Ok(true)
+}
+
+/// Whether (and how) a known row is rewritten for a new version of its entry: only when the
+/// feed's text changed and the new one is not empty.
+pub(crate) fn revision(row: &KnownRow, e: &NewEntry, rewrite_on_update: bool) -> Option<Revision> {
+    if row.feed_hash.as_deref() == Some(e.feed_hash.as_str()) || e.content_text.is_empty() {
+        return None;
+    }
+    Some(
+        if row.text_source == TextSource::Page && e.text_source == TextSource::Feed {
+            Revision::TeaserOnly
+        } else {
+            Revision::Full {
+                stale: rewrite_on_update,
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(hash: &str, text: &str, source: TextSource) -> NewEntry {
+        NewEntry {
+            key: "k".into(),
+            guid: None,
+            url: None,
+            title: None,
+            author: None,
+            published: None,
+            updated: None,
+            record_date: "2026-01-01".into(),
+            content_text: text.into(),
+            content_hash: String::new(),
+            content_html: None,
+            feed_text: None,
+            feed_hash: hash.into(),
+            text_source: source,
+            language: None,
+            fingerprint: None,
+            bands: Vec::new(),
+            excluded: None,
+        }
+    }
+
+    #[test]
+    fn a_known_row_is_revised_only_when_its_feed_text_changed() {
+        use TextSource::{Feed, Page};
+        let row = |hash: Option<&str>, source| KnownRow {
+            id: 1,
+            feed_hash: hash.map(str::to_string),
+            text_source: source,
+        };
+        let cases = [
+            (row(Some("a"), Feed), entry("a", "t", Feed), true, None),
+            (row(Some("a"), Feed), entry("b", "", Feed), true, None),
+            (
+                row(Some("a"), Feed),
+                entry("b", "t", Feed),
+                true,
+                Some(Revision::Full { stale: true }),
+            ),
+            (
+                row(None, Feed),
+                entry("b", "t", Page),
+                false,
+                Some(Revision::Full { stale: false }),
+            ),
+            (
+                row(Some("a"), Page),
+                entry("b", "t", Feed),
+                true,
+                Some(Revision::TeaserOnly),
+            ),
+            (
+                row(Some("a"), Page),
+                entry("b", "t", Page),
+                false,
+                Some(Revision::Full { stale: false }),
+            ),
+        ];
+        for (i, (row, e, rewrite, want)) in cases.iter().enumerate() {
+            assert_eq!(revision(row, e, *rewrite), *want, "case {i}");
+        }
+    }
+}

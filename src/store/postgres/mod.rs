@@ -1,0 +1,733 @@
+//! The PostgreSQL backend: the only code that speaks PostgreSQL's SQL.
+//!
+//! Several instances may share one database, so nothing here assumes it is the only writer:
+//! entry ids and record numbers come from sequences, a key another instance stored first is
+//! linked instead of inserted (`ON CONFLICT DO NOTHING`, then read back), and syncing the feed
+//! list takes a transaction-scoped advisory lock. Fetches that arrive together share one
+//! transaction, each in its own savepoint, as on SQLite. Times are `timestamptz`; the text the
+//! rest of the program sees is RFC 3339 in UTC (the `rfc3339()` SQL function). PostgreSQL
+//! text cannot hold U+0000, so a NUL from a feed is stored as U+FFFD.
+
+mod fleet;
+mod ingest;
+mod report;
+mod text;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+
+use super::batch::{Batch, BatchSql, Staged, store_entries};
+use super::{
+    EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
+    SearchQuery, StoreError, Totals, now_rfc3339,
+};
+use crate::model::feed::{FeedState, FeedUpdate};
+use crate::model::record::PendingRecord;
+use ingest::PgBatch;
+use text::{clean, json, stored_key};
+
+pub(super) trait Context<T> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Query { context, source })
+    }
+}
+
+/// Reads a column, with a type check instead of a panic.
+pub(super) trait Col {
+    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>;
+}
+
+impl Col for PgRow {
+    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+    {
+        self.try_get(index)
+            .ctx("reading a row (a value of an unexpected type?)")
+    }
+}
+
+/// Connections per process: the writer, the fetch tasks' reads, the corpus writer, a report.
+const POOL_CONNECTIONS: u32 = 4;
+
+/// The advisory lock that serialises feed-list syncs of instances starting together.
+const FEED_SYNC_LOCK: i64 = 0x6665_6564_636f_7270; // "feedcorp"
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    /// Set once this process joined the fleet ([`PgStore::join`]): writers only.
+    me: Option<std::sync::Arc<fleet::Me>>,
+}
+
+impl PgStore {
+    /// Connects and migrates the schema (instances starting together migrate once: the
+    /// migrator holds an advisory lock).
+    pub async fn open(url: &str, shown: &str) -> Result<PgStore, StoreError> {
+        let store = PgStore::connect(url, shown, false).await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&store.pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                db: shown.to_string(),
+                source,
+            })?;
+        Ok(store)
+    }
+
+    /// Connects read-only; a schema older or newer than this binary's is a clear error.
+    pub async fn open_existing(url: &str, shown: &str) -> Result<PgStore, StoreError> {
+        let store = PgStore::connect(url, shown, true).await?;
+        let applied: Vec<i64> = match sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&store.pool)
+        .await
+        {
+            Ok(v) => v,
+            Err(_) => {
+                return Err(StoreError::Missing {
+                    db: shown.to_string(),
+                });
+            }
+        };
+        let known: Vec<i64> = sqlx::migrate!("./migrations/postgres")
+            .iter()
+            .map(|m| m.version)
+            .collect();
+        super::check_versions(&applied, &known, shown)?;
+        Ok(store)
+    }
+
+    async fn connect(url: &str, shown: &str, read_only: bool) -> Result<PgStore, StoreError> {
+        let open_err = |source| StoreError::Open {
+            db: shown.to_string(),
+            source,
+        };
+        let mut opts = PgConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .application_name("feedcorpus");
+        if read_only {
+            opts = opts.options([("default_transaction_read_only", "on")]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await
+            .map_err(open_err)?;
+        Ok(PgStore { pool, me: None })
+    }
+
+    /// Nothing to free: the server holds the caches.
+    pub async fn release_memory(&self) {}
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.ctx("starting a transaction")
+    }
+
+    /// Makes the `feeds` table match the config (see [`crate::store::Store::sync_feeds`]).
+    /// Instances starting together take turns (an advisory lock for the transaction).
+    pub async fn sync_feeds(
+        &self,
+        feeds: &[FeedSpec<'_>],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let list: Vec<(String, String, String)> = feeds
+            .iter()
+            .map(|f| {
+                (
+                    clean(f.name).into_owned(),
+                    clean(f.url).into_owned(),
+                    clean(&f.host).into_owned(),
+                )
+            })
+            .collect();
+        let list = json(&list);
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(FEED_SYNC_LOCK)
+            .execute(&mut *tx)
+            .await
+            .ctx("waiting for another instance's feed-list sync")?;
+        sqlx::query(
+            "UPDATE feeds SET active = false
+             WHERE active AND name NOT IN (SELECT v ->> 0 FROM json_array_elements($1::json) v)",
+        )
+        .bind(&list)
+        .execute(&mut *tx)
+        .await
+        .ctx("marking feeds inactive")?;
+        // A changed URL is a new source: forget validators, redirects, backoff and a 410.
+        sqlx::query(
+            "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL,
+                    fetch_url = NULL, redirect_target = NULL, redirect_count = 0,
+                    error_count = 0, disabled_at = NULL, disabled_reason = NULL,
+                    next_poll_at = NULL, retry_until = NULL
+             FROM json_array_elements($1::json) AS f
+             WHERE feeds.name = f ->> 0 AND feeds.url <> f ->> 1",
+        )
+        .bind(&list)
+        .execute(&mut *tx)
+        .await
+        .ctx("resetting feeds whose URL changed")?;
+        let rows = sqlx::query(
+            "INSERT INTO feeds (name, url, host, active, added_at)
+             SELECT v ->> 0, v ->> 1, v ->> 2, true, now() FROM json_array_elements($1::json) v
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url, host = excluded.host, active = true
+             RETURNING name, id",
+        )
+        .bind(&list)
+        .fetch_all(&mut *tx)
+        .await
+        .ctx("registering feeds")?;
+        let by_clean: HashMap<String, i64> = rows
+            .iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(0)?, r.col::<i64>(1)?)) })
+            .collect::<Result<_, _>>()?;
+        tx.commit().await.ctx("committing the feed list")?;
+        Ok(feeds
+            .iter()
+            .filter_map(|f| {
+                let id = by_clean.get(clean(f.name).as_ref())?;
+                Some((f.name.to_string(), *id))
+            })
+            .collect())
+    }
+
+    pub async fn feed_id(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM feeds WHERE name = $1")
+            .bind(clean(name))
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("looking up a feed")
+    }
+
+    pub async fn feed_state(&self, feed_id: i64) -> Result<FeedState, StoreError> {
+        let r = sqlx::query(
+            "SELECT etag, last_modified, body_hash, fetch_url, redirect_target, redirect_count,
+                    error_count, disabled_reason, interval_secs, last_success_at, next_poll_at,
+                    retry_until, hints, boilerplate
+             FROM feeds WHERE id = $1",
+        )
+        .bind(feed_id)
+        .fetch_one(&self.pool)
+        .await
+        .ctx("reading a feed's state")?;
+        Ok(FeedState {
+            etag: r.col(0)?,
+            last_modified: r.col(1)?,
+            body_hash: r.col(2)?,
+            fetch_url: r.col(3)?,
+            redirect_target: r.col(4)?,
+            redirect_count: r.col(5)?,
+            error_count: r.col(6)?,
+            disabled_reason: r.col(7)?,
+            interval_secs: r.col(8)?,
+            last_success_at: r.col::<Option<DateTime<Utc>>>(9)?,
+            next_poll_at: r.col::<Option<DateTime<Utc>>>(10)?,
+            retry_until: r.col::<Option<DateTime<Utc>>>(11)?,
+            hints: r.col(12)?,
+            boilerplate: r.col(13)?,
+        })
+    }
+
+    pub async fn known_feed_hashes(
+        &self,
+        keys: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let stored: HashMap<String, &str> = keys
+            .iter()
+            .map(|k| (stored_key(k).into_owned(), *k))
+            .collect();
+        let list: Vec<&str> = stored.keys().map(String::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT key, coalesce(feed_hash, '') FROM entries WHERE key = ANY($1::text[])",
+        )
+        .bind(&list)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("looking up known entries")?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let key: String = r.col(0)?;
+            if let Some(original) = stored.get(&key) {
+                out.insert((*original).to_string(), r.col::<String>(1)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores several fetches in one transaction, each inside its own savepoint (see
+    /// [`crate::store::Store::apply_fetches`]).
+    pub async fn apply_fetches(
+        &self,
+        writes: &[FetchWrite<'_>],
+        rules: &IngestRules<'_>,
+    ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.begin().await?;
+        let mut sql = PgBatch {
+            stored_by: self.me_id(),
+        };
+        let mut batch = Batch::load(&mut sql, &mut tx, writes).await?;
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            let mut sp = sqlx::Connection::begin(&mut *tx)
+                .await
+                .ctx("starting a savepoint")?;
+            let mut staged = Staged::new(w.entries.len());
+            let mut written =
+                store_entries(&mut sql, &mut sp, w, &now, rules, &batch, &mut staged).await;
+            if let (Ok(()), Some(update)) = (&written, w.update) {
+                written = update_feed(
+                    &mut sp,
+                    w.feed_id,
+                    update,
+                    &now,
+                    staged.stats.new,
+                    self.me_id(),
+                )
+                .await;
+            }
+            match written {
+                Ok(()) => {
+                    sp.commit().await.ctx("releasing a savepoint")?;
+                    let stats = staged.stats;
+                    batch.accept(staged);
+                    out.push(Ok(stats));
+                }
+                Err(e) => {
+                    sp.rollback().await.ctx("rolling back a savepoint")?;
+                    out.push(Err(e));
+                }
+            }
+        }
+        sql.write_bands(&mut tx, &batch.band_pairs()).await?;
+        tx.commit().await.ctx("committing fetches")?;
+        Ok(out)
+    }
+
+    /// Entries without a durable record, oldest publication first, each with its record
+    /// number (given here, from the sequence, the first time it is asked for). Rows another
+    /// instance is numbering at this moment are skipped, never waited for.
+    pub async fn pending_records(
+        &self,
+        limit: usize,
+        with_html: bool,
+    ) -> Result<Vec<PendingRecord>, StoreError> {
+        let rows = sqlx::query(
+            "WITH p AS (
+                 SELECT id FROM entries
+                 WHERE (record_path IS NULL OR record_stale) AND content_text <> ''
+                       AND excluded IS NULL
+                       -- This instance's own, and those of instances that are gone.
+                       AND (stored_by IS NULL OR stored_by = $3 OR NOT EXISTS (
+                              SELECT 1 FROM instances i WHERE i.id = entries.stored_by
+                                 AND i.stopped_at IS NULL
+                                 AND i.heartbeat_at > now() - make_interval(secs => $4)))
+                 ORDER BY coalesce(published, first_seen_at), id
+                 LIMIT $1
+                 FOR UPDATE SKIP LOCKED
+             ), numbered AS (
+                 UPDATE entries e SET record_seq = nextval('record_numbers')
+                 FROM p WHERE e.id = p.id AND e.record_seq IS NULL
+                 RETURNING e.id, e.record_seq
+             )
+             SELECT e.id, e.key, e.record_date, e.content_text, e.record_path, e.title,
+                    e.author, e.url, CASE WHEN $2 THEN e.content_html END,
+                    coalesce(n.record_seq, e.record_seq)
+             FROM entries e JOIN p ON p.id = e.id LEFT JOIN numbered n ON n.id = e.id
+             ORDER BY coalesce(e.published, e.first_seen_at), e.id",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(with_html)
+        .bind(self.me_id())
+        .bind(fleet::gone_after(self.me.as_deref()))
+        .fetch_all(&self.pool)
+        .await
+        .ctx("listing entries without a record")?;
+        rows.iter().map(pending_from_row).collect()
+    }
+
+    pub async fn record_paths(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        // Only the files of this instance's own folder.
+        let rows = sqlx::query(
+            "SELECT id, record_path FROM entries
+             WHERE record_path IS NOT NULL AND (record_corpus IS NULL OR record_corpus = $1)",
+        )
+        .bind(self.me.as_ref().map(|m| m.corpus.as_str()))
+        .fetch_all(&self.pool)
+        .await
+        .ctx("listing record paths")?;
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<i64>(0)?, r.col::<String>(1)?)) })
+            .collect()
+    }
+
+    pub async fn records_by_id(&self, ids: &[i64]) -> Result<Vec<PendingRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, key, record_date, content_text, record_path, title, author, url,
+                    content_html, record_seq
+             FROM entries WHERE id = ANY($1) ORDER BY id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("reading entries for records")?;
+        rows.iter().map(pending_from_row).collect()
+    }
+
+    /// Marks records as durable. Call only after the corpus's durability barrier.
+    pub async fn set_record_paths(&self, written: &[(i64, String)]) -> Result<(), StoreError> {
+        if written.is_empty() {
+            return Ok(());
+        }
+        let (ids, paths): (Vec<i64>, Vec<String>) = written
+            .iter()
+            .map(|(id, p)| (*id, clean(p).into_owned()))
+            .unzip();
+        sqlx::query(
+            "UPDATE entries SET record_path = w.path, record_stale = false, record_corpus = $3
+             FROM unnest($1::bigint[], $2::text[]) AS w(id, path) WHERE entries.id = w.id",
+        )
+        .bind(&ids)
+        .bind(&paths)
+        .bind(self.me.as_ref().map(|m| clean(&m.corpus).into_owned()))
+        .execute(&self.pool)
+        .await
+        .ctx("storing record paths")?;
+        Ok(())
+    }
+
+    /// The lowest record number the sequence has not handed out.
+    pub async fn next_record_seq(&self) -> Result<u64, StoreError> {
+        let next: i64 = sqlx::query_scalar(
+            "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM record_numbers",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ctx("reading the next record number")?;
+        Ok(u64::try_from(next).unwrap_or(0))
+    }
+
+    /// Raises the record sequence to `floor` (never lowers it).
+    pub async fn raise_record_seq(&self, floor: u64) -> Result<(), StoreError> {
+        let floor = i64::try_from(floor).unwrap_or(i64::MAX);
+        sqlx::query(
+            "SELECT setval('record_numbers', $1, false)
+             WHERE $1 > (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                         FROM record_numbers)",
+        )
+        .bind(floor)
+        .execute(&self.pool)
+        .await
+        .ctx("raising the record numbers past the corpus folder's")?;
+        Ok(())
+    }
+
+    /// Full-text search, best match first: `websearch_to_tsquery` on the words (`--raw`:
+    /// `to_tsquery` syntax), ranked by `ts_rank_cd` with the title weighted, and a
+    /// `ts_headline` passage. `rank` is negated so that lower is better, as on SQLite.
+    pub async fn search(&self, q: &SearchQuery<'_>) -> Result<Vec<SearchHit>, StoreError> {
+        let rows = sqlx::query(
+            "WITH q AS (SELECT CASE WHEN $5 THEN to_tsquery('simple', $1)
+                                    ELSE websearch_to_tsquery('simple', $1) END AS q)
+             SELECT e.id, e.title, e.url, rfc3339(e.published), e.record_path,
+                    ts_headline('simple', left(e.content_text, 100000), q.q,
+                                'StartSel=[, StopSel=], MaxWords=16, MinWords=6, MaxFragments=1, FragmentDelimiter=…'),
+                    (-ts_rank_cd(e.search, q.q))::float8 AS rank,
+                    (SELECT string_agg(f.name, ', ' ORDER BY f.name) FROM feed_entries fe
+                       JOIN feeds f ON f.id = fe.feed_id WHERE fe.entry_id = e.id)
+             FROM entries e, q
+             WHERE e.search @@ q.q
+               AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id
+                                                WHERE fe.entry_id = e.id AND f.name = $2))
+               AND ($3::timestamptz IS NULL OR coalesce(e.published, e.first_seen_at) >= $3::timestamptz)
+             ORDER BY rank, e.id LIMIT $4",
+        )
+        .bind(clean(q.words))
+        .bind(q.feed.map(clean))
+        .bind(q.since)
+        .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
+        .bind(q.raw)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("searching")?;
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> {
+                Ok(SearchHit {
+                    entry_id: r.col(0)?,
+                    title: r.col(1)?,
+                    url: r.col(2)?,
+                    published: r.col(3)?,
+                    record_path: r.col(4)?,
+                    snippet: r.col::<Option<String>>(5)?.unwrap_or_default(),
+                    rank: r.col(6)?,
+                    feeds: r.col::<Option<String>>(7)?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Streams entries in publication order to `each` (see
+    /// [`crate::store::Store::for_each_entry`]).
+    pub async fn for_each_entry(
+        &self,
+        filter: &EntryFilter<'_>,
+        mut each: impl FnMut(EntryRow) -> std::io::Result<()>,
+    ) -> Result<usize, StoreError> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT e.id, e.key, e.guid, e.url, e.title, e.author, rfc3339(e.published),
+                    rfc3339(e.updated), e.record_date, e.content_text, e.record_path,
+                    rfc3339(e.first_seen_at),
+                    (SELECT string_agg(f.name, chr(10) ORDER BY fe.first_seen_at, f.id)
+                       FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id
+                      WHERE fe.entry_id = e.id),
+                    e.language, e.cluster_id, e.text_source, e.feed_text, e.excluded,
+                    e.content_hash, rfc3339(e.updated_at), e.content_html
+             FROM entries e
+             WHERE ($1::text IS NULL OR EXISTS (SELECT 1 FROM feed_entries fe JOIN feeds f ON f.id = fe.feed_id
+                                                WHERE fe.entry_id = e.id AND f.name = $1))
+               AND ($2::timestamptz IS NULL OR coalesce(e.published, e.first_seen_at) >= $2::timestamptz)
+               AND ($3::timestamptz IS NULL OR coalesce(e.published, e.first_seen_at) < $3::timestamptz)
+               AND ($4::text IS NULL OR e.language = $4)
+             ORDER BY coalesce(e.published, e.first_seen_at), e.id",
+        )
+        .bind(filter.feed.map(clean))
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(filter.language.map(clean))
+        .fetch(&self.pool);
+        let mut n = 0;
+        while let Some(r) = rows.try_next().await.ctx("listing entries")? {
+            let feeds: Option<String> = r.col(12)?;
+            let row = EntryRow {
+                id: r.col(0)?,
+                key: r.col(1)?,
+                guid: r.col(2)?,
+                url: r.col(3)?,
+                title: r.col(4)?,
+                author: r.col(5)?,
+                published: r.col(6)?,
+                updated: r.col(7)?,
+                record_date: r.col(8)?,
+                text: r.col(9)?,
+                record_path: r.col(10)?,
+                first_seen_at: r.col(11)?,
+                feeds: feeds
+                    .map(|f| f.split('\n').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                language: r.col(13)?,
+                cluster_id: r.col(14)?,
+                text_source: r.col(15)?,
+                feed_text: r.col(16)?,
+                excluded: r.col(17)?,
+                content_hash: r.col(18)?,
+                updated_at: r.col(19)?,
+                content_html: r.col(20)?,
+            };
+            n += 1;
+            if let Err(e) = each(row) {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    break;
+                }
+                return Err(StoreError::Output(e));
+            }
+        }
+        Ok(n)
+    }
+
+    pub async fn feed_rows(&self) -> Result<Vec<FeedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT h.name, h.url, h.active, h.last_status, h.error_count, h.last_error,
+                    rfc3339(h.last_fetch_at), rfc3339(h.next_poll_at), h.disabled_reason,
+                    h.entries, i.name
+             FROM feed_health h JOIN feeds f ON f.name = h.name
+             LEFT JOIN instances i ON i.id = f.lease_owner AND f.lease_until > now()
+             ORDER BY h.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .ctx("listing feeds")?;
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> {
+                Ok(FeedRow {
+                    name: r.col(0)?,
+                    url: r.col(1)?,
+                    active: r.col(2)?,
+                    last_status: r.col(3)?,
+                    error_count: r.col(4)?,
+                    last_error: r.col(5)?,
+                    last_fetch_at: r.col(6)?,
+                    next_poll_at: r.col(7)?,
+                    disabled_reason: r.col(8)?,
+                    entries: r.col(9)?,
+                    leased_by: r.col(10)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn site_urls(&self) -> Result<HashMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT name, site_url FROM feeds WHERE site_url IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading site URLs")?;
+        rows.iter()
+            .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(0)?, r.col::<String>(1)?)) })
+            .collect()
+    }
+
+    pub async fn totals(&self, today: &str) -> Result<Totals, StoreError> {
+        let r = sqlx::query(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE first_seen_at >= $1::timestamptz),
+                    count(record_path),
+                    count(*) FILTER (WHERE record_path IS NULL AND content_text <> '')
+             FROM entries",
+        )
+        .bind(today)
+        .fetch_one(&self.pool)
+        .await
+        .ctx("counting entries")?;
+        Ok(Totals {
+            entries: r.col(0)?,
+            entries_today: r.col(1)?,
+            records: r.col(2)?,
+            records_pending: r.col(3)?,
+        })
+    }
+
+    /// The server keeps its own pages consistent; what can go wrong here is a schema edited by
+    /// hand, so this checks that the tables and the sequence answer.
+    pub async fn integrity_check(&self) -> Result<String, StoreError> {
+        sqlx::query(
+            "SELECT (SELECT count(*) FROM feeds), (SELECT count(*) FROM entries),
+                    (SELECT last_value FROM record_numbers)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ctx("checking the schema")?;
+        Ok("ok".into())
+    }
+}
+
+async fn update_feed(
+    conn: &mut PgConnection,
+    feed_id: i64,
+    update: &FeedUpdate,
+    now: &str,
+    new_entries: usize,
+    me: Option<i64>,
+) -> Result<(), StoreError> {
+    let ok = update.status.is_success();
+    let info = update.info.clone().unwrap_or_default();
+    let (etag, last_modified) = update.validators.clone().unwrap_or_default();
+    let fetched_at = update
+        .fetched_at
+        .map(crate::model::rfc3339)
+        .unwrap_or_else(|| now.to_string());
+    let done = sqlx::query(
+        "UPDATE feeds SET
+            last_fetch_at = $2::timestamptz,
+            last_success_at = CASE WHEN $3 THEN $2::timestamptz ELSE last_success_at END,
+            last_status = $4,
+            last_http_status = $5,
+            last_error = $6,
+            error_count = CASE WHEN $3 THEN 0 ELSE error_count + 1 END,
+            last_new_entries = $7,
+            title = COALESCE($8, title),
+            site_url = COALESCE($9, site_url),
+            etag = CASE WHEN $10 THEN $11 ELSE etag END,
+            last_modified = CASE WHEN $10 THEN $12 ELSE last_modified END,
+            body_hash = COALESCE($13, body_hash),
+            hints = COALESCE($14, hints),
+            next_poll_at = $15,
+            retry_until = $16,
+            interval_secs = COALESCE($17, interval_secs),
+            gap_count = gap_count + $18,
+            last_recovered = CASE WHEN $4 = 'ok' THEN $19 ELSE last_recovered END,
+            last_duration_ms = $20,
+            redirect_target = $21,
+            redirect_count = $22,
+            fetch_url = COALESCE($23, fetch_url),
+            disabled_at = CASE WHEN $24::text IS NOT NULL THEN $2::timestamptz ELSE disabled_at END,
+            disabled_reason = COALESCE($24, disabled_reason),
+            boilerplate = COALESCE($25, boilerplate),
+            lease_owner = NULL,
+            lease_until = NULL
+         WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $26 OR lease_until <= now())",
+    )
+    .bind(feed_id)
+    .bind(fetched_at)
+    .bind(ok)
+    .bind(update.status.as_str())
+    .bind(update.http_status.map(i64::from))
+    .bind(update.error.as_deref().map(clean))
+    .bind(i64::try_from(new_entries).unwrap_or(i64::MAX))
+    .bind(info.title.as_deref().map(clean))
+    .bind(info.site_url.as_deref().map(clean))
+    .bind(update.validators.is_some())
+    .bind(etag.as_deref().map(clean))
+    .bind(last_modified.as_deref().map(clean))
+    .bind(&update.body_hash)
+    .bind(update.hints.as_deref().map(clean))
+    .bind(update.next_poll_at.map(text::in_range))
+    .bind(update.retry_until.map(text::in_range))
+    .bind(update.interval_secs)
+    .bind(i64::from(update.gap))
+    .bind(update.recovered)
+    .bind(update.duration_ms)
+    .bind(update.redirect_target.as_deref().map(clean))
+    .bind(update.redirect_count)
+    .bind(update.fetch_url.as_deref().map(clean))
+    .bind(update.disabled_reason.as_deref().map(clean))
+    .bind(update.boilerplate.as_deref().map(clean))
+    .bind(me)
+    .execute(&mut *conn)
+    .await
+    .ctx("updating the feed's status")?;
+    if done.rows_affected() == 0 {
+        // Another instance took the feed over after this one's lease ran out: the entries are
+        // stored (dedup is exact), the feed's state is the newer fetch's.
+        tracing::warn!(
+            feed_id,
+            "the feed was claimed by another instance meanwhile; its state is left to that one"
+        );
+    }
+    Ok(())
+}
+
+fn pending_from_row(r: &PgRow) -> Result<PendingRecord, StoreError> {
+    Ok(PendingRecord {
+        entry_id: r.col(0)?,
+        key: r.col(1)?,
+        record_date: r.col(2)?,
+        content_text: r.col(3)?,
+        record_path: r.col(4)?,
+        title: r.col(5)?,
+        author: r.col(6)?,
+        url: r.col(7)?,
+        content_html: r.col(8)?,
+        record_seq: r.col::<Option<i64>>(9)?.and_then(|n| u64::try_from(n).ok()),
+    })
+}
