@@ -91,7 +91,7 @@ def http_text(c):
 def verified_text(tool, c):
     if tool == "floor":
         body = f"{c.http_ok + c.http_304:g}/{c.expected} responses"
-    elif tool == "feedcorpus":
+    elif tool.startswith("feedcorpus"):
         body = f"{c.entries} entries, {c.records} records /{c.expected}"
     else:
         body = f"{c.entries}/{c.expected} entries"
@@ -102,6 +102,11 @@ def report(rows, meta):
     cs = cells(rows)
     ns = sorted({k[0] for k in cs})
     tools = [t for t in TOOLS if any(k[1] == t for k in cs)]
+    # --database postgres: feedcorpus on PostgreSQL with K instances, after feedcorpus.
+    pg = sorted({k[1] for k in cs if k[1].startswith("feedcorpus-pg")}, key=lambda t: int(t[13:]))
+    if pg:
+        at = tools.index("feedcorpus") + 1 if "feedcorpus" in tools else len(tools)
+        tools[at:at] = pg
     out = []
     w = out.append
     items = meta.get("items", "?")
@@ -118,6 +123,13 @@ def report(rows, meta):
         f"gzip {'on' if meta.get('gzip') == '1' else 'off'}; "
         f"concurrency {meta.get('concurrency', '?')} for feedcorpus and the floor"
     )
+    if meta.get("database") == "postgres":
+        w(
+            f"- PostgreSQL {meta.get('postgres', '?')} on the same machine (Unix socket, fsync on, "
+            f"synchronous_commit off): `feedcorpus-pgK` = K `poll`s started together on one "
+            f"database and one corpus folder (they split each round); peak RSS is the largest "
+            f"instance's; CPU is the instances' (the server's is in the profile below)"
+        )
     if meta.get("peers") == "1":
         w(
             f"- peers: newsboat {meta.get('newsboat', '?')} (`-x reload`, reload-threads "
@@ -153,6 +165,7 @@ def report(rows, meta):
         w("| wall-time ratio | cold | warm | churn |")
         w("| --- | ---: | ---: | ---: |")
         pairs = [("feedcorpus", "floor")]
+        pairs += [(t, "feedcorpus") for t in tools if t.startswith("feedcorpus-pg")]
         pairs += [(peer, "feedcorpus") for peer in ("newsboat", "reader") if peer in tools]
         for a, b in pairs:
             vals = []

@@ -4,6 +4,7 @@
 #
 #   bash bench/run.sh [--feeds 200,1000] [--runs 3] [--peers] [--items 50] [--churn 5]
 #                     [--concurrency 8] [--peer-workers 1] [--seed 1] [--gzip]
+#                     [--database postgres [--instances 1,2,4]]
 #                     [--out bench/results/latest.md] [--workdir DIR] [--keep] [--no-idle]
 #
 # Prints a table of medians and writes it to --out. Everything it starts listens on or talks to
@@ -26,12 +27,14 @@ OUT=bench/results/latest.md
 WORK=
 KEEP=0
 IDLE=1
+DATABASE=sqlite
+INSTANCES=1,2,4
 # Upper bounds of every wait, in seconds.
 FARM_START_LIMIT=300
 IDLE_LIMIT=900
 COMMAND_LIMIT=1800
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"; }
 
@@ -50,6 +53,8 @@ while [ $# -gt 0 ]; do
     --workdir) need_value "$@"; WORK=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --no-idle) IDLE=0; shift ;;
+    --database) need_value "$@"; DATABASE=$2; shift 2 ;;
+    --instances) need_value "$@"; INSTANCES=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -64,6 +69,11 @@ IFS=, read -r -a NS <<< "$FEEDS"
 for n in "${NS[@]}"; do is_count "$n" || die "--feeds takes numbers like 200,1000, got '$n'"; done
 [ "$RUNS" -le 20 ] || die "--runs is at most 20"
 [ "$CONC" -le 1024 ] || die "--concurrency is at most 1024"
+case "$DATABASE" in sqlite|postgres) ;; *) die "--database is sqlite or postgres" ;; esac
+IFS=, read -r -a KS <<< "$INSTANCES"
+for k in "${KS[@]}"; do
+  is_count "$k" && [ "$k" -le 16 ] || die "--instances takes counts up to 16 like 1,2,4, got '$k'"
+done
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -75,6 +85,10 @@ need_apt=()
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+if [ "$DATABASE" = postgres ]; then
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+  command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+fi
 if [ "$PEERS" = 1 ]; then
   command -v newsboat >/dev/null 2>&1 || need_apt+=(newsboat)
   if ! python3 -c 'import reader, sgmllib' >/dev/null 2>&1; then
@@ -111,6 +125,7 @@ else
 fi
 FARM_PID=
 DAEMON_PID=
+PG_PID=
 stop_pid() {
   local pid=$1
   [ -n "$pid" ] || return 0
@@ -126,6 +141,8 @@ stop_pid() {
 cleanup() {
   stop_pid "$DAEMON_PID"
   stop_pid "$FARM_PID"
+  stop_pid "${PG_POSTMASTER:-}"
+  stop_pid "$PG_PID"
   if [ "$KEEP" = 1 ]; then
     log "work folder kept: $WORK"
   else
@@ -314,6 +331,101 @@ idle_rss() { # N
   log "  idle daemon with $n feeds: VmRSS $((rss / 1024)) MB (high-water $((hwm / 1024)) MB)"
 }
 
+# ---- PostgreSQL (--database postgres) ----
+# A throwaway cluster in the work folder, listening only on a Unix socket there. Durability as
+# the SQLite side has it: fsync on, commits do not wait for their WAL flush (a crash loses the
+# last commits, never consistency; SQLite's WAL with synchronous=NORMAL is the same promise).
+# pg_stat_statements profiles every statement the instances run.
+PG_DIR=
+PG_PORT=54329
+PG_AS=()
+start_pg() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+  PG_DIR=$WORK/pg
+  mkdir -p "$PG_DIR"
+  if [ "$(id -u)" = 0 ]; then
+    chmod o+x "$WORK"
+    chown postgres: "$PG_DIR"
+    PG_AS=(runuser -u postgres --)
+  fi
+  "${PG_AS[@]}" "$bin/initdb" -D "$PG_DIR/data" --auth=trust --username=feedcorpus \
+    --encoding=UTF8 --locale=C > "$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+  "${PG_AS[@]}" "$bin/postgres" -D "$PG_DIR/data" -k "$PG_DIR" -p "$PG_PORT" \
+    -c listen_addresses= -c synchronous_commit=off -c max_connections=200 \
+    -c shared_buffers=128MB -c shared_preload_libraries=pg_stat_statements \
+    -c pg_stat_statements.max=500 > "$WORK/postgres.log" 2>&1 &
+  PG_PID=$!
+  local waited=0
+  until "$bin/pg_isready" -h "$PG_DIR" -p "$PG_PORT" -U feedcorpus -d postgres >/dev/null 2>&1; do
+    kill -0 "$PG_PID" 2>/dev/null || { cat "$WORK/postgres.log" >&2; die "postgres exited"; }
+    [ "$waited" -lt 600 ] || die "postgres did not start in 60s"
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  meta postgres "$("$bin/postgres" --version | awk '{print $3}')"
+}
+pg_url() { printf 'postgres://feedcorpus@localhost/%s?host=%s&port=%s' "$1" "$PG_DIR" "$PG_PORT"; }
+pg_sql() { psql -X -q -At -h "$PG_DIR" -p "$PG_PORT" -U feedcorpus -d "$1" -c "$2" 2>/dev/null || echo "?"; }
+# CPU seconds the server spent: the postmaster, its live children, and the reaped ones.
+pg_cpu() {
+  local tck total=0 pid f
+  tck=$(getconf CLK_TCK)
+  f=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$PG_POSTMASTER/stat")
+  total=$f
+  for pid in $(pgrep -P "$PG_POSTMASTER"); do
+    f=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$((total + f))
+  done
+  awk -v t="$total" -v h="$tck" 'BEGIN { printf "%.2f", t / h }'
+}
+
+write_pg_configs() { # DIR URLS_FILE K DB
+  local dir=$1 urls=$2 k=$3 db=$4 i
+  mkdir -p "$dir/corpus"
+  for i in $(seq 1 "$k"); do
+    mkdir -p "$dir/i$i"
+    {
+      printf '[storage]\ndatabase = "%s"\ncorpus_dir = "%s"\n\n' "$(pg_url "$db")" "$dir/corpus"
+      printf '[poll]\nconcurrency = %s\ninterval = "24h"\n\n' "$CONC"
+      printf '[http]\nper_host_connections = %s\nper_host_min_gap = "0s"\n\n' "$CONC"
+      printf '[corpus]\nfull_text = "never"\n'
+      awk '{ printf "\n[[feeds]]\nname = \"farm-%d\"\nurl = \"%s\"\n", NR - 1, $0 }' "$urls"
+    } > "$dir/i$i/feedcorpus.toml"
+  done
+}
+
+# K `poll`s started together on one database split the round between them.
+pg_polls() { # DIR K
+  local dir=$1 k=$2 i pids=() rc=0
+  for i in $(seq 1 "$k"); do
+    env RUST_LOG=info "$FC" --config "$dir/i$i/feedcorpus.toml" poll > "$dir/i$i/poll.out" 2> "$dir/i$i/poll.err" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  return "$rc"
+}
+
+pg_phase() { # N RUN PHASE EXPECTED K
+  local n=$1 run=$2 phase=$3 expected=$4 k=$5 dir=$WORK/n$1/r$2/pg$5 db=bench_n$1_r$2_k$5
+  local tool=feedcorpus-pg$k cpu0 cpu1 label="n$n-r$run-pg$k-$phase"
+  pg_sql "$db" "SELECT pg_stat_statements_reset()" > /dev/null
+  cpu0=$(pg_cpu)
+  measure "$label" -- bash -c "$(declare -f pg_polls); FC='$FC' pg_polls '$dir' '$k'"
+  cpu1=$(pg_cpu)
+  record "$n" "$tool" "$phase" "$run" \
+    "$(pg_sql "$db" 'SELECT count(*) FROM entries')" \
+    "$(pg_sql "$db" 'SELECT count(*) FROM entries WHERE record_path IS NOT NULL')" \
+    "$(count_files "$dir/corpus")" "$expected" \
+    "server CPU $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')s"
+  meta "pg_cpu_${n}_${k}_${phase}_$run" "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')"
+  # The statements of this phase, costliest first: calls, rows, total and mean time.
+  pg_sql "$db" "SELECT calls, rows, round(total_exec_time::numeric, 1), round(mean_exec_time::numeric, 3),
+                       regexp_replace(left(query, 90), '\s+', ' ', 'g')
+                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                ORDER BY total_exec_time DESC LIMIT 8" > "$WORK/$label.statements"
+}
+
 # ---- the run ----
 meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 meta host "$(uname -srm)"
@@ -330,6 +442,13 @@ meta concurrency "$CONC"
 meta gzip "$GZIP"
 meta seed "$SEED"
 meta peers "$PEERS"
+meta database "$DATABASE"
+meta instances "$INSTANCES"
+if [ "$DATABASE" = postgres ]; then
+  start_pg
+  PG_POSTMASTER=$PG_PID
+  [ "$(id -u)" = 0 ] && PG_POSTMASTER=$(head -n1 "$PG_DIR/data/postmaster.pid")
+fi
 if [ "$PEERS" = 1 ]; then
   meta newsboat "$(newsboat --version 2>/dev/null | head -n1 | awk '{print $2}')"
   meta reader "$(python3 -c 'import reader; print(reader.__version__)')"
@@ -357,6 +476,18 @@ for n in "${NS[@]}"; do
     floor_phase "$n" "$run" warm
     fc_phase "$n" "$run" cold "$cold"
     fc_phase "$n" "$run" warm "$cold"
+    if [ "$DATABASE" = postgres ]; then
+      for k in "${KS[@]}"; do
+        pdb=bench_n${n}_r${run}_k$k
+        pg_sql postgres "CREATE DATABASE $pdb" > /dev/null
+        pg_sql "$pdb" "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" > /dev/null
+        write_pg_configs "$rdir/pg$k" "$rdir/urls.txt" "$k" "$pdb"
+        farm_post /_reset
+        pg_phase "$n" "$run" cold "$cold" "$k"
+        pg_phase "$n" "$run" warm "$cold" "$k"
+      done
+      farm_post /_reset
+    fi
     if [ "$PEERS" = 1 ]; then
       newsboat_phase "$n" "$run" cold "$cold"
       newsboat_phase "$n" "$run" warm "$cold"
@@ -367,6 +498,11 @@ for n in "${NS[@]}"; do
     farm_post "/_churn?k=$CHURN"
     floor_phase "$n" "$run" churn
     fc_phase "$n" "$run" churn "$churned"
+    if [ "$DATABASE" = postgres ]; then
+      for k in "${KS[@]}"; do
+        pg_phase "$n" "$run" churn "$churned" "$k"
+      done
+    fi
     if [ "$PEERS" = 1 ]; then
       newsboat_phase "$n" "$run" churn "$churned"
       reader_phase "$n" "$run" churn "$churned"
@@ -384,6 +520,24 @@ done
 
 mkdir -p "$(dirname "$OUT")"
 python3 "$ROOT/bench/report.py" --results "$RESULTS" --meta "$META" --out "$OUT"
+if [ "$DATABASE" = postgres ]; then
+  # The server's side of the largest N's first run: its CPU and its costliest statements.
+  n=${NS[-1]}
+  {
+    printf '\n## PostgreSQL profile (N = %s, run 1)\n\n' "$n"
+    for k in "${KS[@]}"; do
+      for phase in cold warm churn; do
+        f=$WORK/n$n-r1-pg$k-$phase.statements
+        [ -f "$f" ] || continue
+        printf '### %s instance(s), %s: server CPU %s s\n\n' "$k" "$phase" \
+          "$(awk -F'\t' -v key="pg_cpu_${n}_${k}_${phase}_1" '$1 == key { print $2 }' "$META")"
+        printf '| calls | rows | total ms | mean ms | statement |\n| ---: | ---: | ---: | ---: | --- |\n'
+        awk -F'|' '{ printf "| %s | %s | %s | %s | `%s` |\n", $1, $2, $3, $4, $5 }' "$f"
+        printf '\n'
+      done
+    done
+  } | tee -a "$OUT"
+fi
 log "table written to $OUT"
 if awk -F'\t' 'NR > 1 && $16 != 1 { bad = 1 } END { exit !bad }' "$RESULTS"; then
   log "some measurements were not verified (see the table)"

@@ -16,23 +16,34 @@ const ITEMS: usize = 5;
 const PER_HOST: usize = 2;
 
 /// The farm: 100 feeds per host, each answering after `delay` (so requests overlap and a limit
-/// that is only per instance would show).
+/// that is only per instance would show), or only once the test opens the gates.
 struct Farm {
     servers: Vec<FeedServer>,
 }
 
 impl Farm {
     fn start(delay: Duration) -> Farm {
+        Farm::with(|body| Route::Slow { delay, body })
+    }
+
+    fn gated() -> Farm {
+        Farm::with(|body| Route::Gated { body })
+    }
+
+    fn open_gates(&self) {
+        for s in &self.servers {
+            s.open_gate();
+        }
+    }
+
+    fn with(route: impl Fn(Vec<u8>) -> Route) -> Farm {
         let servers: Vec<FeedServer> = HOSTS.iter().map(|h| FeedServer::start_on(h)).collect();
         for (h, server) in servers.iter().enumerate() {
             for i in 0..FEEDS_PER_HOST {
                 let feed = h * FEEDS_PER_HOST + i;
                 server.set(
                     &format!("/f{i}"),
-                    Route::Slow {
-                        delay,
-                        body: rss(&synthetic_items(feed, ITEMS)).into_bytes(),
-                    },
+                    route(rss(&synthetic_items(feed, ITEMS)).into_bytes()),
                 );
             }
         }
@@ -217,9 +228,11 @@ fn three_instances_fetch_every_feed_once_per_round_within_the_fleets_host_limit(
             server.max_in_flight()
         );
     }
-    // All three took part.
-    let stored_by = setups[0].query("SELECT count(DISTINCT stored_by) FROM entries");
-    assert_eq!(stored_by[0][0], "3", "instances that stored entries");
+    // The cold round was shared (which instance gets which claim is the claims' race).
+    assert!(
+        count(&setups[0], "SELECT count(DISTINCT stored_by) FROM entries") >= 2,
+        "one instance stored every entry"
+    );
     check_corpus(&setups);
 }
 
@@ -283,8 +296,7 @@ fn a_killed_instances_feeds_are_taken_over_within_the_lease() {
 
 #[test]
 fn instances_starting_together_on_an_empty_database_make_one_schema_and_one_feed_list() {
-    let delay = Duration::from_millis(50);
-    let farm = Farm::start(delay);
+    let farm = Farm::gated();
     let setups = instances(2, &farm, "1h", "30s", true);
     let mut polls: Vec<std::process::Child> = setups
         .iter()
@@ -296,11 +308,26 @@ fn instances_starting_together_on_an_empty_database_make_one_schema_and_one_feed
                 .expect("spawn poll")
         })
         .collect();
-    for p in polls.iter_mut() {
-        let status = p.wait().expect("wait");
-        assert!(status.success(), "a poll failed: {status}");
-    }
+    // Both polls have begun their round before any feed answers: they share one round.
     let db = &setups[0];
+    wait_until(Duration::from_secs(60), "both polls under way", || {
+        count(
+            db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'instances'",
+        ) == 1
+            && count(
+                db,
+                "SELECT count(*) FROM instances WHERE round_since IS NOT NULL AND stopped_at IS NULL",
+            ) == 2
+    });
+    farm.open_gates();
+    let mut outputs = Vec::new();
+    for p in polls.drain(..) {
+        let out = p.wait_with_output().expect("wait");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "a poll failed: {text}");
+        outputs.push(text);
+    }
     assert_eq!(
         db.query("SELECT count(*), count(DISTINCT version) FROM _sqlx_migrations"),
         [["2", "2"]]
@@ -310,19 +337,20 @@ fn instances_starting_together_on_an_empty_database_make_one_schema_and_one_feed
         i64::try_from(HOSTS.len() * FEEDS_PER_HOST).unwrap_or(0)
     );
     assert_eq!(count(db, "SELECT count(*) FROM instances"), 2);
-    // Every feed was fetched, never by both polls at once (a second `poll` may fetch a feed
-    // again only after the first one's claim ended).
+    // The two polls shared the round: every feed fetched exactly once.
     let requests = farm.requests();
     assert_eq!(requests.len(), HOSTS.len() * FEEDS_PER_HOST);
     for ((h, path), times) in &requests {
-        for pair in times.windows(2) {
-            assert!(
-                pair[1].duration_since(pair[0]) >= delay,
-                "{}{path} fetched by both polls at once",
-                HOSTS[*h]
-            );
-        }
+        assert_eq!(
+            times.len(),
+            1,
+            "{}{path} fetched {} times; the polls said:\n{}",
+            HOSTS[*h],
+            times.len(),
+            outputs.join("\n")
+        );
     }
+
     check_corpus(&setups);
     // `status` and `feeds list` name the instances (both stopped now: none running).
     let out = setups[1].cmd(&["status"]).output().expect("status");

@@ -9,7 +9,8 @@ CREATE TABLE instances (
     pid_space    text NOT NULL,                  -- boot id + PID namespace: where `pid` means this process
     started_at   timestamptz NOT NULL DEFAULT now(),
     heartbeat_at timestamptz NOT NULL DEFAULT now(), -- renewed every quarter of the lease
-    stopped_at   timestamptz                     -- set by a clean shutdown
+    stopped_at   timestamptz,                    -- set by a clean shutdown
+    round_since  timestamptz                     -- a `poll` running: the start of its round
 );
 
 -- A feed is claimed by one instance at a time: lease_owner holds it until lease_until (renewed

@@ -43,6 +43,8 @@ pub struct Writer {
     metrics: Option<Arc<crate::runtime::metrics::Metrics>>,
     corpus_settings: config::CorpusSettings,
     pub stats: WriterStats,
+    /// Told after each stored batch (on a shared database its commit ended the batch's leases).
+    stored: Arc<tokio::sync::Notify>,
 }
 
 /// Fetch results stored in one transaction at most, and the entries they may carry.
@@ -65,7 +67,14 @@ impl Writer {
             metrics: None,
             corpus_settings: config::CorpusSettings::default(),
             stats: WriterStats::default(),
+            stored: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Notified after each batch of fetches is stored (before its records are written): the
+    /// claims of a shared database can take the next feeds of those hosts then.
+    pub fn stored_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.stored)
     }
 
     /// Record format, near-duplicate and update rules.
@@ -383,7 +392,9 @@ impl Writer {
                 entries += more.entry_count();
                 batch.push(more);
             }
-            for report in self.store_batch(batch).await {
+            let stored = self.store_batch(batch).await;
+            self.stored.notify_one();
+            for report in stored {
                 if let FeedResult::Stored(s) = &report.result {
                     unflushed += s.new + s.updated;
                 }

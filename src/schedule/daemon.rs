@@ -149,16 +149,17 @@ enum RoundStep {
 }
 
 impl Round {
-    fn new(engine: &Engine, now: DateTime<Utc>) -> Round {
-        Round {
-            since: now,
+    async fn new(engine: &Engine, now: DateTime<Utc>) -> anyhow::Result<Round> {
+        Ok(Round {
+            since: engine.store.join_round(now).await?,
             todo: engine.feeds.iter().map(|j| j.id).collect(),
             claimed: Vec::new(),
             retry_at: None,
-        }
+        })
     }
 
-    /// The next feeds to fetch, given `free` fetch slots and `in_flight` fetches of this poll.
+    /// The next feeds to fetch, given `free` fetch slots and `in_flight` fetch tasks of this
+    /// poll.
     async fn next(
         &mut self,
         engine: &Engine,
@@ -228,6 +229,7 @@ pub async fn poll_once(
 
     let (tx, rx) = mpsc::channel(engine.config.poll.concurrency);
     let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
+    let stored = writer.stored_signal();
     let writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
     let mut set = JoinSet::new();
@@ -241,7 +243,7 @@ pub async fn poll_once(
     // Every feed once. On a shared database the round is claimed piece by piece: instances
     // polling together split it, and none fetches a feed another fetched since it began.
     let mut round = if engine.store.is_shared() {
-        Some(Round::new(engine, clock.now()))
+        Some(Round::new(engine, clock.now()).await?)
     } else {
         for job in &engine.feeds {
             if let Some(tx) = &tx {
@@ -252,17 +254,18 @@ pub async fn poll_once(
         None
     };
     let mut reports = Vec::with_capacity(engine.feeds.len());
-    let mut in_flight = 0usize;
     let mut stopping = false;
     // The report channel closes when the writer ends, which it does once every fetch task has
     // finished (or was aborted), the round handed out everything, and all is stored.
     loop {
         if let (Some(r), Some(sender)) = (&mut round, &tx) {
-            let free = engine.config.poll.concurrency.saturating_sub(in_flight);
-            match r.next(engine, free, in_flight, clock.now()).await? {
+            // Fetch tasks end when their result is with the writer: the next claims need not
+            // wait for it to store them (their leases last until it has).
+            let fetching = set.len();
+            let free = engine.config.poll.concurrency.saturating_sub(fetching);
+            match r.next(engine, free, fetching, clock.now()).await? {
                 RoundStep::Fetch(jobs) => {
                     for job in jobs {
-                        in_flight += 1;
                         spawn_fetch(&mut set, engine, &clock, &sem, sender, job);
                     }
                 }
@@ -274,7 +277,6 @@ pub async fn poll_once(
         tokio::select! {
             report = rep_rx.recv() => match report {
                 Some(r) => {
-                    in_flight = in_flight.saturating_sub(1);
                     on_report(&r);
                     reports.push(r);
                 }
@@ -288,6 +290,12 @@ pub async fn poll_once(
                 while set.join_next().await.is_some() {}
             }
             Some(_) = set.join_next(), if !set.is_empty() => {}
+            // A stored batch ended its leases: their hosts take the next feeds.
+            () = stored.notified(), if round.is_some() && tx.is_some() => {
+                if let Some(r) = &mut round {
+                    r.retry_at = None;
+                }
+            }
             () = tokio::time::sleep_until(retry.unwrap_or_else(tokio::time::Instant::now)), if retry.is_some() => {}
         }
     }
@@ -470,10 +478,6 @@ impl Fleet {
         Ok((jobs, look_again(claim.next)))
     }
 
-    fn in_flight_count(&self) -> usize {
-        self.slots.iter().filter(|s| s.in_flight).count()
-    }
-
     /// When the next feed not in flight is due.
     fn wake(&self) -> Option<DateTime<Utc>> {
         self.slots
@@ -524,7 +528,7 @@ impl Fleet {
 
 /// A shared database is asked again this soon when feeds are due but held back (per-host
 /// limits, no free slot) ...
-const CLAIM_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+const CLAIM_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 /// ... and at least this often.
 const CLAIM_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -587,6 +591,7 @@ pub async fn run_daemon(
 
     let (tx, rx) = mpsc::channel(engine.config.poll.concurrency);
     let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<FeedReport>();
+    let stored = writer.stored_signal();
     let mut writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
 
@@ -617,11 +622,9 @@ pub async fn run_daemon(
                 per_host: engine.config.http.per_host_connections,
                 min_gap: engine.config.http.per_host_min_gap,
             };
-            let free = engine
-                .config
-                .poll
-                .concurrency
-                .saturating_sub(fleet.in_flight_count());
+            // Fetch tasks still running: a fetch whose result is with the writer keeps its
+            // lease (and its slot stays in flight) but no longer takes a fetch slot.
+            let free = engine.config.poll.concurrency.saturating_sub(set.len());
             let now = clock.now();
             match fleet.claim(&engine.store, free, &limits, now).await {
                 Ok((jobs, wake)) => (jobs, Some(wake)),
@@ -654,6 +657,10 @@ pub async fn run_daemon(
                 }
             }
             Some(config) = reloads.recv() => reload(engine, &mut fleet, config, clock.now()).await?,
+            // A shared database: a finished fetch task frees a slot for the next claim, a
+            // stored batch the hosts its leases held.
+            Some(_) = set.join_next(), if shared && !set.is_empty() => {}
+            () = stored.notified(), if shared => {}
             _ = tick(&mut watchdog) => systemd::watchdog(),
             () = sleep_until_opt(clock.as_ref(), wake) => {}
             res = &mut writer_task => {

@@ -373,6 +373,18 @@ impl Store {
         }
     }
 
+    /// A `poll` starts its round at `since`; on a shared database it joins the round a
+    /// running `poll` of another instance began earlier. Returns the round's start.
+    pub async fn join_round(
+        &self,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<chrono::DateTime<Utc>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(since),
+            Store::Postgres(s) => s.join_round(since).await,
+        }
+    }
+
     /// Renews this instance's heartbeat and leases.
     pub async fn heartbeat(&self) -> Result<(), StoreError> {
         match self {

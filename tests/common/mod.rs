@@ -43,6 +43,8 @@ pub enum Route {
     },
     /// A 200 that takes `delay` before answering (a slow server).
     Slow { delay: Duration, body: Vec<u8> },
+    /// A 200 that waits until the server's gate is open ([`FeedServer::open_gate`]).
+    Gated { body: Vec<u8> },
     /// A 200 whose body never ends.
     Endless,
     /// Accepts the request and never answers.
@@ -68,6 +70,16 @@ struct ServerState {
     changed: std::sync::Condvar,
     in_flight: std::sync::atomic::AtomicUsize,
     max_in_flight: std::sync::atomic::AtomicUsize,
+    gate: GateCell,
+}
+
+/// Holds back [`Route::Gated`] answers until opened.
+struct GateCell(tokio::sync::watch::Sender<bool>);
+
+impl Default for GateCell {
+    fn default() -> Self {
+        GateCell(tokio::sync::watch::channel(false).0)
+    }
 }
 
 /// A loopback HTTP server running on its own thread and runtime.
@@ -159,6 +171,14 @@ async fn serve(State(st): State<Arc<ServerState>>, req: axum::http::Request<Body
         }
         Some(Route::Slow { delay, body }) => {
             tokio::time::sleep(delay).await;
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/rss+xml")
+                .body(Body::from(body))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Some(Route::Gated { body }) => {
+            let mut open = st.gate.0.subscribe();
+            let _ = open.wait_for(|o| *o).await;
             Response::builder()
                 .header(header::CONTENT_TYPE, "application/rss+xml")
                 .body(Body::from(body))
@@ -274,6 +294,11 @@ impl FeedServer {
             );
             log = self.state.changed.wait_timeout(log, left).expect("log").0;
         }
+    }
+
+    /// Lets every [`Route::Gated`] request through, now and from now on.
+    pub fn open_gate(&self) {
+        self.state.gate.0.send_replace(true);
     }
 
     /// Most requests the server was answering at the same time.

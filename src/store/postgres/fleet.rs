@@ -161,7 +161,13 @@ impl PgStore {
             .await
             .ctx("waiting for another instance's claim")?;
         let rows = sqlx::query(
-            "WITH busy AS (
+            "WITH round AS (
+                 -- The earliest round a running instance polls: polls under way together
+                 -- share it, whichever joined first.
+                 SELECT least($8, (SELECT min(round_since) FROM instances
+                                   WHERE round_since IS NOT NULL AND stopped_at IS NULL
+                                     AND heartbeat_at > now() - make_interval(secs => $6))) AS since
+             ), busy AS (
                  SELECT host, count(*) AS n FROM feeds
                  WHERE lease_until IS NOT NULL AND lease_until > now() GROUP BY host
              ), cand AS (
@@ -172,7 +178,8 @@ impl PgStore {
                  WHERE f.id = ANY($1)
                    AND (f.lease_until IS NULL OR f.lease_until <= now())
                    AND (h.next_request_at IS NULL OR h.next_request_at <= $9)
-                   AND CASE WHEN $7 THEN f.last_fetch_at IS NULL OR f.last_fetch_at < $8
+                   AND CASE WHEN $7 THEN f.last_fetch_at IS NULL
+                                         OR f.last_fetch_at < (SELECT since FROM round)
                             ELSE f.active AND f.disabled_reason IS NULL
                                  AND (f.next_poll_at IS NULL OR f.next_poll_at <= $9)
                                  AND (f.retry_until IS NULL OR f.retry_until <= $9)
@@ -230,7 +237,10 @@ impl PgStore {
                                  coalesce(h.hold_until, $5), coalesce(h.next_request_at, $5),
                                  $5 + greatest(f.lease_until - now(), interval '0')))
                         FILTER (WHERE f.active AND f.disabled_reason IS NULL),
-                    count(*) FILTER (WHERE $3 AND (f.last_fetch_at IS NULL OR f.last_fetch_at < $4))
+                    count(*) FILTER (WHERE $3 AND (f.last_fetch_at IS NULL OR f.last_fetch_at <
+                        least($4, (SELECT min(round_since) FROM instances
+                                   WHERE round_since IS NOT NULL AND stopped_at IS NULL
+                                     AND heartbeat_at > now() - make_interval(secs => $6)))))
              FROM feeds f LEFT JOIN hosts h ON h.host = f.host
              WHERE f.id = ANY($1) AND NOT (f.id = ANY($2))",
         )
@@ -239,6 +249,7 @@ impl PgStore {
         .bind(round)
         .bind(since)
         .bind(now)
+        .bind(secs(me.lease))
         .fetch_one(&mut *tx)
         .await
         .ctx("finding the next due feed")?;
@@ -250,6 +261,29 @@ impl PgStore {
             next,
             waiting: usize::try_from(waiting).unwrap_or(0),
         })
+    }
+
+    /// A `poll` begins a round at `since`. Claims of its round count a feed as fetched when
+    /// anyone fetched it since the earliest round a running instance polls (so polls started
+    /// together split one round, whichever began first). Returns that round's start so far.
+    pub async fn join_round(&self, since: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+        let me = self.me()?;
+        sqlx::query("UPDATE instances SET round_since = $2 WHERE id = $1")
+            .bind(me.id)
+            .bind(since)
+            .execute(&self.pool)
+            .await
+            .ctx("starting a round")?;
+        let earliest: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT min(round_since) FROM instances
+             WHERE round_since IS NOT NULL AND stopped_at IS NULL
+               AND heartbeat_at > now() - make_interval(secs => $1)",
+        )
+        .bind(secs(me.lease))
+        .fetch_one(&self.pool)
+        .await
+        .ctx("finding the round under way")?;
+        Ok(earliest.map_or(since, |e| e.min(since)))
     }
 
     /// This instance is alive: its heartbeat and every lease it holds are renewed.

@@ -642,10 +642,15 @@ async fn update_feed(
     let ok = update.status.is_success();
     let info = update.info.clone().unwrap_or_default();
     let (etag, last_modified) = update.validators.clone().unwrap_or_default();
+    // Full precision: a `poll` round compares fetch times with its start.
     let fetched_at = update
         .fetched_at
-        .map(crate::model::rfc3339)
-        .unwrap_or_else(|| now.to_string());
+        .or_else(|| {
+            DateTime::parse_from_rfc3339(now)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        })
+        .map(text::in_range);
     let done = sqlx::query(
         "UPDATE feeds SET
             last_fetch_at = $2::timestamptz,
