@@ -93,10 +93,11 @@ impl Writer {
 
     /// Stores entries for a feed without touching its polling state (archive backfill).
     pub async fn ingest_entries(
-        &self,
+        &mut self,
         feed_id: i64,
         entries: &[NewEntry],
     ) -> Result<IngestStats, StoreError> {
+        self.open_numbering().await;
         self.store
             .ingest_entries(feed_id, entries, &self.rules())
             .await
@@ -285,17 +286,27 @@ impl Writer {
         Ok(written.len())
     }
 
+    /// A shared database numbers records (when it stores them) only once it knows the corpus
+    /// folder's numbers: the folder is opened first. False when it cannot be (logged).
+    async fn open_numbering(&mut self) -> bool {
+        if self.corpus.is_some() || !self.store.is_shared() {
+            return true;
+        }
+        match self.with_corpus(|_| ()).await {
+            Ok(()) => true,
+            Err(e) => {
+                self.note_corpus_error(&e);
+                false
+            }
+        }
+    }
+
     /// Writes every pending record, one batch and one barrier at a time. A corpus error (full
     /// disk, read-only folder) is logged and kept for the summary; the entries stay pending in
     /// the database and are written by a later flush.
     pub async fn flush_records(&mut self) -> Result<usize, StoreError> {
         let mut total = 0;
-        if self.corpus.is_none()
-            && self.store.is_shared()
-            && let Err(e) = self.with_corpus(|_| ()).await
-        {
-            // The database numbers records only once it knows the folder's numbers.
-            self.note_corpus_error(&e);
+        if !self.open_numbering().await {
             return Ok(0);
         }
         loop {

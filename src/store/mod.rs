@@ -32,6 +32,7 @@
 
 mod batch;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::collections::HashMap;

@@ -174,11 +174,14 @@ impl BatchSql for PgBatch {
             "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
                                   record_date, content_text, content_hash, first_seen_at,
                                   content_html, feed_text, feed_hash, text_source, language,
-                                  fingerprint, excluded, cluster_id, stored_by)
+                                  fingerprint, excluded, cluster_id, stored_by, record_seq)
              SELECT id, key, guid, url, title, author, published, updated, record_date,
                     content_text, content_hash, first_seen_at, content_html, feed_text,
                     feed_hash, text_source, language, decode(fingerprint, 'hex'), excluded,
-                    cluster_id, stored_by
+                    cluster_id, stored_by,
+                    -- The record's number, for the entries that get one.
+                    CASE WHEN excluded IS NULL AND content_text <> ''
+                         THEN nextval('record_numbers') END
              FROM json_to_recordset($1::json) AS r(
                  id bigint, key text, guid text, url text, title text, author text,
                  published timestamptz, updated timestamptz, record_date text,

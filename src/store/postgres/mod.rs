@@ -22,6 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::batch::{Batch, BatchSql, Staged, store_entries};
+use super::rows;
 use super::{
     EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
     SearchQuery, StoreError, Totals, now_rfc3339,
@@ -40,6 +41,8 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
         self.map_err(|source| StoreError::Query { context, source })
     }
 }
+
+rows::impl_cells!(PgRow);
 
 /// Reads a column, with a type check instead of a panic.
 pub(super) trait Col {
@@ -326,45 +329,74 @@ impl PgStore {
     }
 
     /// Entries without a durable record, oldest publication first, each with its record
-    /// number (given here, from the sequence, the first time it is asked for). Rows another
-    /// instance is numbering at this moment are skipped, never waited for.
+    /// number (from the sequence).
     pub async fn pending_records(
         &self,
         limit: usize,
         with_html: bool,
     ) -> Result<Vec<PendingRecord>, StoreError> {
-        let rows = sqlx::query(
-            "WITH p AS (
-                 SELECT id FROM entries
-                 WHERE (record_path IS NULL OR record_stale) AND content_text <> ''
-                       AND excluded IS NULL
-                       -- This instance's own, and those of instances that are gone.
-                       AND (stored_by IS NULL OR stored_by = $3 OR NOT EXISTS (
-                              SELECT 1 FROM instances i WHERE i.id = entries.stored_by
-                                 AND i.stopped_at IS NULL
-                                 AND i.heartbeat_at > now() - make_interval(secs => $4)))
-                 ORDER BY coalesce(published, first_seen_at), id
-                 LIMIT $1
-                 FOR UPDATE SKIP LOCKED
-             ), numbered AS (
-                 UPDATE entries e SET record_seq = nextval('record_numbers')
-                 FROM p WHERE e.id = p.id AND e.record_seq IS NULL
-                 RETURNING e.id, e.record_seq
-             )
-             SELECT e.id, e.key, e.record_date, e.content_text, e.record_path, e.title,
-                    e.author, e.url, CASE WHEN $2 THEN e.content_html END,
-                    coalesce(n.record_seq, e.record_seq)
-             FROM entries e JOIN p ON p.id = e.id LEFT JOIN numbered n ON n.id = e.id
-             ORDER BY coalesce(e.published, e.first_seen_at), e.id",
-        )
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(with_html)
-        .bind(self.me_id())
-        .bind(fleet::gone_after(self.me.as_deref()))
-        .fetch_all(&self.pool)
-        .await
-        .ctx("listing entries without a record")?;
-        rows.iter().map(pending_from_row).collect()
+        let select = "SELECT id, key, record_date, content_text, record_path, title, author, url,
+                    CASE WHEN $2 THEN content_html END, record_seq
+             FROM entries
+             WHERE (record_path IS NULL OR record_stale) AND content_text <> ''
+                   AND excluded IS NULL
+                   -- This instance's own, and those of instances that are gone.
+                   AND (stored_by IS NULL OR stored_by = $3 OR NOT EXISTS (
+                          SELECT 1 FROM instances i WHERE i.id = entries.stored_by
+                             AND i.stopped_at IS NULL
+                             AND i.heartbeat_at > now() - make_interval(secs => $4)))
+             ORDER BY coalesce(published, first_seen_at), id
+             LIMIT $1";
+        let read = || {
+            sqlx::query(select)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind(with_html)
+                .bind(self.me_id())
+                .bind(fleet::gone_after(self.me.as_deref()))
+        };
+        let rows = read()
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing entries without a record")?;
+        let mut records: Vec<PendingRecord> = rows
+            .iter()
+            .map(pending_from_row)
+            .collect::<Result<_, _>>()?;
+        // Numbers are given at insert; an entry that had no text then gets its number now. Two
+        // instances numbering the same row: the second finds it numbered (the row lock makes it
+        // wait and check again), so both read back the one number.
+        let unnumbered: Vec<i64> = records
+            .iter()
+            .filter(|r| r.record_seq.is_none())
+            .map(|r| r.entry_id)
+            .collect();
+        if !unnumbered.is_empty() {
+            let numbered = sqlx::query(
+                "UPDATE entries SET record_seq = nextval('record_numbers')
+                 WHERE id = ANY($1) AND record_seq IS NULL",
+            )
+            .bind(&unnumbered)
+            .execute(&self.pool)
+            .await;
+            numbered.ctx("numbering records")?;
+            let seqs = sqlx::query("SELECT id, record_seq FROM entries WHERE id = ANY($1)")
+                .bind(&unnumbered)
+                .fetch_all(&self.pool)
+                .await
+                .ctx("reading record numbers")?;
+            let mut by_id = HashMap::with_capacity(seqs.len());
+            for r in &seqs {
+                by_id.insert(r.col::<i64>(0)?, r.col::<Option<i64>>(1)?);
+            }
+            for rec in records.iter_mut().filter(|r| r.record_seq.is_none()) {
+                rec.record_seq = by_id
+                    .get(&rec.entry_id)
+                    .copied()
+                    .flatten()
+                    .and_then(|n| u64::try_from(n).ok());
+            }
+        }
+        Ok(records)
     }
 
     pub async fn record_paths(&self) -> Result<Vec<(i64, String)>, StoreError> {
@@ -519,32 +551,7 @@ impl PgStore {
         .fetch(&self.pool);
         let mut n = 0;
         while let Some(r) = rows.try_next().await.ctx("listing entries")? {
-            let feeds: Option<String> = r.col(12)?;
-            let row = EntryRow {
-                id: r.col(0)?,
-                key: r.col(1)?,
-                guid: r.col(2)?,
-                url: r.col(3)?,
-                title: r.col(4)?,
-                author: r.col(5)?,
-                published: r.col(6)?,
-                updated: r.col(7)?,
-                record_date: r.col(8)?,
-                text: r.col(9)?,
-                record_path: r.col(10)?,
-                first_seen_at: r.col(11)?,
-                feeds: feeds
-                    .map(|f| f.split('\n').map(str::to_string).collect())
-                    .unwrap_or_default(),
-                language: r.col(13)?,
-                cluster_id: r.col(14)?,
-                text_source: r.col(15)?,
-                feed_text: r.col(16)?,
-                excluded: r.col(17)?,
-                content_hash: r.col(18)?,
-                updated_at: r.col(19)?,
-                content_html: r.col(20)?,
-            };
+            let row = rows::entry_row(&r)?;
             n += 1;
             if let Err(e) = each(row) {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -568,23 +575,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .ctx("listing feeds")?;
-        rows.iter()
-            .map(|r| -> Result<_, StoreError> {
-                Ok(FeedRow {
-                    name: r.col(0)?,
-                    url: r.col(1)?,
-                    active: r.col(2)?,
-                    last_status: r.col(3)?,
-                    error_count: r.col(4)?,
-                    last_error: r.col(5)?,
-                    last_fetch_at: r.col(6)?,
-                    next_poll_at: r.col(7)?,
-                    disabled_reason: r.col(8)?,
-                    entries: r.col(9)?,
-                    leased_by: r.col(10)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| rows::feed_row(r, Some(10))).collect()
     }
 
     pub async fn site_urls(&self) -> Result<HashMap<String, String>, StoreError> {
@@ -723,16 +714,5 @@ async fn update_feed(
 }
 
 fn pending_from_row(r: &PgRow) -> Result<PendingRecord, StoreError> {
-    Ok(PendingRecord {
-        entry_id: r.col(0)?,
-        key: r.col(1)?,
-        record_date: r.col(2)?,
-        content_text: r.col(3)?,
-        record_path: r.col(4)?,
-        title: r.col(5)?,
-        author: r.col(6)?,
-        url: r.col(7)?,
-        content_html: r.col(8)?,
-        record_seq: r.col::<Option<i64>>(9)?.and_then(|n| u64::try_from(n).ok()),
-    })
+    rows::pending_record(r, Some(9))
 }

@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 use super::batch::{Batch, BatchSql, Staged, store_entries};
+use super::rows;
 use super::{
     EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
     SearchQuery, StoreError, Totals, now_rfc3339,
@@ -64,6 +65,8 @@ async fn connect(
         .await
         .map_err(open_err)
 }
+
+rows::impl_cells!(sqlx::sqlite::SqliteRow);
 
 /// Reads a column, with a type check instead of a panic: a value of the wrong type (written by
 /// a user's own tool, say) is an error naming the column.
@@ -515,32 +518,7 @@ impl SqliteStore {
         .fetch(&self.pool);
         let mut n = 0;
         while let Some(r) = rows.try_next().await.ctx("listing entries")? {
-            let feeds: Option<String> = r.col(12)?;
-            let row = EntryRow {
-                id: r.col(0)?,
-                key: r.col(1)?,
-                guid: r.col(2)?,
-                url: r.col(3)?,
-                title: r.col(4)?,
-                author: r.col(5)?,
-                published: r.col(6)?,
-                updated: r.col(7)?,
-                record_date: r.col(8)?,
-                text: r.col(9)?,
-                record_path: r.col(10)?,
-                first_seen_at: r.col(11)?,
-                feeds: feeds
-                    .map(|f| f.split('\n').map(str::to_string).collect())
-                    .unwrap_or_default(),
-                language: r.col(13)?,
-                cluster_id: r.col(14)?,
-                text_source: r.col(15)?,
-                feed_text: r.col(16)?,
-                excluded: r.col(17)?,
-                content_hash: r.col(18)?,
-                updated_at: r.col(19)?,
-                content_html: r.col(20)?,
-            };
+            let row = rows::entry_row(&r)?;
             n += 1;
             if let Err(e) = each(row) {
                 // A closed pipe (`| head`) ends the listing; it is not a database error.
@@ -564,21 +542,7 @@ impl SqliteStore {
         .await
         .ctx("listing feeds")?;
         rows.iter()
-            .map(|r| -> Result<_, StoreError> {
-                Ok(FeedRow {
-                    name: r.col(0)?,
-                    url: r.col(1)?,
-                    active: r.col::<i64>(2)? != 0,
-                    last_status: r.col(3)?,
-                    error_count: r.col(4)?,
-                    last_error: r.col(5)?,
-                    last_fetch_at: r.col(6)?,
-                    next_poll_at: r.col(7)?,
-                    disabled_reason: r.col(8)?,
-                    entries: r.col(9)?,
-                    leased_by: None,
-                })
-            })
+            .map(|r| rows::feed_row(r, None))
             .collect::<Result<_, _>>()
     }
 
@@ -713,18 +677,7 @@ async fn update_feed(
 }
 
 fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PendingRecord, StoreError> {
-    Ok(PendingRecord {
-        entry_id: r.col(0)?,
-        key: r.col(1)?,
-        record_date: r.col(2)?,
-        content_text: r.col(3)?,
-        record_path: r.col(4)?,
-        title: r.col(5)?,
-        author: r.col(6)?,
-        url: r.col(7)?,
-        content_html: r.col(8)?,
-        record_seq: None,
-    })
+    rows::pending_record(r, None)
 }
 
 /// A stored time (RFC 3339 text); a value that does not read as one (a hand edit) is no time.

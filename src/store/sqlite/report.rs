@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::{Col, Context, SqliteStore};
+use crate::store::rows;
 use crate::store::{DayCount, ReportData, StoreError, WeekShare};
 
 impl SqliteStore {
@@ -59,15 +60,7 @@ impl SqliteStore {
             .fetch_all(&self.pool)
             .await
             .ctx(context)?;
-        rows.iter()
-            .map(|r| {
-                Ok(DayCount {
-                    day: r.col(0)?,
-                    key: r.col(1)?,
-                    n: r.col(2)?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::day_count).collect()
     }
 
     /// New entries per week (weeks start on Monday) and how many joined an older entry's
@@ -83,15 +76,7 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .ctx("counting near-duplicates per week")?;
-        rows.iter()
-            .map(|r| {
-                Ok(WeekShare {
-                    week: r.col::<Option<String>>(0)?.unwrap_or_default(),
-                    entries: r.col(1)?,
-                    near_duplicates: r.col(2)?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::week_share).collect()
     }
 
     async fn last_success(&self) -> Result<HashMap<String, String>, StoreError> {

@@ -1,0 +1,130 @@
+//! Result rows into the store's types, for every backend: both select the same columns in the
+//! same order, so one function per type reads them (with a type check instead of a panic: a
+//! value of the wrong type, written by a user's own tool, is an error naming what was read).
+
+use super::{DayCount, EntryRow, FeedRow, StoreError, WeekShare};
+use crate::model::record::PendingRecord;
+
+/// A result row of some backend, read by column index and type (each backend implements it
+/// for its row type).
+pub(crate) trait Cells {
+    fn text(&self, index: usize) -> Result<String, StoreError>;
+    fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError>;
+    fn int(&self, index: usize) -> Result<i64, StoreError>;
+    fn opt_int(&self, index: usize) -> Result<Option<i64>, StoreError>;
+    fn flag(&self, index: usize) -> Result<bool, StoreError>;
+}
+
+/// Implements [`Cells`] for a backend's row type (with a type check instead of a panic: a
+/// value of the wrong type, written by a user's own tool, is an error).
+macro_rules! impl_cells {
+    ($row:ty) => {
+        impl $crate::store::rows::Cells for $row {
+            fn text(&self, i: usize) -> Result<String, $crate::store::StoreError> {
+                self.col(i)
+            }
+            fn opt_text(&self, i: usize) -> Result<Option<String>, $crate::store::StoreError> {
+                self.col(i)
+            }
+            fn int(&self, i: usize) -> Result<i64, $crate::store::StoreError> {
+                self.col(i)
+            }
+            fn opt_int(&self, i: usize) -> Result<Option<i64>, $crate::store::StoreError> {
+                self.col(i)
+            }
+            fn flag(&self, i: usize) -> Result<bool, $crate::store::StoreError> {
+                self.col(i)
+            }
+        }
+    };
+}
+pub(crate) use impl_cells;
+
+/// `id, key, guid, url, title, author, published, updated, record_date, content_text,
+/// record_path, first_seen_at, feeds (newline-separated), language, cluster_id, text_source,
+/// feed_text, excluded, content_hash, updated_at, content_html`.
+pub(crate) fn entry_row(r: &impl Cells) -> Result<EntryRow, StoreError> {
+    let feeds = r.opt_text(12)?;
+    Ok(EntryRow {
+        id: r.int(0)?,
+        key: r.text(1)?,
+        guid: r.opt_text(2)?,
+        url: r.opt_text(3)?,
+        title: r.opt_text(4)?,
+        author: r.opt_text(5)?,
+        published: r.opt_text(6)?,
+        updated: r.opt_text(7)?,
+        record_date: r.text(8)?,
+        text: r.text(9)?,
+        record_path: r.opt_text(10)?,
+        first_seen_at: r.text(11)?,
+        feeds: feeds
+            .map(|f| f.split('\n').map(str::to_string).collect())
+            .unwrap_or_default(),
+        language: r.opt_text(13)?,
+        cluster_id: r.opt_int(14)?,
+        text_source: r.text(15)?,
+        feed_text: r.opt_text(16)?,
+        excluded: r.opt_text(17)?,
+        content_hash: r.text(18)?,
+        updated_at: r.opt_text(19)?,
+        content_html: r.opt_text(20)?,
+    })
+}
+
+/// `name, url, active, last_status, error_count, last_error, last_fetch_at, next_poll_at,
+/// disabled_reason, entries` and, where the backend has one, the instance holding the feed.
+pub(crate) fn feed_row(r: &impl Cells, leased_by: Option<usize>) -> Result<FeedRow, StoreError> {
+    Ok(FeedRow {
+        name: r.text(0)?,
+        url: r.text(1)?,
+        active: r.flag(2)?,
+        last_status: r.opt_text(3)?,
+        error_count: r.int(4)?,
+        last_error: r.opt_text(5)?,
+        last_fetch_at: r.opt_text(6)?,
+        next_poll_at: r.opt_text(7)?,
+        disabled_reason: r.opt_text(8)?,
+        entries: r.int(9)?,
+        leased_by: leased_by.map(|i| r.opt_text(i)).transpose()?.flatten(),
+    })
+}
+
+/// `id, key, record_date, content_text, record_path, title, author, url, content_html` and,
+/// where the database numbers records, `record_seq`.
+pub(crate) fn pending_record(
+    r: &impl Cells,
+    seq: Option<usize>,
+) -> Result<PendingRecord, StoreError> {
+    let record_seq = seq.map(|i| r.opt_int(i)).transpose()?.flatten();
+    Ok(PendingRecord {
+        entry_id: r.int(0)?,
+        key: r.text(1)?,
+        record_date: r.text(2)?,
+        content_text: r.text(3)?,
+        record_path: r.opt_text(4)?,
+        title: r.opt_text(5)?,
+        author: r.opt_text(6)?,
+        url: r.opt_text(7)?,
+        content_html: r.opt_text(8)?,
+        record_seq: record_seq.and_then(|n| u64::try_from(n).ok()),
+    })
+}
+
+/// `day, key, count`.
+pub(crate) fn day_count(r: &impl Cells) -> Result<DayCount, StoreError> {
+    Ok(DayCount {
+        day: r.text(0)?,
+        key: r.text(1)?,
+        n: r.int(2)?,
+    })
+}
+
+/// `week, entries, near_duplicates`.
+pub(crate) fn week_share(r: &impl Cells) -> Result<WeekShare, StoreError> {
+    Ok(WeekShare {
+        week: r.opt_text(0)?.unwrap_or_default(),
+        entries: r.int(1)?,
+        near_duplicates: r.int(2)?,
+    })
+}
