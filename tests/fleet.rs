@@ -468,3 +468,48 @@ fn one_guid_stored_by_two_instances_at_once_is_one_entry_with_two_feed_links() {
     );
     assert_eq!(rows, [["1", "2"]]);
 }
+
+/// Instances of one PostgreSQL database share a corpus folder; an SQLite instance owns its own:
+/// neither may write into the other's.
+#[test]
+fn a_shared_corpus_folder_is_refused_to_an_sqlite_instance_and_back() {
+    let server = FeedServer::start();
+    server.set_xml("/a.xml", SEED_FEED);
+    let feeds = [("a", server.url("/a.xml"))];
+    let run = "[poll]\ninterval = \"1h\"\nstartup_jitter = \"0s\"\n";
+    let pg = Setup::on(Backend::Postgres, &feeds, run);
+    let lite = Setup::sqlite(&feeds, run);
+    let point_at = |s: &Setup, dir: &std::path::Path| {
+        let text = std::fs::read_to_string(&s.config).expect("config").replace(
+            "corpus_dir = \"data/corpus\"",
+            &format!("corpus_dir = {:?}", dir.display().to_string()),
+        );
+        std::fs::write(&s.config, text).expect("config");
+    };
+    point_at(&lite, &pg.corpus());
+    // A PostgreSQL instance runs: the SQLite one is refused its folder.
+    let (mut daemon, mut log) = spawn_logged(pg.cmd(&["run"]));
+    log.wait_for("feed fetched", Duration::from_secs(60));
+    let (ok, _, err) = lite.poll();
+    assert!(
+        !ok && err.contains("in use by another feedcorpus process"),
+        "{err}"
+    );
+    // A second PostgreSQL instance shares it.
+    let second = pg.sharing(&feeds, run);
+    point_at(&second, &pg.corpus());
+    let (ok, _, err) = second.poll();
+    assert!(ok, "{err}");
+    signal(&daemon, Signal::SIGTERM);
+    let _ = daemon.wait();
+    // An SQLite instance runs: a PostgreSQL one is refused the folder.
+    let (mut daemon, mut log) = spawn_logged(lite.cmd(&["run"]));
+    log.wait_for("daemon started", Duration::from_secs(60));
+    let (ok, _, err) = second.poll();
+    assert!(
+        !ok && err.contains("in use by another feedcorpus process"),
+        "{err}"
+    );
+    signal(&daemon, Signal::SIGTERM);
+    let _ = daemon.wait();
+}

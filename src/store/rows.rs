@@ -2,7 +2,7 @@
 //! same order, so one function per type reads them (with a type check instead of a panic: a
 //! value of the wrong type, written by a user's own tool, is an error naming what was read).
 
-use super::{DayCount, EntryRow, FeedRow, StoreError, WeekShare};
+use super::{DayCount, EntryRow, FeedRow, SearchHit, StoreError, Totals, WeekShare};
 use crate::model::record::PendingRecord;
 
 /// A result row of some backend, read by column index and type (each backend implements it
@@ -13,6 +13,7 @@ pub(crate) trait Cells {
     fn int(&self, index: usize) -> Result<i64, StoreError>;
     fn opt_int(&self, index: usize) -> Result<Option<i64>, StoreError>;
     fn flag(&self, index: usize) -> Result<bool, StoreError>;
+    fn real(&self, index: usize) -> Result<f64, StoreError>;
 }
 
 /// Implements [`Cells`] for a backend's row type (with a type check instead of a panic: a
@@ -33,6 +34,9 @@ macro_rules! impl_cells {
                 self.col(i)
             }
             fn flag(&self, i: usize) -> Result<bool, $crate::store::StoreError> {
+                self.col(i)
+            }
+            fn real(&self, i: usize) -> Result<f64, $crate::store::StoreError> {
                 self.col(i)
             }
         }
@@ -126,5 +130,29 @@ pub(crate) fn week_share(r: &impl Cells) -> Result<WeekShare, StoreError> {
         week: r.opt_text(0)?.unwrap_or_default(),
         entries: r.int(1)?,
         near_duplicates: r.int(2)?,
+    })
+}
+
+/// `entries, entries_today, records, records_pending`.
+pub(crate) fn totals(r: &impl Cells) -> Result<Totals, StoreError> {
+    Ok(Totals {
+        entries: r.int(0)?,
+        entries_today: r.int(1)?,
+        records: r.int(2)?,
+        records_pending: r.int(3)?,
+    })
+}
+
+/// `id, title, url, published, record_path, snippet, rank, feeds`.
+pub(crate) fn search_hit(r: &impl Cells) -> Result<SearchHit, StoreError> {
+    Ok(SearchHit {
+        entry_id: r.int(0)?,
+        title: r.opt_text(1)?,
+        url: r.opt_text(2)?,
+        published: r.opt_text(3)?,
+        record_path: r.opt_text(4)?,
+        snippet: r.opt_text(5)?.unwrap_or_default(),
+        rank: r.real(6)?,
+        feeds: r.opt_text(7)?.unwrap_or_default(),
     })
 }

@@ -503,20 +503,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .ctx("searching")?;
-        rows.iter()
-            .map(|r| -> Result<_, StoreError> {
-                Ok(SearchHit {
-                    entry_id: r.col(0)?,
-                    title: r.col(1)?,
-                    url: r.col(2)?,
-                    published: r.col(3)?,
-                    record_path: r.col(4)?,
-                    snippet: r.col::<Option<String>>(5)?.unwrap_or_default(),
-                    rank: r.col(6)?,
-                    feeds: r.col::<Option<String>>(7)?.unwrap_or_default(),
-                })
-            })
-            .collect()
+        rows.iter().map(rows::search_hit).collect()
     }
 
     /// Streams entries in publication order to `each` (see
@@ -600,12 +587,7 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await
         .ctx("counting entries")?;
-        Ok(Totals {
-            entries: r.col(0)?,
-            entries_today: r.col(1)?,
-            records: r.col(2)?,
-            records_pending: r.col(3)?,
-        })
+        rows::totals(&r)
     }
 
     /// The server keeps its own pages consistent; what can go wrong here is a schema edited by
