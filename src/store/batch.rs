@@ -95,7 +95,8 @@ impl<'a> EntryRow<'a> {
 /// The statements a backend runs for a batch, each on the connection it is given (the
 /// transaction, or a fetch's savepoint).
 pub(crate) trait BatchSql {
-    type Conn;
+    type Db: sqlx::Database<Connection = Self::Conn>;
+    type Conn: sqlx::Connection<Database = Self::Db>;
 
     /// The stored rows among these keys, by key.
     async fn known_rows(
@@ -141,6 +142,16 @@ pub(crate) trait BatchSql {
         now: &str,
     ) -> Result<usize, StoreError>;
 
+    /// Stores a fetch's new state of its feed (`new_entries`: how many it added).
+    async fn update_feed(
+        &mut self,
+        conn: &mut Self::Conn,
+        feed_id: i64,
+        update: &crate::model::feed::FeedUpdate,
+        now: &str,
+        new_entries: usize,
+    ) -> Result<(), StoreError>;
+
     /// Band keys (band, entry id) of the transaction's new entries, sorted.
     async fn write_bands(
         &mut self,
@@ -165,7 +176,7 @@ pub(crate) struct Batch<'a> {
 
 /// The entries one fetch inserted, kept apart until its savepoint is released.
 #[derive(Default)]
-pub(crate) struct Staged<'a> {
+struct Staged<'a> {
     /// Indexed by band key: matching inside one fetch is a lookup, not a scan.
     fresh: FreshIndex<'a>,
     /// Rows this fetch changed among the `known` ones: (key, id).
@@ -190,7 +201,7 @@ impl Staged<'_> {
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) async fn load<B: BatchSql>(
+    async fn load<B: BatchSql>(
         sql: &mut B,
         conn: &mut B::Conn,
         writes: &[FetchWrite<'a>],
@@ -226,7 +237,7 @@ impl<'a> Batch<'a> {
     }
 
     /// A fetch's savepoint was released: its entries are part of the transaction now.
-    pub(crate) fn accept(&mut self, staged: Staged<'a>) {
+    fn accept(&mut self, staged: Staged<'a>) {
         for (key, id) in staged.changed {
             // Later fetches check against the row as it is now.
             self.known.remove(key);
@@ -239,7 +250,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Band keys of every entry the transaction inserted, in key order.
-    pub(crate) fn band_pairs(&self) -> Vec<(i64, i64)> {
+    fn band_pairs(&self) -> Vec<(i64, i64)> {
         let mut pairs: Vec<(i64, i64)> = self
             .fresh
             .iter()
@@ -250,8 +261,53 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// Stores several fetches on `conn` (a transaction), each inside its own savepoint: a fetch
+/// whose writes fail is rolled back alone and reported in its slot, the others are kept. The
+/// band keys of everything stored are written last. Returns each fetch's result and the batch
+/// (what it inserted), for the caller's own last steps before its commit.
+pub(crate) async fn store_fetches<'a, B: BatchSql>(
+    sql: &mut B,
+    conn: &mut B::Conn,
+    writes: &[FetchWrite<'a>],
+    now: &str,
+    rules: &IngestRules<'_>,
+) -> Result<(Vec<Result<IngestStats, StoreError>>, Batch<'a>), StoreError> {
+    let query = |context: &'static str| move |source| StoreError::Query { context, source };
+    let mut batch = Batch::load(sql, conn, writes).await?;
+    let mut out = Vec::with_capacity(writes.len());
+    for w in writes {
+        let mut sp = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(query("starting a savepoint"))?;
+        let mut staged = Staged::new(w.entries.len());
+        let mut written = store_entries(sql, &mut sp, w, now, rules, &batch, &mut staged).await;
+        if let (Ok(()), Some(update)) = (&written, w.update) {
+            written = sql
+                .update_feed(&mut sp, w.feed_id, update, now, staged.stats.new)
+                .await;
+        }
+        match written {
+            Ok(()) => {
+                sp.commit().await.map_err(query("releasing a savepoint"))?;
+                let stats = staged.stats;
+                batch.accept(staged);
+                out.push(Ok(stats));
+            }
+            Err(e) => {
+                // Nothing of the fetch was stored; its staged entries are dropped with it.
+                sp.rollback()
+                    .await
+                    .map_err(query("rolling back a savepoint"))?;
+                out.push(Err(e));
+            }
+        }
+    }
+    sql.write_bands(conn, &batch.band_pairs()).await?;
+    Ok((out, batch))
+}
+
 /// Stores one fetch's entries inside its savepoint: updates of known entries, new rows, links.
-pub(crate) async fn store_entries<'a, B: BatchSql>(
+async fn store_entries<'a, B: BatchSql>(
     sql: &mut B,
     conn: &mut B::Conn,
     w: &FetchWrite<'a>,

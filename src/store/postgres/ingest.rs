@@ -76,7 +76,19 @@ impl<'a> PgEntry<'a> {
 }
 
 impl BatchSql for PgBatch {
+    type Db = sqlx::Postgres;
     type Conn = PgConnection;
+
+    async fn update_feed(
+        &mut self,
+        conn: &mut PgConnection,
+        feed_id: i64,
+        update: &crate::model::feed::FeedUpdate,
+        now: &str,
+        new_entries: usize,
+    ) -> Result<(), StoreError> {
+        super::update_feed(conn, feed_id, update, now, new_entries, self.stored_by).await
+    }
 
     async fn known_rows(
         &mut self,

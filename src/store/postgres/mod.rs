@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
-use super::batch::{Batch, BatchSql, Staged, store_entries};
+use super::batch::store_fetches;
 use super::rows;
 use super::{
     EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
@@ -290,40 +290,7 @@ impl PgStore {
         let mut sql = PgBatch {
             stored_by: self.me_id(),
         };
-        let mut batch = Batch::load(&mut sql, &mut tx, writes).await?;
-        let mut out = Vec::with_capacity(writes.len());
-        for w in writes {
-            let mut sp = sqlx::Connection::begin(&mut *tx)
-                .await
-                .ctx("starting a savepoint")?;
-            let mut staged = Staged::new(w.entries.len());
-            let mut written =
-                store_entries(&mut sql, &mut sp, w, &now, rules, &batch, &mut staged).await;
-            if let (Ok(()), Some(update)) = (&written, w.update) {
-                written = update_feed(
-                    &mut sp,
-                    w.feed_id,
-                    update,
-                    &now,
-                    staged.stats.new,
-                    self.me_id(),
-                )
-                .await;
-            }
-            match written {
-                Ok(()) => {
-                    sp.commit().await.ctx("releasing a savepoint")?;
-                    let stats = staged.stats;
-                    batch.accept(staged);
-                    out.push(Ok(stats));
-                }
-                Err(e) => {
-                    sp.rollback().await.ctx("rolling back a savepoint")?;
-                    out.push(Err(e));
-                }
-            }
-        }
-        sql.write_bands(&mut tx, &batch.band_pairs()).await?;
+        let (out, _) = store_fetches(&mut sql, &mut tx, writes, &now, rules).await?;
         tx.commit().await.ctx("committing fetches")?;
         Ok(out)
     }
@@ -604,7 +571,7 @@ impl PgStore {
     }
 }
 
-async fn update_feed(
+pub(super) async fn update_feed(
     conn: &mut PgConnection,
     feed_id: i64,
     update: &FeedUpdate,

@@ -25,7 +25,19 @@ pub(super) struct SqliteBatch {
 const BAND_CHUNK: usize = 4096;
 
 impl BatchSql for SqliteBatch {
+    type Db = sqlx::Sqlite;
     type Conn = SqliteConnection;
+
+    async fn update_feed(
+        &mut self,
+        conn: &mut SqliteConnection,
+        feed_id: i64,
+        update: &crate::model::feed::FeedUpdate,
+        now: &str,
+        new_entries: usize,
+    ) -> Result<(), StoreError> {
+        super::update_feed(conn, feed_id, update, now, new_entries).await
+    }
 
     async fn known_rows(
         &mut self,

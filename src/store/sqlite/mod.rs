@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
-use super::batch::{Batch, BatchSql, Staged, store_entries};
+use super::batch::store_fetches;
 use super::rows;
 use super::{
     EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
@@ -309,33 +309,7 @@ impl SqliteStore {
         let now = now_rfc3339();
         let mut tx = self.write_tx().await?;
         let mut sql = SqliteBatch::default();
-        let mut batch = Batch::load(&mut sql, &mut tx, writes).await?;
-        let mut out = Vec::with_capacity(writes.len());
-        for w in writes {
-            let mut sp = sqlx::Connection::begin(&mut *tx)
-                .await
-                .ctx("starting a savepoint")?;
-            let mut staged = Staged::new(w.entries.len());
-            let mut written =
-                store_entries(&mut sql, &mut sp, w, &now, rules, &batch, &mut staged).await;
-            if let (Ok(()), Some(update)) = (&written, w.update) {
-                written = update_feed(&mut sp, w.feed_id, update, &now, staged.stats.new).await;
-            }
-            match written {
-                Ok(()) => {
-                    sp.commit().await.ctx("releasing a savepoint")?;
-                    let stats = staged.stats;
-                    batch.accept(staged);
-                    out.push(Ok(stats));
-                }
-                Err(e) => {
-                    // Nothing of the fetch was stored; its staged entries are dropped with it.
-                    sp.rollback().await.ctx("rolling back a savepoint")?;
-                    out.push(Err(e));
-                }
-            }
-        }
-        sql.write_bands(&mut tx, &batch.band_pairs()).await?;
+        let (out, batch) = store_fetches(&mut sql, &mut tx, writes, &now, rules).await?;
         if let Some(first_id) = sql.first_id.filter(|_| !batch.inserted.is_empty()) {
             // The full-text index is fed once per transaction rather than by a per-row trigger:
             // FTS5 flushes its buffer at every statement savepoint, and one flush per entry
@@ -583,7 +557,7 @@ fn fts_query(words: &str, raw: bool) -> String {
         .join(" ")
 }
 
-async fn update_feed(
+pub(super) async fn update_feed(
     conn: &mut SqliteConnection,
     feed_id: i64,
     update: &FeedUpdate,
