@@ -156,3 +156,27 @@ pub(crate) fn search_hit(r: &impl Cells) -> Result<SearchHit, StoreError> {
         feeds: r.opt_text(7)?.unwrap_or_default(),
     })
 }
+
+/// Hands each streamed entry row to `each`, in order; returns how many. A closed pipe (`| head`)
+/// ends the listing; it is not a database error.
+pub(crate) async fn each_entry<R: Cells>(
+    mut rows: impl futures_util::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    mut each: impl FnMut(EntryRow) -> std::io::Result<()>,
+) -> Result<usize, StoreError> {
+    use futures_util::TryStreamExt;
+    let mut n = 0;
+    while let Some(r) = rows.try_next().await.map_err(|source| StoreError::Query {
+        context: "listing entries",
+        source,
+    })? {
+        let row = entry_row(&r)?;
+        n += 1;
+        if let Err(e) = each(row) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                break;
+            }
+            return Err(StoreError::Output(e));
+        }
+    }
+    Ok(n)
+}

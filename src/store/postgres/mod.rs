@@ -478,10 +478,9 @@ impl PgStore {
     pub async fn for_each_entry(
         &self,
         filter: &EntryFilter<'_>,
-        mut each: impl FnMut(EntryRow) -> std::io::Result<()>,
+        each: impl FnMut(EntryRow) -> std::io::Result<()>,
     ) -> Result<usize, StoreError> {
-        use futures_util::TryStreamExt;
-        let mut rows = sqlx::query(
+        let rows = sqlx::query(
             "SELECT e.id, e.key, e.guid, e.url, e.title, e.author, rfc3339(e.published),
                     rfc3339(e.updated), e.record_date, e.content_text, e.record_path,
                     rfc3339(e.first_seen_at),
@@ -503,18 +502,7 @@ impl PgStore {
         .bind(filter.until)
         .bind(filter.language.map(clean))
         .fetch(&self.pool);
-        let mut n = 0;
-        while let Some(r) = rows.try_next().await.ctx("listing entries")? {
-            let row = rows::entry_row(&r)?;
-            n += 1;
-            if let Err(e) = each(row) {
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    break;
-                }
-                return Err(StoreError::Output(e));
-            }
-        }
-        Ok(n)
+        rows::each_entry(rows, each).await
     }
 
     pub async fn feed_rows(&self) -> Result<Vec<FeedRow>, StoreError> {

@@ -454,10 +454,9 @@ impl SqliteStore {
     pub async fn for_each_entry(
         &self,
         filter: &EntryFilter<'_>,
-        mut each: impl FnMut(EntryRow) -> std::io::Result<()>,
+        each: impl FnMut(EntryRow) -> std::io::Result<()>,
     ) -> Result<usize, StoreError> {
-        use futures_util::TryStreamExt;
-        let mut rows = sqlx::query(
+        let rows = sqlx::query(
             "SELECT e.id, e.key, e.guid, e.url, e.title, e.author, e.published, e.updated,
                     e.record_date, e.content_text, e.record_path, e.first_seen_at,
                     (SELECT group_concat(f.name, char(10)) FROM feed_entries fe
@@ -477,19 +476,7 @@ impl SqliteStore {
         .bind(filter.until)
         .bind(filter.language)
         .fetch(&self.pool);
-        let mut n = 0;
-        while let Some(r) = rows.try_next().await.ctx("listing entries")? {
-            let row = rows::entry_row(&r)?;
-            n += 1;
-            if let Err(e) = each(row) {
-                // A closed pipe (`| head`) ends the listing; it is not a database error.
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    break;
-                }
-                return Err(StoreError::Output(e));
-            }
-        }
-        Ok(n)
+        rows::each_entry(rows, each).await
     }
 
     /// One row per configured or formerly configured feed, with its health and size.
