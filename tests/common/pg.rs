@@ -1,7 +1,10 @@
 //! A throwaway PostgreSQL cluster for the tests: Debian's `postgresql` package, `initdb` in a
 //! temp folder, the server listening only on a Unix socket in that folder, one fresh database
-//! per test. The server is this test process's child and dies with it (parent-death signal);
-//! when the tests run as root it runs as the `postgres` user, which the package creates.
+//! per test. The server is this test process's child: when the process exits it is shut down
+//! and its folder removed (an exit handler), and should the process be killed instead, the
+//! server dies with it (parent-death signal) and the next test process removes the folder.
+//! When the tests run as root the server runs as the `postgres` user, which the package
+//! creates.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -66,6 +69,59 @@ fn as_server_user(cmd: &mut Command) -> &mut Command {
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
+/// The server's pid and folder, for the exit handler.
+static RUNNING: OnceLock<(i32, PathBuf)> = OnceLock::new();
+
+const PREFIX: &str = "fc-pg";
+
+/// At exit: an immediate shutdown of the server (SIGQUIT), a wait for it, the folder removed.
+extern "C" fn stop_at_exit() {
+    let Some((pid, dir)) = RUNNING.get() else {
+        return;
+    };
+    unsafe {
+        libc::kill(*pid, libc::SIGQUIT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let mut status = 0;
+        let done = unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
+        if done != 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Folders of earlier test processes that were killed: no live server, older than ten
+/// minutes (a folder that young may be another test process's, still starting).
+fn sweep_stale() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        if !name.to_str().is_some_and(|n| n.starts_with(PREFIX)) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(600));
+        let pid_file = e.path().join("data/postmaster.pid");
+        let alive = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
+            .is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+        if old && !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// The test process's cluster, started on first use.
 pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(start)
@@ -73,8 +129,9 @@ pub fn cluster() -> &'static Cluster {
 
 fn start() -> Cluster {
     let bin = bin_dir();
+    sweep_stale();
     let keep = tempfile::Builder::new()
-        .prefix("fc-pg")
+        .prefix(PREFIX)
         .tempdir()
         .expect("tempdir");
     let dir = keep.path().to_path_buf();
@@ -119,6 +176,9 @@ fn start() -> Cluster {
             .args(["-c", "listen_addresses="])
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
+            // Little WAL: the folder stays small.
+            .args(["-c", "wal_level=minimal", "-c", "max_wal_senders=0"])
+            .args(["-c", "max_wal_size=64MB", "-c", "min_wal_size=32MB"])
             .args([
                 "-c",
                 "shared_buffers=32MB",
@@ -146,9 +206,17 @@ fn start() -> Cluster {
             }
         }
     });
-    rx.recv()
+    let pid = rx
+        .recv()
         .expect("server thread")
         .unwrap_or_else(|e| panic!("cannot start postgres: {e}"));
+    if let Ok(pid) = i32::try_from(pid)
+        && RUNNING.set((pid, dir.clone())).is_ok()
+    {
+        unsafe {
+            libc::atexit(stop_at_exit);
+        }
+    }
     let cluster = Cluster {
         dir,
         port,
