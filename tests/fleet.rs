@@ -182,6 +182,11 @@ fn check_corpus(setups: &[Setup]) {
     assert_eq!(db.integrity(), "ok");
 }
 
+/// `feedcorpus run` for each setup; the logs are read (and kept) so no instance blocks on them.
+fn run_all(setups: &[Setup]) -> (Vec<Spawned>, Vec<LogWatch>) {
+    setups.iter().map(|s| spawn_logged(s.cmd(&["run"]))).unzip()
+}
+
 fn stop(children: &mut [Spawned]) {
     for c in children.iter() {
         signal(c, Signal::SIGTERM);
@@ -197,13 +202,7 @@ fn three_instances_fetch_every_feed_once_per_round_within_the_fleets_host_limit(
     let farm = Farm::start(Duration::from_millis(20));
     let interval = Duration::from_secs(4);
     let setups = instances(3, &farm, "4s", "30s", false);
-    let mut children: Vec<Spawned> = Vec::new();
-    let mut logs = Vec::new();
-    for s in &setups {
-        let (child, log) = spawn_logged(s.cmd(&["run"]));
-        children.push(child);
-        logs.push(log);
-    }
+    let (mut children, _logs) = run_all(&setups);
     wait_until(Duration::from_secs(180), "three rounds", || {
         farm.fetched_at_least(3)
     });
@@ -240,13 +239,7 @@ fn three_instances_fetch_every_feed_once_per_round_within_the_fleets_host_limit(
 fn a_killed_instances_feeds_are_taken_over_within_the_lease() {
     let farm = Farm::start(Duration::from_millis(150));
     let setups = instances(3, &farm, "1h", "4s", true);
-    let mut children: Vec<Spawned> = Vec::new();
-    let mut logs = Vec::new();
-    for s in &setups {
-        let (child, log) = spawn_logged(s.cmd(&["run"]));
-        children.push(child);
-        logs.push(log);
-    }
+    let (mut children, _logs) = run_all(&setups);
     let total = HOSTS.len() * FEEDS_PER_HOST;
     wait_until(Duration::from_secs(120), "a third of the round", || {
         farm.total() >= total / 3

@@ -2,11 +2,44 @@
 //! same order, so one function per type reads them (with a type check instead of a panic: a
 //! value of the wrong type, written by a user's own tool, is an error naming what was read).
 
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
 use super::{DayCount, EntryRow, FeedRow, SearchHit, StoreError, Totals, WeekShare};
 use crate::model::record::PendingRecord;
 
-/// A result row of some backend, read by column index and type (each backend implements it
-/// for its row type).
+/// Database errors with what was being done.
+pub(crate) trait Context<T> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn ctx(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Query { context, source })
+    }
+}
+
+/// Reads a column of any backend's row, with a type check instead of a panic: a value of the
+/// wrong type (written by a user's own tool, say) is an error naming what was read.
+pub(crate) trait Col: Row {
+    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: Decode<'r, Self::Database> + Type<Self::Database>;
+}
+
+impl<R: Row> Col for R
+where
+    usize: ColumnIndex<R>,
+{
+    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: Decode<'r, Self::Database> + Type<Self::Database>,
+    {
+        self.try_get(index)
+            .ctx("reading a row (a value of an unexpected type?)")
+    }
+}
+
+/// A result row read by column index and type: what the shared readers below need.
 pub(crate) trait Cells {
     fn text(&self, index: usize) -> Result<String, StoreError>;
     fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError>;
@@ -16,33 +49,33 @@ pub(crate) trait Cells {
     fn real(&self, index: usize) -> Result<f64, StoreError>;
 }
 
-/// Implements [`Cells`] for a backend's row type (with a type check instead of a panic: a
-/// value of the wrong type, written by a user's own tool, is an error).
-macro_rules! impl_cells {
-    ($row:ty) => {
-        impl $crate::store::rows::Cells for $row {
-            fn text(&self, i: usize) -> Result<String, $crate::store::StoreError> {
-                self.col(i)
-            }
-            fn opt_text(&self, i: usize) -> Result<Option<String>, $crate::store::StoreError> {
-                self.col(i)
-            }
-            fn int(&self, i: usize) -> Result<i64, $crate::store::StoreError> {
-                self.col(i)
-            }
-            fn opt_int(&self, i: usize) -> Result<Option<i64>, $crate::store::StoreError> {
-                self.col(i)
-            }
-            fn flag(&self, i: usize) -> Result<bool, $crate::store::StoreError> {
-                self.col(i)
-            }
-            fn real(&self, i: usize) -> Result<f64, $crate::store::StoreError> {
-                self.col(i)
-            }
-        }
-    };
+impl<R: Row> Cells for R
+where
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.col(i)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.col(i)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.col(i)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.col(i)
+    }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        self.col(i)
+    }
+    fn real(&self, i: usize) -> Result<f64, StoreError> {
+        self.col(i)
+    }
 }
-pub(crate) use impl_cells;
 
 /// `id, key, guid, url, title, author, published, updated, record_date, content_text,
 /// record_path, first_seen_at, feeds (newline-separated), language, cluster_id, text_source,

@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Postgres, Row, Transaction};
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::batch::store_fetches;
-use super::rows;
+use super::rows::{self, Col, Context};
 use super::{
     EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
     SearchQuery, StoreError, Totals, now_rfc3339,
@@ -31,35 +31,6 @@ use crate::model::feed::{FeedState, FeedUpdate};
 use crate::model::record::PendingRecord;
 use ingest::PgBatch;
 use text::{clean, json, stored_key};
-
-pub(super) trait Context<T> {
-    fn ctx(self, context: &'static str) -> Result<T, StoreError>;
-}
-
-impl<T> Context<T> for Result<T, sqlx::Error> {
-    fn ctx(self, context: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Query { context, source })
-    }
-}
-
-rows::impl_cells!(PgRow);
-
-/// Reads a column, with a type check instead of a panic.
-pub(super) trait Col {
-    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
-    where
-        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>;
-}
-
-impl Col for PgRow {
-    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
-    where
-        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-    {
-        self.try_get(index)
-            .ctx("reading a row (a value of an unexpected type?)")
-    }
-}
 
 /// Connections per process: the writer, the fetch tasks' reads, the corpus writer, a report.
 const POOL_CONNECTIONS: u32 = 4;

@@ -21,10 +21,10 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use super::batch::store_fetches;
-use super::rows;
+use super::rows::{self, Col, Context};
 use super::{
     EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
     SearchQuery, StoreError, Totals, now_rfc3339,
@@ -33,16 +33,6 @@ use crate::model::feed::{FeedState, FeedUpdate};
 use crate::model::record::PendingRecord;
 use crate::model::rfc3339;
 use ingest::{SqliteBatch, json_array};
-
-pub(super) trait Context<T> {
-    fn ctx(self, context: &'static str) -> Result<T, StoreError>;
-}
-
-impl<T> Context<T> for Result<T, sqlx::Error> {
-    fn ctx(self, context: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Query { context, source })
-    }
-}
 
 /// A pool on `path` with the settings every connection shares, plus `mode`'s.
 async fn connect(
@@ -64,26 +54,6 @@ async fn connect(
         .connect_with(mode(opts))
         .await
         .map_err(open_err)
-}
-
-rows::impl_cells!(sqlx::sqlite::SqliteRow);
-
-/// Reads a column, with a type check instead of a panic: a value of the wrong type (written by
-/// a user's own tool, say) is an error naming the column.
-pub(super) trait Col {
-    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
-    where
-        T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>;
-}
-
-impl Col for sqlx::sqlite::SqliteRow {
-    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
-    where
-        T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-    {
-        self.try_get(index)
-            .ctx("reading a row (a value of an unexpected type?)")
-    }
 }
 
 /// One connection for the writer, one for the readers (fetch state, pending records): more only

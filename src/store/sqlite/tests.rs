@@ -4,6 +4,7 @@ use super::*;
 use crate::model::entry::{NewEntry, TextSource};
 use crate::model::feed::FeedStatus;
 use crate::store::Store;
+use sqlx::Row;
 
 /// The SQLite pool under a store, for the tests' own SQL.
 fn pool(store: &Store) -> &SqlitePool {
