@@ -22,6 +22,8 @@ enum Plain {
     Drops,
     /// It returns every entry, but titles are wrong (mojibake, literal entities).
     Garbles,
+    /// It returns every entry with the right titles, but loses their ids or dates.
+    Loses,
 }
 
 struct Expect {
@@ -216,6 +218,22 @@ const EXPECT: &[Expect] = &[
     ),
     broken("markup-truncated.xml", Plain::Fails, RU),
     ok(
+        "rdf-bare-root-iso-8859-1.xml",
+        Plain::Fails,
+        "windows-1252",
+        DE,
+    ),
+    ok("rss1-about-is-the-id.xml", Plain::Loses, "UTF-8", RU),
+    ok("rss2-undeclared-dc.xml", Plain::Loses, "UTF-8", RU),
+    broken("rss2-itunes-unclosed-category.xml", Plain::Fails, RU),
+    ok("atom03-base64.xml", Plain::NoEntries, "UTF-8", RU),
+    ok(
+        "enc-utf8-declared-iso-8859-1.xml",
+        Plain::Garbles,
+        "UTF-8",
+        FR,
+    ),
+    ok(
         "markup-atom-unknown-type.xml",
         Plain::Fails,
         "UTF-8",
@@ -280,8 +298,38 @@ fn plain_outcome(bytes: &[u8], e: &Expect) -> Option<Plain> {
         })
         .collect();
     let want: Vec<String> = e.entries.iter().map(|(t, _)| t.to_string()).collect();
-    (titles != want).then_some(Plain::Garbles)
+    if titles != want {
+        return Some(Plain::Garbles);
+    }
+    let dates: Vec<Option<i64>> = feed
+        .entries
+        .iter()
+        .map(|x| x.published.or(x.updated).map(|d| d.timestamp()))
+        .collect();
+    let want_dates: Vec<Option<i64>> = e
+        .entries
+        .iter()
+        .map(|(_, d)| {
+            d.and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                .map(|d| d.timestamp())
+        })
+        .collect();
+    let ids_lost = IDS.iter().any(|(file, ids)| {
+        *file == e.file
+            && feed
+                .entries
+                .iter()
+                .map(|x| x.id.as_str())
+                .ne(ids.iter().copied())
+    });
+    (dates != want_dates || ids_lost).then_some(Plain::Loses)
 }
+
+/// Fixtures whose entries carry an id the parse must keep (RSS 1.0's `rdf:about`).
+const IDS: &[(&str, &[&str])] = &[(
+    "rss1-about-is-the-id.xml",
+    &["urn:vesti:101", "urn:vesti:102", "urn:vesti:103"],
+)];
 
 #[test]
 fn every_fixture_has_an_expectation() {
@@ -369,6 +417,53 @@ fn old_formats_keep_their_structure() {
             Some("https://vesti.example.kg/news/103"),
         ]
     );
+}
+
+#[test]
+fn what_feed_rs_misses_is_read() {
+    let read = |file: &str| {
+        let fx = fixture(file);
+        parse_feed(&fx.bytes(), fx.content_type, fx.feed_url).expect(file)
+    };
+    // RSS 1.0: the item's rdf:about is its id and key; the link stays its address.
+    let feed = read("rss1-about-is-the-id.xml");
+    let ids: Vec<_> = feed
+        .entries
+        .iter()
+        .map(|e| (e.guid.as_deref(), e.key.as_str(), e.url.as_deref()))
+        .collect();
+    assert_eq!(
+        ids[0],
+        (
+            Some("urn:vesti:101"),
+            "urn:vesti:101",
+            Some("https://vesti.example.kg/news/101?utm_source=rss")
+        )
+    );
+    assert_eq!(ids.len(), 3);
+    // An undeclared dc: prefix still names Dublin Core.
+    let feed = read("rss2-undeclared-dc.xml");
+    assert!(
+        feed.entries
+            .iter()
+            .all(|e| e.author.as_deref() == Some("Редакция")),
+        "{:?}",
+        feed.entries
+    );
+    // Atom 0.3 Base64 content is decoded.
+    let feed = read("atom03-base64.xml");
+    let body = feed.entries[0].body.as_ref().expect("content");
+    assert!(body.is_html, "{body:?}");
+    assert_eq!(
+        body.text.trim(),
+        "<p>Национальный банк сообщил о новом курсе.</p>"
+    );
+    // The channel's properties are read too, not only its items.
+    let feed = read("rss2-itunes-unclosed-category.xml");
+    assert_eq!(feed.title.as_deref(), Some("Вести Кыргызстана"));
+    let feed = read("rdf-bare-root-iso-8859-1.xml");
+    assert_eq!(feed.title.as_deref(), Some("Die Zeitung"));
+    assert_eq!(feed.format, "rss1");
 }
 
 #[test]

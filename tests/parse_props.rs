@@ -3,6 +3,7 @@
 
 mod feeds_support;
 
+use feedcorpus::pipeline::parse::rewrite::strict_prefix;
 use feedcorpus::pipeline::parse::{ParseError, parse_feed};
 use feedcorpus::pipeline::text::quality::prepare;
 use proptest::prelude::*;
@@ -39,6 +40,22 @@ const DAMAGE: &[&str] = &[
     "<!--",
     "\"",
     "</channel>",
+    "<itunes:category text='News'>",
+    "<media:group>",
+    "</rss>",
+    "<entry>",
+];
+
+/// UTF-8 fixtures in the formats the recovery pass rewrites (RSS 2.0, RSS 1.0 and 0.90, Atom
+/// 1.0 and 0.3), damaged by the property below.
+const RECOVERY_FIXTURES: &[&str] = &[
+    "version-2.00.xml",
+    "rss1-items-without-link.xml",
+    "rdf-without-namespace.xml",
+    "rss090.xml",
+    "atom03.xml",
+    "markup-atom-unknown-type.xml",
+    "rss2-itunes-unclosed-category.xml",
 ];
 
 fn clean() -> String {
@@ -73,7 +90,11 @@ fn survives(bytes: &[u8], content_type: Option<&str>) -> Result<(), TestCaseErro
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases by default; PROPTEST_CASES asks for a deeper run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_bytes_never_panic(
@@ -154,6 +175,35 @@ proptest! {
         prop_assert_eq!(keys, want);
         for (got, want) in feed.entries.iter().zip(&whole.entries) {
             prop_assert_eq!(&got.title, &want.title);
+        }
+    }
+
+    /// Whatever the damage and wherever it lands, the recovery pass ends with at least as many
+    /// entries as the strict parse of the same document had read when it hit the defect.
+    #[test]
+    fn recovery_never_ends_with_fewer_entries(
+        file in 0usize..RECOVERY_FIXTURES.len(),
+        what in 0usize..DAMAGE.len(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let fx = feeds_support::FIXTURES
+            .iter()
+            .find(|f| f.file == RECOVERY_FIXTURES[file])
+            .expect("fixture");
+        let mut text = String::from_utf8(fx.bytes()).expect("utf-8 fixture");
+        let boundaries: Vec<usize> = (0..=text.len()).filter(|i| text.is_char_boundary(*i)).collect();
+        let pos = boundaries[at.index(boundaries.len())];
+        text.insert_str(pos, DAMAGE[what]);
+        let around = &text[boundaries.iter().copied().rfind(|b| *b + 40 <= pos).unwrap_or(0)..];
+        let around: String = around.chars().take(80).collect();
+        if let Some(prefix) = strict_prefix(&text) {
+            let before = parse_feed(prefix.as_bytes(), None, fx.feed_url).map_or(0, |f| f.entries.len());
+            let found = parse_feed(text.as_bytes(), None, fx.feed_url).map_or(0, |f| f.entries.len());
+            prop_assert!(
+                found >= before,
+                "{} with {:?} at {}: strict reading had {} entries, recovery {}: {:?}",
+                fx.file, DAMAGE[what], pos, before, found, around
+            );
         }
     }
 }

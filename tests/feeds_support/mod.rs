@@ -58,6 +58,16 @@ pub const FIXTURES: &[Fixture] = &[
     fx("markup-mismatched-tags.xml", None, RU),
     fx("markup-truncated.xml", None, RU),
     fx("markup-atom-unknown-type.xml", None, RU),
+    fx("rdf-bare-root-iso-8859-1.xml", None, DE),
+    fx("rss1-about-is-the-id.xml", None, RU),
+    fx("rss2-undeclared-dc.xml", None, RU),
+    fx("rss2-itunes-unclosed-category.xml", None, RU),
+    fx("atom03-base64.xml", None, RU),
+    fx(
+        "enc-utf8-declared-iso-8859-1.xml",
+        Some("application/rss+xml; charset=ISO-8859-1"),
+        FR,
+    ),
 ];
 
 const fn fx(

@@ -44,6 +44,15 @@ impl Charset {
             || self == Charset::Web(UTF_16LE)
     }
 
+    /// One byte per character: any byte string decodes, so decoding cleanly is no evidence.
+    fn is_single_byte(self) -> bool {
+        match self {
+            Charset::Web(e) => e.is_single_byte(),
+            Charset::Utf32 { .. } => false,
+            Charset::Dos(_) => true,
+        }
+    }
+
     /// Strict decoding: `None` when any byte sequence is invalid in this encoding.
     fn decode_strict(self, bytes: &[u8]) -> Option<String> {
         match self {
@@ -104,6 +113,13 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>, feed_url: &str) -> Decod
         if cs.is_wide() {
             continue;
         }
+        if cs.is_single_byte()
+            && let Some(text) = non_ascii_utf8(bytes)
+        {
+            // Every byte string "decodes" in a single-byte encoding, so a Latin-1 label proves
+            // nothing; multi-byte UTF-8 sequences throughout a document do not happen by chance.
+            return finish(Charset::Web(UTF_8), text.to_string());
+        }
         if let Some(text) = cs.decode_strict(bytes) {
             return finish(cs, text);
         }
@@ -127,6 +143,14 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>, feed_url: &str) -> Decod
     let guess =
         Charset::Web(detector.guess(tld.as_deref().map(str::as_bytes), Utf8Detection::Deny));
     finish(guess, guess.decode_lossy(bytes))
+}
+
+/// The bytes as UTF-8 text when they are valid UTF-8 with at least one multi-byte sequence.
+fn non_ascii_utf8(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
 }
 
 fn strip_bom(mut text: String) -> String {
@@ -371,5 +395,49 @@ mod tests {
             Some("windows-1251")
         );
         assert_eq!(charset_param("text/xml"), None);
+    }
+
+    #[test]
+    fn utf8_bytes_beat_a_single_byte_label() {
+        let fr = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss><title>Café « crème » — œufs</title></rss>";
+        let ascii = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss><title>Cafe</title></rss>";
+        let (latin, _, _) = encoding_rs::WINDOWS_1252.encode(fr);
+        let (cyr, _, _) = encoding_rs::WINDOWS_1251.encode(RU);
+        type Case<'a> = (&'a [u8], Option<&'a str>, &'a str, &'a str);
+        // (bytes, HTTP content type, expected encoding, expected text)
+        let cases: [Case; 7] = [
+            (fr.as_bytes(), None, "UTF-8", fr),
+            (
+                fr.as_bytes(),
+                Some("text/xml; charset=windows-1252"),
+                "UTF-8",
+                fr,
+            ),
+            (
+                RU.as_bytes(),
+                Some("text/xml; charset=windows-1251"),
+                "UTF-8",
+                RU,
+            ),
+            (RU.as_bytes(), Some("text/xml; charset=cp866"), "UTF-8", RU),
+            // Real single-byte text is not valid UTF-8 and keeps its label.
+            (&latin, None, "windows-1252", fr),
+            (
+                &cyr,
+                Some("text/xml; charset=windows-1251"),
+                "windows-1251",
+                RU,
+            ),
+            // Nothing but ASCII: the label stands (and the text is the same either way).
+            (ascii.as_bytes(), None, "windows-1252", ascii),
+        ];
+        for (bytes, ct, encoding, text) in cases {
+            let d = decode(bytes, ct, "https://e.fr/");
+            assert_eq!(
+                (d.encoding.as_str(), d.text.as_str()),
+                (encoding, text),
+                "{ct:?}"
+            );
+        }
     }
 }

@@ -119,7 +119,7 @@ fn read(
     }
     let defect = match rewrite::rewrite(&text, Mode::Strict) {
         Ok(doc) => match run_feed_rs(doc.xml.as_bytes(), feed_url) {
-            Ok(feed) => return convert(feed, feed_url, encoding, false),
+            Ok(feed) => return convert(with_rdf_ids(feed, &doc), feed_url, encoding, false),
             Err(e) => e.to_string(),
         },
         Err(RewriteError::NoRoot) => {
@@ -134,7 +134,7 @@ fn read(
     let doc = rewrite::rewrite(&text, Mode::Lenient)
         .map_err(|e| ParseError::Invalid(format!("{e} (first problem: {defect})")))?;
     let feed = match run_feed_rs(doc.xml.as_bytes(), feed_url) {
-        Ok(feed) => feed,
+        Ok(feed) => with_rdf_ids(feed, &doc),
         Err(e) => salvage(&doc, feed_url)
             .ok_or_else(|| ParseError::Invalid(format!("{e} (after recovery from: {defect})")))?,
     };
@@ -145,6 +145,25 @@ fn read(
         "feed read through the recovery pass"
     );
     convert(feed, feed_url, encoding, true)
+}
+
+/// RSS 1.0 items are identified by their `rdf:about` URI; feed-rs leaves their id empty. Applied
+/// only when the parser kept exactly the items the rewriter counted, so no id can land on the
+/// wrong item.
+fn with_rdf_ids(
+    (mut feed, offsets): (model::Feed, OffsetMap),
+    doc: &rewrite::Rewritten,
+) -> (model::Feed, OffsetMap) {
+    if feed.feed_type == model::FeedType::RSS1 && feed.entries.len() == doc.rdf_ids.len() {
+        for (entry, about) in feed.entries.iter_mut().zip(&doc.rdf_ids) {
+            if let Some(about) = about.as_deref().map(str::trim).filter(|a| !a.is_empty())
+                && entry.id.trim().is_empty()
+            {
+                entry.id = about.to_string();
+            }
+        }
+    }
+    (feed, offsets)
 }
 
 /// JSON Feed author names go through the same e-mail splitting in feed-rs as RSS contacts

@@ -73,10 +73,25 @@ const VOID_ELEMENTS: &[&str] = &[
 ];
 
 /// Root elements of the feed formats feed-rs reads.
-const FEED_ROOTS: &[&str] = &["rss", "RDF", "feed", "entry"];
+const FEED_ROOTS: &[&str] = &["rss", "RDF", "rdf", "feed", "entry"];
+
+/// Prefixes feeds use without declaring them, and the namespaces they stand for. An undeclared
+/// prefix hides the element from the parser (`<dc:creator>` would be lost).
+const WELL_KNOWN_PREFIXES: &[(&str, &str)] = &[
+    ("dc", "http://purl.org/dc/elements/1.1/"),
+    ("dcterms", "http://purl.org/dc/terms/"),
+    ("content", "http://purl.org/rss/1.0/modules/content/"),
+    ("itunes", "http://www.itunes.com/dtds/podcast-1.0.dtd"),
+    ("media", "http://search.yahoo.com/mrss/"),
+    ("atom", "http://www.w3.org/2005/Atom"),
+    ("podcast", "https://podcastindex.org/namespace/1.0"),
+    ("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"),
+];
 
 /// Where the containing feed structure resumes when a text element was left open.
-const STRUCTURE: &[&str] = &["item", "entry", "channel", "feed", "rss", "RDF", "rdf:RDF"];
+const STRUCTURE: &[&str] = &[
+    "item", "entry", "channel", "feed", "rss", "RDF", "rdf:RDF", "rdf",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Dialect {
@@ -95,6 +110,9 @@ pub struct Rewritten {
     pub repairs: usize,
     /// Byte ranges of the top-level entries (`item`, `entry`) in `xml`.
     pub entries: Vec<std::ops::Range<usize>>,
+    /// RSS 1.0: the `rdf:about` of each item the parser will keep (one with a link or an
+    /// address), in document order. The item's URI is its identity in RSS 1.0.
+    pub rdf_ids: Vec<Option<String>>,
 }
 
 /// Why a document is not well-formed (strict mode), or why it is no feed at all.
@@ -140,6 +158,8 @@ struct Leaf {
     text: String,
     /// A person with an e-mail address (`author`, `dc:creator`, …).
     contact: bool,
+    /// Atom 0.3 `mode="base64"`: the text is Base64 of the content.
+    base64: bool,
 }
 
 struct Rewriter {
@@ -156,8 +176,13 @@ struct Rewriter {
     has_doctype: bool,
     repairs: usize,
     entries: Vec<std::ops::Range<usize>>,
+    rdf_ids: Vec<Option<String>>,
     /// Output position and stack depth where the current top-level entry began.
     entry_start: Option<(usize, usize)>,
+    /// Well-known prefixes the document uses without declaring (declared on the root).
+    undeclared: Vec<(&'static str, &'static str)>,
+    /// The text element being opened is Atom 0.3 Base64 content.
+    base64_next: bool,
 }
 
 /// A reader that reports what it can and moves on: end names unchecked, unmatched ends and
@@ -192,7 +217,10 @@ impl Rewriter {
             has_doctype: false,
             repairs,
             entries: Vec::new(),
+            rdf_ids: Vec::new(),
             entry_start: None,
+            undeclared: Vec::new(),
+            base64_next: false,
         }
     }
 
@@ -220,68 +248,102 @@ pub fn rewrite(text: &str, mode: Mode) -> Result<Rewritten, RewriteError> {
         text
     };
     let mut w = Rewriter::new(mode, source.len(), pre_repairs);
-    let mut reader = lenient_reader(source);
-
-    let mut errors = 0usize;
-    loop {
-        let before = reader.buffer_position();
-        let event = match reader.read_event() {
-            Ok(e) => e,
-            Err(e) => {
-                w.defect(format!("{e} at byte {before}"))?;
-                errors += 1;
-                // Syntax errors at the end are truncation; elsewhere the reader moves past the
-                // bad markup. Stop if it cannot.
-                if reader.buffer_position() <= before || errors > 1000 {
-                    break;
-                }
-                continue;
-            }
-        };
-        match event {
-            Event::Eof => break,
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::DocType(d) => {
-                w.has_doctype = true;
-                w.entities.extend(internal_entities(&d));
-            }
-            Event::Start(e) => {
-                if !w.start(&e, false)? {
-                    break;
-                }
-            }
-            Event::Empty(e) => {
-                if !w.start(&e, true)? {
-                    break;
-                }
-            }
-            Event::End(e) => {
-                let name = e.name().as_ref().to_string();
-                w.end(&name)?;
-            }
-            Event::Text(t) => {
-                let raw: &str = &t;
-                w.text(raw)?;
-            }
-            Event::CData(c) => w.cdata(&c),
-            Event::GeneralRef(r) => w.reference(&r)?,
-        }
-    }
-    if !w.root_done {
-        return Err(RewriteError::NoRoot);
-    }
-    if w.leaf.is_some() || !w.stack.is_empty() {
-        w.defect("document ends inside an element".into())?;
-        w.close_leaf()?;
-        while !w.stack.is_empty() {
-            w.pop();
-        }
-    }
+    w.undeclared = undeclared_prefixes(source);
+    w.run(source)?;
     Ok(Rewritten {
         xml: w.out,
         repairs: w.repairs,
         entries: w.entries,
+        rdf_ids: w.rdf_ids,
     })
+}
+
+/// What a strict reading of `text` had read when it hit its first defect: the output up to the
+/// last entry it completed, closed there, as a well-formed document. `None` when the document
+/// has no defect (or is no feed at all). The recovery pass must find at least the entries this
+/// document holds.
+pub fn strict_prefix(text: &str) -> Option<String> {
+    let mut w = Rewriter::new(Mode::Strict, text.len(), 0);
+    w.undeclared = undeclared_prefixes(text);
+    match w.run(text) {
+        Err(RewriteError::NotWellFormed(_)) => {}
+        _ => return None,
+    }
+    // Drop the entry being read (and any text element in it), then close what is open.
+    w.leaf = None;
+    if let Some((start, depth)) = w.entry_start.take() {
+        w.out.truncate(start);
+        w.stack.truncate(depth);
+    }
+    while !w.stack.is_empty() {
+        w.pop();
+    }
+    Some(w.out)
+}
+
+impl Rewriter {
+    /// The streaming pass over `source`, writing into `self.out`.
+    fn run(&mut self, source: &str) -> Result<(), RewriteError> {
+        let w = self;
+        let mut reader = lenient_reader(source);
+
+        let mut errors = 0usize;
+        loop {
+            let before = reader.buffer_position();
+            let event = match reader.read_event() {
+                Ok(e) => e,
+                Err(e) => {
+                    w.defect(format!("{e} at byte {before}"))?;
+                    errors += 1;
+                    // Syntax errors at the end are truncation; elsewhere the reader moves past the
+                    // bad markup. Stop if it cannot.
+                    if reader.buffer_position() <= before || errors > 1000 {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            match event {
+                Event::Eof => break,
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+                Event::DocType(d) => {
+                    w.has_doctype = true;
+                    w.entities.extend(internal_entities(&d));
+                }
+                Event::Start(e) => {
+                    if !w.start(&e, false)? {
+                        break;
+                    }
+                }
+                Event::Empty(e) => {
+                    if !w.start(&e, true)? {
+                        break;
+                    }
+                }
+                Event::End(e) => {
+                    let name = e.name().as_ref().to_string();
+                    w.end(&name)?;
+                }
+                Event::Text(t) => {
+                    let raw: &str = &t;
+                    w.text(raw)?;
+                }
+                Event::CData(c) => w.cdata(&c),
+                Event::GeneralRef(r) => w.reference(&r)?,
+            }
+        }
+        if !w.root_done {
+            return Err(RewriteError::NoRoot);
+        }
+        if w.leaf.is_some() || !w.stack.is_empty() {
+            w.defect("document ends inside an element".into())?;
+            w.close_leaf()?;
+            while !w.stack.is_empty() {
+                w.pop();
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Rewriter {
@@ -355,7 +417,21 @@ impl Rewriter {
                     }
                 }
                 if ATOM_TEXT_ELEMENTS.contains(&l) {
+                    let base64 = self.dialect == Dialect::Atom03
+                        && attrs
+                            .iter()
+                            .any(|(k, v)| k == "mode" && v.trim().eq_ignore_ascii_case("base64"));
                     text_element = normalize_atom_type(l == "content", attrs);
+                    if base64 {
+                        // Decoded when the element ends; its type says what the bytes are.
+                        text_element = true;
+                        self.base64_next = true;
+                        for (k, v) in attrs.iter_mut() {
+                            if k == "type" && v == "xhtml" {
+                                *v = "html".into();
+                            }
+                        }
+                    }
                 }
             }
             Dialect::Rss | Dialect::Rdf if !is_root => {
@@ -385,6 +461,9 @@ impl Rewriter {
         if self.tag_in_leaf(e, &name, empty)? {
             return Ok(true);
         }
+        let Some(name) = self.repaired_name(name)? else {
+            return Ok(true);
+        };
         if self.stack.len() >= MAX_XML_DEPTH {
             return Err(RewriteError::TooDeep(MAX_XML_DEPTH));
         }
@@ -403,12 +482,29 @@ impl Rewriter {
             self.root_done = true;
             self.dialect = root_dialect(&name, &attrs);
             normalize_root(self.dialect, &mut attrs);
+            for (prefix, uri) in std::mem::take(&mut self.undeclared) {
+                let key = format!("xmlns:{prefix}");
+                if !attrs.iter().any(|(k, _)| *k == key) {
+                    attrs.push((key, uri.to_string()));
+                }
+            }
+        } else if matches!(local(&name), "item" | "entry" | "channel") {
+            self.close_to_container(&name)?;
         }
         normalize_namespaces(&mut attrs);
-        let (out_name, text_element) = self.dialect_rules(&name, is_root, &mut attrs);
+        let (mut out_name, text_element) = self.dialect_rules(&name, is_root, &mut attrs);
+        if is_root && self.dialect == Dialect::Rdf && name == "rdf" {
+            // A bare lower-case `<rdf>` root: the parser knows RDF documents by `RDF`.
+            out_name = "RDF".into();
+        }
         let void = self.mode == Mode::Lenient
             && VOID_ELEMENTS.contains(&local(&name).to_ascii_lowercase().as_str());
-        let is_entry = !is_root && matches!(local(&name), "item" | "entry");
+        // An Atom entry document is one entry; what it contains is not the feed's entries.
+        let in_entry_document = self
+            .stack
+            .first()
+            .is_some_and(|root| local(&root.source_name) == "entry");
+        let is_entry = !is_root && !in_entry_document && matches!(local(&name), "item" | "entry");
         let start_pos = self.out.len();
         write_tag(&mut self.out, &out_name, &attrs, empty || void);
         if is_entry && self.entry_start.is_none() {
@@ -443,12 +539,19 @@ impl Rewriter {
                 inner: Vec::new(),
                 text: String::new(),
                 contact,
+                base64: std::mem::take(&mut self.base64_next),
             });
         }
         Ok(true)
     }
 
     fn end(&mut self, name: &str) -> Result<(), RewriteError> {
+        if self.leaf.is_none() && !is_xml_name(name) {
+            let Some(repaired) = self.repaired_name(name.to_string())? else {
+                return Ok(());
+            };
+            return self.end(&repaired);
+        }
         if let Some(leaf) = &mut self.leaf {
             if name == leaf.source_name {
                 return self.close_leaf();
@@ -483,7 +586,16 @@ impl Rewriter {
                     let open = &self.stack[self.stack.len() - 1].source_name;
                     self.defect(format!("</{name}> closes <{open}>"))?;
                 }
-                while self.stack.len() > i {
+                // Lenient RSS: the channel stays open until the root closes, so items written
+                // after an early `</channel>` are still the channel's (the parser reads
+                // items only there).
+                let keep = usize::from(
+                    self.mode == Mode::Lenient
+                        && self.dialect == Dialect::Rss
+                        && i == 1
+                        && local(name) == "channel",
+                );
+                while self.stack.len() > i + keep {
                     self.pop();
                 }
             }
@@ -506,7 +618,13 @@ impl Rewriter {
         if let Some(open) = leaf.inner.last() {
             self.defect(format!("<{open}> never closed in <{}>", leaf.source_name))?;
         }
-        if leaf.contact {
+        if leaf.base64 {
+            let text = decode_base64(&leaf.text).unwrap_or_else(|| {
+                tracing::trace!("content marked base64 does not decode; kept as written");
+                leaf.text.clone()
+            });
+            self.out.push_str(&partial_escape(text.as_str()));
+        } else if leaf.contact {
             self.out
                 .push_str(&partial_escape(pad_emails(&leaf.text).as_str()));
         } else {
@@ -524,10 +642,58 @@ impl Rewriter {
         Ok(())
     }
 
+    /// An element name as the output can carry it: a name with characters no XML name has
+    /// (`<&channel>`, a stray quote) is a defect, repaired by dropping them. `None` when nothing
+    /// is left of it (the tag is dropped).
+    fn repaired_name(&mut self, name: String) -> Result<Option<String>, RewriteError> {
+        if is_xml_name(&name) {
+            return Ok(Some(name));
+        }
+        self.defect(format!("invalid element name <{name}>"))?;
+        let kept: String = name
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+            .skip_while(|c| !(c.is_alphabetic() || *c == '_'))
+            .collect();
+        Ok(Some(kept).filter(|k| !k.is_empty()))
+    }
+
+    /// Lenient mode: a channel or an entry begins where it belongs (the channel in the root,
+    /// an entry in the channel or the root). Elements left open before it (an unclosed
+    /// `<itunes:category>`, an unclosed previous `<item>`) would otherwise swallow it and every
+    /// entry after it; they are closed first.
+    fn close_to_container(&mut self, name: &str) -> Result<(), RewriteError> {
+        if self.mode != Mode::Lenient || self.leaf.is_some() {
+            return Ok(());
+        }
+        let container = if local(name) == "channel" {
+            0
+        } else {
+            self.stack
+                .iter()
+                .rposition(|o| local(&o.source_name) == "channel")
+                .unwrap_or(0)
+        };
+        if self.stack.len() <= container + 1 {
+            return Ok(());
+        }
+        let open = self.stack[self.stack.len() - 1].source_name.clone();
+        self.defect(format!("<{open}> left open before <{name}>"))?;
+        while self.stack.len() > container + 1 {
+            self.pop();
+        }
+        Ok(())
+    }
+
     fn pop(&mut self) {
         let Some(open) = self.stack.pop() else {
             return;
         };
+        if let Some((about, has_link)) = &open.rdf_item
+            && (about.is_some() || *has_link)
+        {
+            self.rdf_ids.push(about.clone());
+        }
         if let Some((Some(about), false)) = &open.rdf_item {
             // feed-rs drops RSS 1.0 items without a link; the item's URI is its address.
             self.out.push_str("<link>");
@@ -639,7 +805,7 @@ fn root_dialect(name: &str, attrs: &[(String, String)]) -> Dialect {
     let prefix = name.split_once(':').map(|(p, _)| p);
     match local(name) {
         "rss" => Dialect::Rss,
-        "RDF" => Dialect::Rdf,
+        "RDF" | "rdf" => Dialect::Rdf,
         "feed" => {
             let version = attrs
                 .iter()
@@ -870,6 +1036,27 @@ fn internal_entities(doctype: &str) -> Vec<(String, String)> {
     found
 }
 
+/// The well-known prefixes `source` uses in element names without declaring them anywhere.
+fn undeclared_prefixes(source: &str) -> Vec<(&'static str, &'static str)> {
+    WELL_KNOWN_PREFIXES
+        .iter()
+        .copied()
+        .filter(|(prefix, _)| {
+            source.contains(&format!("<{prefix}:")) && !source.contains(&format!("xmlns:{prefix}"))
+        })
+        .collect()
+}
+
+/// Base64 text (whitespace ignored) as UTF-8 text; `None` when it is not Base64.
+fn decode_base64(text: &str) -> Option<String> {
+    use base64::Engine;
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// An HTML named character reference (`nbsp` → U+00A0), from html5ever's table.
 fn html_entity(name: &str) -> Option<String> {
     let &(a, b) = markup5ever::data::NAMED_ENTITIES.get(format!("{name};").as_str())?;
@@ -879,6 +1066,15 @@ fn html_entity(name: &str) -> Option<String> {
         s.push(char::from_u32(b)?);
     }
     Some(s)
+}
+
+/// Whether `name` is an XML name (the ASCII punctuation rules; any letter or digit).
+fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || matches!(c, '_' | ':'))
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '\u{B7}'))
 }
 
 fn is_xml_char(c: char) -> bool {
