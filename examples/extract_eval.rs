@@ -1,109 +1,110 @@
-//! Extraction benchmark: word-level precision / recall / F1 of the article text extracted from
-//! each page in `tests/fixtures/articles/` against its hand-checked `.txt`.
+//! Extraction benchmark: word-level (or snippet-level) precision, recall and F1, with 95 %
+//! bootstrap intervals, of the article text feedcorpus extracts from the pages of any set
+//! directories (layouts in `feedcorpus::pipeline::text::eval`), on each set's development and
+//! held-out splits.
 //!
-//! `cargo run --example extract_eval [-- --show NAME]` prints one row per page and the means for:
-//! the whole page normalized (no extraction, the floor), dom_smoothie's content as is,
-//! [`extract_article`], and `extract_article` followed by the boilerplate rules (what records
-//! get). `--show NAME` also prints the texts a method produced.
+//! ```text
+//! cargo run --release --example extract_eval -- [DIR...] [--external NAME=COMMAND]...
+//!     [--pages FILE.tsv] [--texts DIR] [--show ID]
+//! ```
+//! Without a directory it reads `tests/fixtures/articles`. Methods: the whole page normalized
+//! (the floor, no extraction), dom_smoothie's content as is, and feedcorpus (`extract_article`
+//! and the boilerplate rules: what records get). `--external` adds a program in another
+//! process (see `Extractor::external`), e.g. Python's trafilatura; `tools/extract-eval` adds the
+//! Rust alternatives. `--pages` writes one line per page; `--show ID` prints the texts.
 
-use std::fs;
+use std::path::PathBuf;
 
 use feedcorpus::pipeline::text::boilerplate::strip_boilerplate;
-use feedcorpus::pipeline::text::extract::{extract_article, score::word_prf};
+use feedcorpus::pipeline::text::eval::{self, Extractor};
+use feedcorpus::pipeline::text::extract::extract_article;
 use feedcorpus::pipeline::text::normalize::html_paragraphs;
 
-const DIR: &str = "tests/fixtures/articles";
-
-type Method = fn(&str, &str) -> Vec<String>;
-
-fn whole_page(html: &str, _title: &str) -> Vec<String> {
-    html_paragraphs(html)
-}
-
-fn dom_smoothie_raw(html: &str, _title: &str) -> Vec<String> {
-    dom_smoothie::Readability::new(html, None, None)
-        .and_then(|mut r| r.parse())
-        .map(|a| html_paragraphs(&a.content))
-        .unwrap_or_default()
-}
-
-fn extracted(html: &str, _title: &str) -> Vec<String> {
-    extract_article(html, None)
-        .map(|a| a.paragraphs)
-        .unwrap_or_default()
-}
-
-fn extracted_clean(html: &str, title: &str) -> Vec<String> {
-    // The record's form: title first, then the body, then the boilerplate rules.
-    let mut p = vec![title.to_string()];
-    p.extend(extracted(html, title));
+/// The record's text: the title first (so lines repeating it go), the body, the boilerplate
+/// rules, and the title taken off again.
+fn feedcorpus_text(html: &str, page: &eval::Page) -> String {
+    let Ok(article) = extract_article(html, None) else {
+        return String::new();
+    };
+    let title = page.title.clone().or(article.title).unwrap_or_default();
+    let mut p = vec![title];
+    p.extend(article.paragraphs);
     strip_boilerplate(&mut p);
     p.remove(0);
-    p
+    p.join("\n\n")
 }
 
-/// Titles are metadata, not body: a body line that only repeats it is not counted.
-fn without_title(mut p: Vec<String>, title: &str) -> Vec<String> {
-    let key = |s: &str| -> String {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let t = key(title);
-    p.retain(|x| key(x) != t);
-    p
+fn dom_smoothie_text(html: &str, _page: &eval::Page) -> String {
+    dom_smoothie::Readability::new(html, None, None)
+        .and_then(|mut r| r.parse())
+        .map(|a| html_paragraphs(&a.content).join("\n\n"))
+        .unwrap_or_default()
+}
+
+fn whole_page(html: &str, _page: &eval::Page) -> String {
+    html_paragraphs(html).join("\n\n")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let show = std::env::args().skip_while(|a| a != "--show").nth(1);
-    let meta: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(format!("{DIR}/meta.json"))?)?;
-    let pages = meta.as_object().ok_or("meta.json is not an object")?;
-    let methods: [(&str, Method); 4] = [
-        ("whole page", whole_page),
-        ("dom_smoothie", dom_smoothie_raw),
-        ("extract_article", extracted),
-        ("+ boilerplate", extracted_clean),
-    ];
-    print!("{:<26}", "page");
-    for (name, _) in &methods {
-        print!(" | {name:^17}");
-    }
-    println!();
-    let mut sums = [[0.0f64; 3]; 4];
-    let mut mins = [1.0f64; 4];
-    let mut names: Vec<&String> = pages.keys().collect();
-    names.sort();
-    for name in &names {
-        let html = fs::read_to_string(format!("{DIR}/{name}.html"))?;
-        let expected = fs::read_to_string(format!("{DIR}/{name}.txt"))?;
-        let title = pages[name.as_str()]["title"].as_str().unwrap_or("");
-        print!("{name:<26}");
-        for (i, (mname, f)) in methods.iter().enumerate() {
-            let got = without_title(f(&html, title), title).join("\n\n");
-            if show.as_deref() == Some(name.as_str()) {
-                eprintln!("==== {name} / {mname}\n{got}\n");
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut externals: Vec<(String, String)> = Vec::new();
+    let mut pages_out: Option<PathBuf> = None;
+    let mut texts_out: Option<PathBuf> = None;
+    let mut show: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--external" => {
+                let spec = args.next().ok_or("--external needs NAME=COMMAND")?;
+                let (name, cmd) = spec
+                    .split_once('=')
+                    .ok_or("--external needs NAME=COMMAND")?;
+                externals.push((name.to_string(), cmd.to_string()));
             }
-            let s = word_prf(&expected, &got);
-            sums[i][0] += s.precision;
-            sums[i][1] += s.recall;
-            sums[i][2] += s.f1;
-            mins[i] = mins[i].min(s.f1);
-            print!(" | {:.2} {:.2} {:.2}   ", s.precision, s.recall, s.f1);
+            "--pages" => pages_out = Some(args.next().ok_or("--pages needs a file")?.into()),
+            "--texts" => texts_out = Some(args.next().ok_or("--texts needs a folder")?.into()),
+            "--show" => show = Some(args.next().ok_or("--show needs a page id")?),
+            _ => dirs.push(a.into()),
         }
-        println!();
     }
-    let n = names.len() as f64;
-    print!("{:<26}", "mean P R F1");
-    for s in &sums {
-        print!(" | {:.3} {:.3} {:.3}", s[0] / n, s[1] / n, s[2] / n);
+    if dirs.is_empty() {
+        dirs.push("tests/fixtures/articles".into());
     }
-    println!();
-    print!("{:<26}", "min F1");
-    for m in &mins {
-        print!(" | {m:>17.3}");
+    let mut sets = Vec::new();
+    for dir in &dirs {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        sets.push((name, eval::read_set(dir)?));
     }
-    println!("\n{} pages", names.len());
+    let shown = show.clone();
+    let showing = move |name: &'static str, f: fn(&str, &eval::Page) -> String| {
+        let shown = shown.clone();
+        Extractor::new(name, move |html, page| {
+            let text = f(html, page);
+            if shown.as_deref() == Some(page.id.as_str()) {
+                eprintln!("==== {} / {name}\n{text}\n", page.id);
+            }
+            text
+        })
+    };
+    let mut extractors = vec![
+        showing("whole page", whole_page),
+        showing("dom_smoothie 0.19", dom_smoothie_text),
+        showing("feedcorpus", feedcorpus_text),
+    ];
+    for (name, cmd) in &externals {
+        extractors.push(Extractor::external(name, cmd)?);
+    }
+    let names: Vec<String> = extractors.iter().map(|e| e.name.clone()).collect();
+    let scored = eval::evaluate(&sets, &mut extractors)?;
+    print!("{}", eval::report(&scored, &names));
+    if let Some(path) = pages_out {
+        std::fs::write(path, eval::per_page(&scored))?;
+    }
+    if let Some(dir) = texts_out {
+        eval::write_texts(&scored, &dir)?;
+    }
     Ok(())
 }

@@ -329,3 +329,74 @@ fn exports_are_reproducible_and_markdown_has_the_shape_of_seed_002() {
     );
     assert!(!md.contains("Faites un don"), "no donation line");
 }
+
+/// Damage done at the source reaches no record: text double-encoded (UTF-8 read as
+/// windows-1252), markup escaped twice (Reddit's), UTF-8 served under a Latin-1 label; and an
+/// entry of one word is stored but gets no record.
+#[test]
+fn source_damage_is_repaired_and_short_entries_stay_in_the_database() {
+    let server = FeedServer::start();
+    server.set_xml(
+        "/garbled",
+        fs::read("tests/fixtures/quality/feed-mojibake.xml").expect("fixture"),
+    );
+    server.set_xml(
+        "/reddit",
+        fs::read("tests/fixtures/quality/feed-twice-escaped.xml").expect("fixture"),
+    );
+    server.set(
+        "/latin",
+        Route::Body {
+            status: 200,
+            content_type: "application/rss+xml; charset=ISO-8859-1".into(),
+            body: fs::read("tests/fixtures/feeds/enc-utf8-declared-iso-8859-1.xml")
+                .expect("fixture"),
+        },
+    );
+    let setup = Setup::new(
+        &[
+            ("garbled", server.url("/garbled")),
+            ("reddit", server.url("/reddit")),
+            ("latin", server.url("/latin")),
+        ],
+        "",
+    );
+    let (ok, out, err) = setup.poll();
+    assert!(ok, "{out}\n{err}");
+    let dir = setup.corpus();
+    let texts: Vec<String> = setup
+        .records()
+        .iter()
+        .map(|r| fs::read_to_string(dir.join(r)).expect("record"))
+        .collect();
+    let all = texts.concat();
+    assert_eq!(texts.len(), 3 + 2 + 2, "{all}");
+    for garbled in [
+        "Ã", "Â", "â€", "Ð", "Ñ€", "SC_OFF", "<div", "<p>", "&lt;", "&quot;",
+    ] {
+        assert!(!all.contains(garbled), "{garbled:?} in\n{all}");
+    }
+    for right in [
+        "Le dépouillement a commencé à 20 h. Les électeurs n’ont pas attendu : “enfin”, disent-ils — et la soirée fut longue.",
+        "Une fête très réussie… selon les habitants, qui haven’t seen such a crowd since 1998.",
+        "Национальный банк Кыргызстана сообщил о новом курсе рубля и сома на понедельник.",
+        "The city says the first trains run in 2027. Is it \"realistic\" given the budget?",
+        "Salaries did not follow.",
+        "Une fête très réussie… selon les habitants.",
+    ] {
+        assert!(all.contains(right), "{right:?} missing from\n{all}");
+    }
+    // Titles are repaired in the database too; the one-word entry is there, without a record.
+    assert_eq!(
+        count(
+            &setup,
+            "SELECT count(*) FROM entries WHERE title IN \
+             ('Élections à Montréal : « résultats » attendus', 'Привет из Бишкека: ёлки и щи')"
+        ),
+        2
+    );
+    assert_eq!(
+        setup.query("SELECT title, excluded, CASE WHEN record_path IS NULL THEN 'none' ELSE 'some' END FROM entries WHERE excluded IS NOT NULL"),
+        [["test", "short", "none"]]
+    );
+}

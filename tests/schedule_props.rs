@@ -25,6 +25,7 @@ fn feed(interval: Duration) -> Feed {
         full_text: FullText::Never,
         strip: Vec::new(),
         languages: Vec::new(),
+        min_words: 0,
     }
 }
 

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 
 use feedcorpus::config::{Http, parse_feed_url};
 use feedcorpus::pipeline::fetch::Fetcher;
+use feedcorpus::pipeline::parse::decode::decode_html;
 use feedcorpus::pipeline::text::{extract, lang};
 
 use super::common::Context;
@@ -52,12 +53,11 @@ async fn read_page(source: &str, http: &Http) -> anyhow::Result<(String, Option<
             .get(&url, None)
             .await
             .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-        Ok((
-            String::from_utf8_lossy(&page.body).into_owned(),
-            Some(page.final_url.to_string()),
-        ))
+        let final_url = page.final_url.to_string();
+        let html = decode_html(&page.body, page.content_type.as_deref(), &final_url).text;
+        Ok((html, Some(final_url)))
     } else {
         let bytes = std::fs::read(source).with_context(|| format!("cannot read {source}"))?;
-        Ok((String::from_utf8_lossy(&bytes).into_owned(), None))
+        Ok((decode_html(&bytes, None, "").text, None))
     }
 }

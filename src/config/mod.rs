@@ -73,6 +73,9 @@ pub struct CorpusSettings {
     pub text_title: bool,
     /// Languages (ISO 639-1) kept in the corpus; empty keeps all. Feeds may override.
     pub languages: Vec<String>,
+    /// Entries whose body has fewer words get no record (the database keeps them); 0 writes
+    /// every entry. Feeds may override.
+    pub min_words: usize,
     /// Later near-identical copies of an entry get no record (the database keeps them).
     pub skip_near_duplicates: bool,
     /// What a changed entry does to its record.
@@ -89,6 +92,7 @@ impl Default for CorpusSettings {
             record_format: RecordFormat::Text,
             text_title: false,
             languages: Vec::new(),
+            min_words: DEFAULT_MIN_WORDS,
             skip_near_duplicates: false,
             on_update: OnUpdate::Keep,
             full_text: FullText::Auto,
@@ -289,7 +293,12 @@ pub struct Feed {
     pub strip: Vec<StripPattern>,
     /// Languages kept in the corpus for this feed; empty keeps all.
     pub languages: Vec<String>,
+    /// Fewer body words than this and an entry gets no record.
+    pub min_words: usize,
 }
+
+/// `[corpus] min_words` when unset: a date and a word or two (`test`) is no record.
+pub const DEFAULT_MIN_WORDS: usize = 3;
 
 /// A parsed cron schedule with the text it came from.
 #[derive(Debug, Clone)]
@@ -680,6 +689,14 @@ name = "novastan-war-in-ukraine"
         let c = parse(&text).expect("valid");
         assert_eq!(c.corpus.record_format, RecordFormat::Markdown);
         assert_eq!(c.corpus.on_update, OnUpdate::Rewrite);
+        assert_eq!((c.corpus.min_words, c.feeds[0].min_words), (3, 3));
+        let all = parse(&text.replace("[corpus]\n", "[corpus]\nmin_words = 0\n")).expect("valid");
+        assert_eq!((all.corpus.min_words, all.feeds[0].min_words), (0, 0));
+        let own =
+            parse(&text.replace("full_text = \"always\"\n", "min_words = 10\n")).expect("valid");
+        assert_eq!((own.corpus.min_words, own.feeds[0].min_words), (3, 10));
+        let (_, key, _) = invalid(&text.replace("[corpus]\n", "[corpus]\nmin_words = -1\n"));
+        assert_eq!(key, "[corpus] → min_words");
         assert_eq!(c.feeds[0].languages, ["en", "ru"]);
         assert_eq!(c.feeds[0].full_text, FullText::Always);
         assert!(c.feeds[0].strip[0].0.is_match("Advertisement"));

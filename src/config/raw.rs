@@ -31,6 +31,7 @@ pub(super) struct RawConfig {
 pub(super) struct RawCorpus {
     pub(super) record_format: Option<RecordFormat>,
     pub(super) text_title: Option<bool>,
+    pub(super) min_words: Option<usize>,
     pub(super) languages: Option<Vec<Spanned<String>>>,
     pub(super) skip_near_duplicates: Option<bool>,
     pub(super) on_update: Option<OnUpdate>,
@@ -101,6 +102,7 @@ pub(super) struct RawFeed {
     pub(super) full_text: Option<FullText>,
     pub(super) strip: Option<Vec<Spanned<String>>>,
     pub(super) languages: Option<Vec<Spanned<String>>>,
+    pub(super) min_words: Option<usize>,
 }
 
 /// Humane durations ("90s", "15m", "1h 30m"); zero is refused because it would mean "poll in a loop".

@@ -189,6 +189,7 @@ pub(super) fn corpus(raw: &RawCorpus, src: &Source<'_>) -> Result<CorpusSettings
         record_format: raw.record_format.unwrap_or(RecordFormat::Text),
         text_title: raw.text_title.unwrap_or(false),
         languages: languages(raw.languages.as_deref(), src)?,
+        min_words: raw.min_words.unwrap_or(crate::config::DEFAULT_MIN_WORDS),
         skip_near_duplicates: raw.skip_near_duplicates.unwrap_or(false),
         on_update: raw.on_update.unwrap_or(OnUpdate::Keep),
         full_text: raw.full_text.unwrap_or(FullText::Auto),
@@ -299,6 +300,7 @@ fn feed(f: &RawFeed, src: &Source<'_>, poll: &Poll, corpus: &CorpusSettings) -> 
             Some(list) => languages(Some(list), src)?,
             None => corpus.languages.clone(),
         },
+        min_words: f.min_words.unwrap_or(corpus.min_words),
     })
 }
 

@@ -430,6 +430,7 @@ mod tests {
                 full_text: FullText::Never,
                 strip: Vec::new(),
                 languages: Vec::new(),
+                min_words: 0,
             },
             max_wait: SETTINGS.max_interval,
             max_entries: 1000,

@@ -206,6 +206,8 @@ pub enum Exclusion {
     Language,
     /// A later copy of a near-duplicate cluster (`skip_near_duplicates`).
     NearDuplicate,
+    /// Its body has fewer words than `min_words`.
+    Short,
 }
 
 impl Exclusion {
@@ -213,6 +215,7 @@ impl Exclusion {
         match self {
             Exclusion::Language => "language",
             Exclusion::NearDuplicate => "near-duplicate",
+            Exclusion::Short => "short",
         }
     }
 }

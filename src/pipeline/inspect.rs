@@ -142,6 +142,7 @@ fn unconfigured(source: &str) -> anyhow::Result<(FeedJob, Option<Store>, Source)
         full_text: FullText::Never,
         strip: Vec::new(),
         languages: Vec::new(),
+        min_words: 0,
     };
     let job = FeedJob {
         id: 0,

@@ -106,8 +106,13 @@ async fn page_text(
     page: crate::pipeline::fetch::Fetched,
     entry: NewEntry,
 ) -> Option<NewEntry> {
-    let html = String::from_utf8_lossy(&page.body).into_owned();
     let page_url = page.final_url.to_string();
+    let html = crate::pipeline::parse::decode::decode_html(
+        &page.body,
+        page.content_type.as_deref(),
+        &page_url,
+    )
+    .text;
     let cfg = job.cfg.clone();
     let _cpu = cpu_slots().acquire().await.ok();
     let result = tokio::task::spawn_blocking(move || {
@@ -117,6 +122,7 @@ async fn page_text(
             known: None,
             strip: &cfg.strip,
             languages: &cfg.languages,
+            min_words: cfg.min_words,
             model: None,
         };
         let used = crate::pipeline::text::quality::use_page_text(&mut entry, article, &q);

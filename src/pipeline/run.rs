@@ -367,6 +367,7 @@ async fn text_stage(
         let mut q = FeedQuality {
             strip: &cfg.strip,
             languages: &cfg.languages,
+            min_words: cfg.min_words,
             model: Some(&mut model),
             known: Some(known.as_ref()),
         };

@@ -231,6 +231,7 @@ mod tests {
             full_text: crate::config::FullText::Auto,
             strip: Vec::new(),
             languages: Vec::new(),
+            min_words: 0,
         }
     }
 

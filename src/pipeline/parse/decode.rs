@@ -83,6 +83,22 @@ impl Charset {
 /// Decodes a feed document. Never fails: when nothing decodes cleanly the most likely encoding
 /// is used with replacement characters.
 pub fn decode(bytes: &[u8], content_type: Option<&str>, feed_url: &str) -> Decoded {
+    decode_declared(bytes, content_type, declared_encoding(bytes), feed_url)
+}
+
+/// Decodes an HTML page (an article page) by the same evidence, with `<meta charset>` (or
+/// `http-equiv="Content-Type"`) in the first 1,024 bytes in place of the XML declaration.
+pub fn decode_html(bytes: &[u8], content_type: Option<&str>, page_url: &str) -> Decoded {
+    let declared = declared_encoding(bytes).or_else(|| meta_charset(bytes));
+    decode_declared(bytes, content_type, declared, page_url)
+}
+
+fn decode_declared(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    declared: Option<String>,
+    feed_url: &str,
+) -> Decoded {
     let finish = |cs: Charset, text: String| Decoded {
         text: strip_bom(text),
         encoding: cs.name(),
@@ -102,10 +118,7 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>, feed_url: &str) -> Decod
     }
 
     // 2. and 3. Declared encodings, HTTP first, each only if it decodes cleanly.
-    let declared = [
-        content_type.and_then(charset_param),
-        declared_encoding(bytes),
-    ];
+    let declared = [content_type.and_then(charset_param), declared];
     for label in declared.iter().flatten() {
         let Some(cs) = charset_for_label(label) else {
             continue;
@@ -233,6 +246,30 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     let rest = &rest[1..];
     let value = &rest[..rest.find(quote)?];
     Some(value.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// The charset an HTML page's head declares: `<meta charset=…>` or `<meta http-equiv=
+/// "Content-Type" content="…; charset=…">`, in the first 1,024 bytes (as browsers prescan).
+fn meta_charset(bytes: &[u8]) -> Option<String> {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
+    let mut rest = head.as_str();
+    while let Some(i) = rest.find("<meta") {
+        rest = &rest[i + "<meta".len()..];
+        let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
+        let Some(at) = tag.find("charset") else {
+            continue;
+        };
+        let value = tag[at + "charset".len()..].trim_start().strip_prefix('=')?;
+        let value = value.trim_start().trim_start_matches(['"', '\'']);
+        let end = value
+            .find(|c: char| c == '"' || c == '\'' || c == ';' || c == '/' || c.is_whitespace())
+            .unwrap_or(value.len());
+        let label = value[..end].trim();
+        if !label.is_empty() {
+            return Some(label.to_string());
+        }
+    }
+    None
 }
 
 /// Maps an encoding label to what can read it. `None` for labels nothing here knows (the
@@ -439,5 +476,35 @@ mod tests {
                 "{ct:?}"
             );
         }
+    }
+
+    #[test]
+    fn html_pages_are_read_by_their_meta_charset() {
+        let page = "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1251\"></head><body><p>Ёлки, ёжики и щи</p></body></html>";
+        let (cyr, _, _) = encoding_rs::WINDOWS_1251.encode(page);
+        let d = decode_html(&cyr, None, "https://e.ru/");
+        assert_eq!(
+            (d.encoding.as_str(), d.text.as_str()),
+            ("windows-1251", page)
+        );
+        let page = "<meta charset='iso-8859-1'><p>Grüße aus Köln</p>";
+        let (latin, _, _) = encoding_rs::WINDOWS_1252.encode(page);
+        let d = decode_html(&latin, None, "https://e.de/");
+        assert_eq!(
+            (d.encoding.as_str(), d.text.as_str()),
+            ("windows-1252", page)
+        );
+        // UTF-8 bytes under a Latin label are UTF-8, as in feeds.
+        let d = decode_html(
+            page.as_bytes(),
+            Some("text/html; charset=iso-8859-1"),
+            "https://e.de/",
+        );
+        assert_eq!((d.encoding.as_str(), d.text.as_str()), ("UTF-8", page));
+        assert_eq!(
+            meta_charset(b"<meta name=x content=y><meta charset=\"utf-8\">"),
+            Some("utf-8".into())
+        );
+        assert_eq!(meta_charset(b"<p>charset=koi8-r</p>"), None);
     }
 }

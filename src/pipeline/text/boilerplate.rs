@@ -233,13 +233,21 @@ impl BoilerplateModel {
     }
 
     /// Removes learned boilerplate lines, never the first paragraph.
+    ///
+    /// An entry whose every line after the title recurs (a feed of `Build 41 passed`,
+    /// `Item 7 of 9` entries) keeps them: its recurring line is its text, and stripping it
+    /// would leave a record of a title alone.
     pub fn strip(&self, paragraphs: &mut Vec<String>) {
-        let mut index = 0;
-        paragraphs.retain(|p| {
-            let keep = index == 0 || !self.is_boilerplate(p);
-            index += 1;
-            keep
-        });
+        let drop: Vec<bool> = paragraphs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| i > 0 && self.is_boilerplate(p))
+            .collect();
+        if paragraphs.len() > 1 && drop.iter().skip(1).all(|d| *d) {
+            return;
+        }
+        let mut flags = drop.into_iter();
+        paragraphs.retain(|_| !flags.next().unwrap_or(false));
     }
 }
 
@@ -360,6 +368,29 @@ mod tests {
         assert_eq!(p, entry(9, &[]));
         let long = format!("{slogan} {}", "and more words ".repeat(20));
         assert!(!m.is_boilerplate(&long));
+    }
+
+    #[test]
+    fn an_entry_made_only_of_recurring_lines_keeps_them() {
+        let mut m = BoilerplateModel::default();
+        let status = |i: usize| {
+            vec![
+                format!("Build {i}"),
+                format!("Build {i} of the nightly passed."),
+            ]
+        };
+        for i in 0..6 {
+            m.observe(&status(i));
+        }
+        assert!(m.is_boilerplate("Build 7 of the nightly passed."));
+        let mut p = status(7);
+        m.strip(&mut p);
+        assert_eq!(p, status(7));
+        // With a line of its own beside it, the recurring line goes.
+        let mut p = status(8);
+        p.push("The compiler was upgraded today.".into());
+        m.strip(&mut p);
+        assert_eq!(p, ["Build 8", "The compiler was upgraded today."]);
     }
 
     #[test]

@@ -18,7 +18,9 @@
 use chrono::{DateTime, FixedOffset};
 use dom_smoothie::{Config, Readability};
 
-use crate::pipeline::text::normalize::{LinkedParagraph, html_paragraphs_with_links, inline_text};
+use crate::pipeline::text::normalize::{
+    LinkedParagraph, html_paragraphs, html_paragraphs_with_links, inline_text,
+};
 
 /// What a page yields: metadata and the body, one normalized line per paragraph.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -78,6 +80,10 @@ pub fn extract_article(html: &str, url: Option<&str>) -> Result<Article, Extract
         title.as_deref(),
         author.as_deref(),
     );
+    let paragraphs = match second_opinion(&html) {
+        Some(theirs) => agree(paragraphs, &theirs, &structure_lines(&page.content)),
+        None => paragraphs,
+    };
     if paragraphs.is_empty() {
         return Err(ExtractError::NoContent);
     }
@@ -190,6 +196,12 @@ const NEVER_CHROME: &[&str] = &["html", "body", "main", "article"];
 /// Removes furniture named as such (see [`CHROME_WORDS`]) before readability scores the page,
 /// unless it wraps the article (a `main`, `article` or `h1` inside it).
 fn remove_chrome(doc: &dom_query::Document) {
+    let page_chars = doc
+        .select("body")
+        .text()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .count();
     for el in doc.select("[class], [id]").nodes() {
         let name = el
             .node_name()
@@ -209,10 +221,71 @@ fn remove_chrome(doc: &dom_query::Document) {
             d.node_name()
                 .is_some_and(|n| matches!(n.as_ref(), "main" | "article" | "h1"))
         });
-        if !wraps_article {
+        // A wrapper named after one of its parts (`share-zone` around the whole story) holds
+        // most of the page's text: that is the article, not furniture.
+        let holds_most = || {
+            let chars = el.text().chars().filter(|c| !c.is_whitespace()).count();
+            chars * 5 >= page_chars * 2
+        };
+        if !wraps_article && !holds_most() {
             el.remove_from_parent();
         }
     }
+}
+
+/// The body paragraphs trafilatura finds in the page, or `None` when it finds none (or fails).
+fn second_opinion(html: &str) -> Option<Vec<String>> {
+    let run = || trafilatura::extract(html, &trafilatura::Options::default()).ok();
+    // Third-party code on a stranger's page: a panic costs the second opinion only.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).ok()??;
+    let paragraphs = html_paragraphs(&result.content_html);
+    (!paragraphs.is_empty()).then_some(paragraphs)
+}
+
+/// The text of the headings and list items of the chosen content (by [`letters`] key): the
+/// article's own structure, which the second opinion often leaves out (subheads, footnotes).
+fn structure_lines(content_html: &str) -> std::collections::HashSet<String> {
+    let doc = dom_query::Document::from(content_html);
+    doc.select("h1, h2, h3, h4, h5, h6, li")
+        .iter()
+        .map(|el| letters(&el.text()))
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+/// A paragraph stays when at least this share of its words is in the second opinion's text.
+const SUPPORTED: f64 = 0.5;
+
+/// Our paragraphs that the second extractor supports (most of their words occur in its text),
+/// and our headings and list items (`structure`, by [`letters`] key): two extractors with
+/// different methods rarely keep the same furniture, so prose only one of them kept is
+/// dropped. When that would drop half of the words or more, the second extractor
+/// missed the article and ours stands as it is.
+pub fn agree(
+    ours: Vec<String>,
+    theirs: &[String],
+    structure: &std::collections::HashSet<String>,
+) -> Vec<String> {
+    use std::collections::HashSet;
+    let words = |p: &str| -> Vec<String> {
+        p.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let known: HashSet<String> = theirs.iter().flat_map(|p| words(p)).collect();
+    let supported = |p: &str| {
+        let w = words(p);
+        w.is_empty()
+            || structure.contains(&letters(p))
+            || w.iter().filter(|x| known.contains(*x)).count() as f64 >= SUPPORTED * w.len() as f64
+    };
+    let total = word_count(&ours);
+    let kept: Vec<String> = ours.iter().filter(|p| supported(p)).cloned().collect();
+    if word_count(&kept) * 2 <= total {
+        return ours;
+    }
+    kept
 }
 
 /// Meta tags readability does not read, in order of trust.
@@ -417,6 +490,47 @@ mod tests {
 
     fn paras(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn agreement_drops_what_only_one_extractor_kept() {
+        let body = "The dam talks resumed on Monday after a year of silence between the sides.";
+        let more = "Farmers downstream say the water will not last the summer.";
+        let ours = paras(&[
+            body,
+            "Photo: Reuters / Jane Roe",
+            more,
+            "Read also: Prices rise again",
+        ]);
+        let theirs = paras(&[body, more]);
+        // (ours, theirs, expected)
+        let cases = [
+            (ours.clone(), theirs.clone(), paras(&[body, more])),
+            // A second opinion that missed most of the article changes nothing.
+            (ours.clone(), paras(&["Subscribe now"]), ours.clone()),
+            (ours.clone(), ours.clone(), ours.clone()),
+            // Case and punctuation do not matter; half the words are enough.
+            (
+                paras(&[body, "Water: the SUMMER will tell, locals say"]),
+                paras(&[body, more]),
+                paras(&[body, "Water: the SUMMER will tell, locals say"]),
+            ),
+            (Vec::new(), theirs.clone(), Vec::new()),
+        ];
+        let none = std::collections::HashSet::new();
+        for (ours, theirs, want) in cases {
+            assert_eq!(
+                agree(ours.clone(), &theirs, &none),
+                want,
+                "{ours:?} / {theirs:?}"
+            );
+        }
+        // The article's own headings and list items stay.
+        let structure = structure_lines("<h2>Photo: Reuters / Jane Roe</h2><p>x</p>");
+        assert_eq!(
+            agree(ours.clone(), &theirs, &structure),
+            paras(&[body, "Photo: Reuters / Jane Roe", more])
+        );
     }
 
     const PAGE: &str = r#"<!doctype html><html lang="en"><head><title>Dam talks resume - Example News</title>

@@ -18,11 +18,14 @@ use crate::pipeline::text::extract::{Article, is_teaser, prefer_extracted};
 use crate::pipeline::text::lang::{detect_language, language_allowed};
 use crate::pipeline::text::neardup::{Fingerprint, band_ids, fingerprint, is_near_duplicate};
 use crate::pipeline::text::normalize::normalize_entry;
+use crate::pipeline::text::repair;
 
 /// A feed's quality settings and learned boilerplate.
 pub struct FeedQuality<'a> {
     pub strip: &'a [StripPattern],
     pub languages: &'a [String],
+    /// Fewer body words than this and the entry gets no record (0: every entry does).
+    pub min_words: usize,
     pub model: Option<&'a mut BoilerplateModel>,
     /// Stored entries' feed-text hashes by key: an entry whose text hashes the same is
     /// unchanged, and skips language detection and fingerprinting (the store only links it).
@@ -35,6 +38,7 @@ impl FeedQuality<'_> {
         FeedQuality {
             strip: &[],
             languages: &[],
+            min_words: 0,
             model: None,
             known: None,
         }
@@ -50,12 +54,38 @@ fn clean(paragraphs: &mut Vec<String>, q: &FeedQuality<'_>) {
     apply_strip_regexes(paragraphs, &patterns);
 }
 
-/// Fills text-derived fields: hash, language (and exclusion by language), fingerprint.
-fn finish(entry: &mut NewEntry, languages: &[String]) {
+/// Words of the record's body: the text without its title paragraph.
+fn body_words(entry: &NewEntry) -> usize {
+    let mut paragraphs: Vec<&str> = entry.content_text.split("\n\n").collect();
+    if entry
+        .title
+        .as_deref()
+        .is_some_and(|t| paragraphs.first() == Some(&t))
+    {
+        paragraphs.remove(0);
+    }
+    paragraphs
+        .iter()
+        .map(|p| {
+            p.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .count()
+        })
+        .sum()
+}
+
+/// Fills text-derived fields: hash, language, fingerprint, and the exclusions they decide
+/// (language, too short).
+fn finish(entry: &mut NewEntry, q: &FeedQuality<'_>) {
     entry.content_hash = sha256_hex(&entry.content_text);
     entry.language = detect_language(&entry.content_text);
-    entry.excluded =
-        (!language_allowed(entry.language.as_deref(), languages)).then_some(Exclusion::Language);
+    entry.excluded = if !language_allowed(entry.language.as_deref(), q.languages) {
+        Some(Exclusion::Language)
+    } else if body_words(entry) < q.min_words {
+        Some(Exclusion::Short)
+    } else {
+        None
+    };
     if entry.content_text.is_empty() {
         entry.fingerprint = None;
         entry.bands = Vec::new();
@@ -73,13 +103,14 @@ pub fn prepare(
     fetched_at: DateTime<Utc>,
     q: &mut FeedQuality<'_>,
 ) -> Vec<NewEntry> {
-    let normalized: Vec<_> = feed.entries.iter().map(normalize_entry).collect();
+    let repaired: Vec<_> = feed.entries.iter().map(repair::entry).collect();
+    let normalized: Vec<_> = repaired.iter().map(|e| normalize_entry(e)).collect();
     if let Some(model) = q.model.as_deref_mut() {
         for n in &normalized {
             model.observe(&n.paragraphs);
         }
     }
-    feed.entries
+    repaired
         .iter()
         .zip(normalized)
         .map(|(e, n)| {
@@ -122,7 +153,7 @@ pub fn prepare(
             if unchanged {
                 row.content_hash = row.feed_hash.clone();
             } else {
-                finish(&mut row, q.languages);
+                finish(&mut row, q);
             }
             row
         })
@@ -156,7 +187,11 @@ pub fn use_page_text(entry: &mut NewEntry, article: Article, q: &FeedQuality<'_>
         .split("\n\n")
         .map(str::to_string)
         .collect();
-    let mut page = article.paragraphs;
+    let mut page: Vec<String> = article
+        .paragraphs
+        .iter()
+        .map(|p| repair::mojibake(p).into_owned())
+        .collect();
     if let Some(t) = &entry.title
         && page.first() != Some(t)
     {
@@ -175,7 +210,7 @@ pub fn use_page_text(entry: &mut NewEntry, article: Article, q: &FeedQuality<'_>
             .collect::<String>(),
     );
     entry.text_source = TextSource::Page;
-    finish(entry, q.languages);
+    finish(entry, q);
     true
 }
 
@@ -255,11 +290,48 @@ mod tests {
             known: None,
             strip: &[],
             languages: &["ru".to_string()],
+            min_words: 3,
             model: None,
         };
         let mut q = q;
         let rows = prepare(&feed, Utc::now(), &mut q);
         assert!(rows.iter().all(|r| r.excluded == Some(Exclusion::Language)));
+    }
+
+    #[test]
+    fn bodies_under_min_words_are_kept_out_of_the_corpus_only() {
+        let item = |guid: &str, body: &str| {
+            format!(
+                "<item><title>A long enough title here</title><guid>{guid}</guid>\
+                 <description>{body}</description></item>"
+            )
+        };
+        let xml = format!(
+            "<rss version=\"2.0\"><channel><title>t</title>{}{}{}{}</channel></rss>",
+            item("a", "test"),
+            item("b", "two words"),
+            item("c", "three words here"),
+            item("d", "")
+        );
+        let feed = parse_feed(xml.as_bytes(), None, "https://e.org/feed").expect("feed");
+        // (min_words, exclusions of a, b, c, d)
+        let short = Some(Exclusion::Short);
+        let cases = [
+            (3, [short, short, None, short]),
+            (2, [short, None, None, short]),
+            (0, [None, None, None, None]),
+        ];
+        for (min_words, want) in cases {
+            let mut q = FeedQuality {
+                min_words,
+                ..FeedQuality::none()
+            };
+            let rows = prepare(&feed, Utc::now(), &mut q);
+            let got: Vec<_> = rows.iter().map(|r| r.excluded).collect();
+            assert_eq!(got, want, "min_words {min_words}");
+            // The text is kept whatever the exclusion.
+            assert_eq!(rows[0].content_text, "A long enough title here\n\ntest");
+        }
     }
 
     #[test]
