@@ -63,6 +63,7 @@ pub const FIXTURES: &[Fixture] = &[
     fx("rss2-undeclared-dc.xml", None, RU),
     fx("rss2-itunes-unclosed-category.xml", None, RU),
     fx("atom03-base64.xml", None, RU),
+    fx("json-feed-loose.json", Some("application/feed+json"), RU),
     fx(
         "enc-utf8-declared-iso-8859-1.xml",
         Some("application/rss+xml; charset=ISO-8859-1"),
@@ -102,7 +103,7 @@ pub fn assert_table_complete() {
         .expect("fixture folder")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".xml"))
+        .filter(|n| n.ends_with(".xml") || n.ends_with(".json"))
         .collect();
     on_disk.sort();
     let mut listed: Vec<String> = FIXTURES.iter().map(|f| f.file.to_string()).collect();

@@ -109,7 +109,7 @@ fn read(
     let encoding = decoded.encoding;
     let text = decoded.text;
     if text.trim_start().starts_with('{') {
-        let json = pad_json_contacts(&text).unwrap_or(text);
+        let json = lenient_json_feed(&text).unwrap_or(text);
         return convert(
             run_feed_rs(json.as_bytes(), feed_url)?,
             feed_url,
@@ -135,8 +135,12 @@ fn read(
         .map_err(|e| ParseError::Invalid(format!("{e} (first problem: {defect})")))?;
     let feed = match run_feed_rs(doc.xml.as_bytes(), feed_url) {
         Ok(feed) => with_rdf_ids(feed, &doc),
-        Err(e) => salvage(&doc, feed_url)
-            .ok_or_else(|| ParseError::Invalid(format!("{e} (after recovery from: {defect})")))?,
+        Err(e) => salvage(&doc, feed_url).ok_or_else(|| {
+            let e = match e {
+                ParseError::Invalid(m) | ParseError::Panicked(m) => m,
+            };
+            ParseError::Invalid(format!("{e} (after recovery from: {defect})"))
+        })?,
     };
     tracing::info!(
         feed = feed_url,
@@ -149,14 +153,19 @@ fn read(
 
 /// RSS 1.0 items are identified by their `rdf:about` URI; feed-rs leaves their id empty. Applied
 /// only when the parser kept exactly the items the rewriter counted, so no id can land on the
-/// wrong item.
+/// wrong item. It becomes the entry's `guid`, not its dedup key: RSS 1.0 entries stored before
+/// were keyed by their link, and a new key would store each of them a second time.
 fn with_rdf_ids(
     (mut feed, offsets): (model::Feed, OffsetMap),
     doc: &rewrite::Rewritten,
 ) -> (model::Feed, OffsetMap) {
     if feed.feed_type == model::FeedType::RSS1 && feed.entries.len() == doc.rdf_ids.len() {
         for (entry, about) in feed.entries.iter_mut().zip(&doc.rdf_ids) {
-            if let Some(about) = about.as_deref().map(str::trim).filter(|a| !a.is_empty())
+            // Only an absolute URI identifies anything (`urn:…`, `tag:…`, `https://…`).
+            if let Some(about) = about
+                .as_deref()
+                .map(str::trim)
+                .filter(|a| url::Url::parse(a).is_ok())
                 && entry.id.trim().is_empty()
             {
                 entry.id = about.to_string();
@@ -166,9 +175,123 @@ fn with_rdf_ids(
     (feed, offsets)
 }
 
+/// A JSON Feed as feed-rs can take it. feed-rs rejects the whole feed for one field of the
+/// wrong shape (an attachment without `mime_type`, a feed without `title`, a numeric `id`), so
+/// missing required fields get their empty value, numbers and booleans where text belongs
+/// become text, and what cannot be read (an attachment without a URL, a tag that is not text)
+/// is dropped. `None` when the text is not JSON (feed-rs reports that).
+fn lenient_json_feed(text: &str) -> Option<String> {
+    use serde_json::{Map, Value};
+    fn text_or_drop(map: &mut Map<String, Value>, key: &str) {
+        match map.get(key) {
+            None | Some(Value::String(_)) | Some(Value::Null) => {}
+            Some(Value::Number(n)) => {
+                let t = n.to_string();
+                map.insert(key.into(), Value::String(t));
+            }
+            Some(Value::Bool(b)) => {
+                let t = b.to_string();
+                map.insert(key.into(), Value::String(t));
+            }
+            Some(_) => {
+                map.remove(key);
+            }
+        }
+    }
+    /// `author` an object, `authors` a list of objects, each with text fields; else removed.
+    fn authors(map: &mut Map<String, Value>) {
+        let fix = |a: &mut Map<String, Value>| {
+            text_or_drop(a, "name");
+            text_or_drop(a, "url");
+        };
+        match map.get_mut("author") {
+            Some(Value::Object(a)) => fix(a),
+            Some(_) => {
+                map.remove("author");
+            }
+            None => {}
+        }
+        match map.get_mut("authors") {
+            Some(Value::Array(list)) => {
+                list.retain(Value::is_object);
+                list.iter_mut()
+                    .filter_map(Value::as_object_mut)
+                    .for_each(fix);
+            }
+            Some(_) => {
+                map.remove("authors");
+            }
+            None => {}
+        }
+    }
+    let mut value: Value = serde_json::from_str(text).ok()?;
+    if let Value::Object(feed) = &mut value {
+        for key in ["version", "title"] {
+            text_or_drop(feed, key);
+            if !matches!(feed.get(key), Some(Value::String(_))) {
+                feed.insert(key.into(), Value::String(String::new()));
+            }
+        }
+        for key in [
+            "home_page_url",
+            "feed_url",
+            "language",
+            "description",
+            "icon",
+            "favicon",
+        ] {
+            text_or_drop(feed, key);
+        }
+        authors(feed);
+        if !matches!(feed.get("items"), Some(Value::Array(_))) {
+            feed.insert("items".into(), Value::Array(Vec::new()));
+        }
+        if let Some(Value::Array(items)) = feed.get_mut("items") {
+            items.retain(Value::is_object);
+            for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                for key in [
+                    "id",
+                    "url",
+                    "external_url",
+                    "title",
+                    "content_html",
+                    "content_text",
+                    "summary",
+                    "date_published",
+                    "date_modified",
+                ] {
+                    text_or_drop(item, key);
+                }
+                authors(item);
+                if let Some(Value::Array(tags)) = item.get_mut("tags") {
+                    tags.retain(Value::is_string);
+                } else {
+                    item.remove("tags");
+                }
+                if let Some(Value::Array(list)) = item.get_mut("attachments") {
+                    list.retain(|a| a.get("url").is_some_and(Value::is_string));
+                    for a in list.iter_mut().filter_map(Value::as_object_mut) {
+                        if !a.get("mime_type").is_some_and(Value::is_string) {
+                            a.insert("mime_type".into(), "application/octet-stream".into());
+                        }
+                        text_or_drop(a, "title");
+                        if !a.get("size_in_bytes").is_some_and(Value::is_u64) {
+                            a.remove("size_in_bytes");
+                        }
+                    }
+                } else {
+                    item.remove("attachments");
+                }
+            }
+        }
+    }
+    pad_json_contacts(&mut value);
+    serde_json::to_string(&value).ok()
+}
+
 /// JSON Feed author names go through the same e-mail splitting in feed-rs as RSS contacts
-/// (see [`rewrite::pad_emails`]). `None` when the text is not JSON (feed-rs reports that).
-fn pad_json_contacts(text: &str) -> Option<String> {
+/// (see [`rewrite::pad_emails`]).
+fn pad_json_contacts(value: &mut serde_json::Value) {
     fn walk(v: &mut serde_json::Value, in_author: bool) {
         match v {
             serde_json::Value::Object(map) => {
@@ -189,9 +312,7 @@ fn pad_json_contacts(text: &str) -> Option<String> {
             _ => {}
         }
     }
-    let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
-    walk(&mut value, false);
-    serde_json::to_string(&value).ok()
+    walk(value, false);
 }
 
 /// feed-rs fails a whole feed for one entry it dislikes. Reads the feed without entries, then
@@ -255,6 +376,7 @@ fn convert(
         })
     };
 
+    let rss1 = feed.feed_type == model::FeedType::RSS1;
     let mut entries: Vec<Entry> = feed
         .entries
         .into_iter()
@@ -266,7 +388,7 @@ fn convert(
             let updated = with_offset(e.updated);
             let key = dedup_key(
                 feed_url,
-                guid.as_deref(),
+                guid.as_deref().filter(|_| !rss1),
                 url.as_deref(),
                 title.as_deref(),
                 published.as_ref().or(updated.as_ref()),

@@ -263,18 +263,50 @@ fn escaped_tags(html: &str) -> usize {
     n
 }
 
-/// Counts real tags (`<p>`, `</div>`, `<!--`) in `html`.
+/// Real block tags: the structure a body written as HTML has. Inline links and line breaks do
+/// not count (Reddit appends real `<a>submitted by</a>` links to its twice-escaped body).
+const BLOCK_TAGS: &[&str] = &[
+    "p",
+    "div",
+    "pre",
+    "code",
+    "table",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "figure",
+    "article",
+    "section",
+];
+
+/// Counts real block tags (`<p>`, `</div>`) in `html`.
 fn real_tags(html: &str) -> usize {
-    html.as_bytes()
-        .windows(2)
-        .filter(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'))
-        .count()
+    let mut n = 0;
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        let name_part = rest.strip_prefix('/').unwrap_or(rest);
+        let end = name_part
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(name_part.len());
+        if BLOCK_TAGS.contains(&name_part[..end].to_ascii_lowercase().as_str()) {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// A body whose markup was escaped twice, escaped once: `&lt;p&gt;Hi&lt;/p&gt;` →
 /// `<p>Hi</p>`. Only when escaped tags are the body's markup (at least two, and at least twice
-/// as many as real tags), so an article that shows `&lt;div&gt;` in its text or in a code sample
-/// keeps it. `None` when the body is not escaped twice.
+/// as many as real block tags), so an article that shows `&lt;div&gt;` in its text or in a code
+/// sample keeps it. `None` when the body is not escaped twice.
 pub fn unescape_twice_escaped(html: &str) -> Option<String> {
     let escaped = escaped_tags(html);
     if escaped < 2 || real_tags(html) * 2 > escaped {
@@ -356,6 +388,15 @@ mod tests {
                 "<!-- SC_OFF --><div class=\"md\"><p>Is it &quot;safe&quot;?</p></div><!-- SC_ON --> \
                  submitted by <a href=\"https://e.com/u\"> /u/x </a>"
             )
+        );
+        // Real inline links beside it, as Reddit writes them.
+        let mixed = "&lt;!-- SC_OFF --&gt;&lt;div class=&quot;md&quot;&gt;&lt;p&gt;A joke&lt;/p&gt; \
+                     &lt;/div&gt;&lt;!-- SC_ON --&gt; submitted by<a href=\"https://e.com/u\">u</a>to\
+                     <a href=\"https://e.com/r\">r</a><br/><a href=\"https://e.com/c\">[link]</a>\
+                     <a href=\"https://e.com/c\">[89 comments]</a>";
+        assert!(
+            unescape_twice_escaped(mixed)
+                .is_some_and(|h| h.starts_with("<!-- SC_OFF --><div class=\"md\"><p>A joke</p>"))
         );
         let wrapped = "<p>&lt;p&gt;One&lt;/p&gt;&lt;p&gt;Two&lt;/p&gt;&lt;br/&gt;</p>";
         assert_eq!(
