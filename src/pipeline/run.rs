@@ -362,7 +362,8 @@ async fn text_stage(
     tokio::task::spawn_blocking(move || {
         let mut model: BoilerplateModel = model_json
             .as_deref()
-            .and_then(|m| serde_json::from_str(m).ok())
+            .and_then(|m| serde_json::from_str::<BoilerplateModel>(m).ok())
+            .map(BoilerplateModel::upgraded)
             .unwrap_or_default();
         let mut q = FeedQuality {
             strip: &cfg.strip,

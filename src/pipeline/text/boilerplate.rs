@@ -15,6 +15,7 @@ use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Paragraphs longer than this (in words) are never boilerplate.
 pub const MAX_BOILERPLATE_WORDS: usize = 60;
@@ -139,6 +140,24 @@ pub fn fingerprint(paragraph: &str) -> String {
     out
 }
 
+/// The key a line is counted under: 16 hex digits of the SHA-256 of its [`fingerprint`], so a
+/// feed's stored model holds a short key per line instead of the line (it is kept for every
+/// short paragraph of the feed's recent entries).
+pub fn line_key(paragraph: &str) -> String {
+    fingerprint_key(&fingerprint(paragraph))
+}
+
+fn fingerprint_key(fingerprint: &str) -> String {
+    let digest = Sha256::digest(fingerprint.as_bytes());
+    hex::encode(digest.get(..8).unwrap_or(&digest[..]))
+}
+
+fn is_key(k: &str) -> bool {
+    k.len() == 16
+        && k.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// When a feed's lines recur enough to be called boilerplate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
@@ -190,6 +209,22 @@ impl BoilerplateModel {
         }
     }
 
+    /// The model as stored by an earlier version (lines counted under their fingerprint
+    /// text) with its counts moved to [`line_key`]s; a current model is returned unchanged.
+    pub fn upgraded(mut self) -> Self {
+        if self.stats.counts.keys().all(|k| is_key(k)) {
+            return self;
+        }
+        let mut counts: HashMap<String, u32> = HashMap::with_capacity(self.stats.counts.len());
+        for (k, c) in self.stats.counts.drain() {
+            let key = if is_key(&k) { k } else { fingerprint_key(&k) };
+            let slot = counts.entry(key).or_default();
+            *slot = (*slot).max(c);
+        }
+        self.stats.counts = counts;
+        self
+    }
+
     /// Counts an entry's lines (each distinct short line once; the first paragraph, the title,
     /// is skipped).
     pub fn observe(&mut self, paragraphs: &[String]) {
@@ -198,7 +233,7 @@ impl BoilerplateModel {
             if words(p) == 0 || words(p) > self.thresholds.max_words {
                 continue;
             }
-            let f = fingerprint(p);
+            let f = line_key(p);
             if seen.insert(f.clone()) {
                 *self.stats.counts.entry(f).or_default() += 1;
             }
@@ -226,7 +261,7 @@ impl BoilerplateModel {
         let count = self
             .stats
             .counts
-            .get(&fingerprint(paragraph))
+            .get(&line_key(paragraph))
             .copied()
             .unwrap_or(0);
         f64::from(count) >= t.min_fraction * f64::from(self.stats.entries)
@@ -368,6 +403,34 @@ mod tests {
         assert_eq!(p, entry(9, &[]));
         let long = format!("{slogan} {}", "and more words ".repeat(20));
         assert!(!m.is_boilerplate(&long));
+    }
+
+    #[test]
+    fn models_stored_with_line_text_are_upgraded() {
+        let slogan = "Independent news from the steppe since 2001";
+        let mut current = BoilerplateModel::default();
+        for i in 0..6 {
+            current.observe(&entry(i, &[slogan]));
+        }
+        assert!(current.stats.counts.keys().all(|k| k.len() == 16));
+        // The same counts as an earlier version stored them: under the fingerprint text.
+        let mut old = current.clone();
+        old.stats.counts = [
+            (fingerprint(slogan), 6),
+            (
+                fingerprint("The article says something new about wheat."),
+                1,
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let json = serde_json::to_string(&old).expect("json");
+        let back: BoilerplateModel = serde_json::from_str(&json).expect("json");
+        let up = back.upgraded();
+        assert!(up.is_boilerplate(slogan));
+        assert!(!up.is_boilerplate("The article says something new about wheat."));
+        assert_eq!(up.stats.counts.get(&line_key(slogan)), Some(&6));
+        assert_eq!(current.clone().upgraded(), current);
     }
 
     #[test]
