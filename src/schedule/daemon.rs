@@ -242,15 +242,11 @@ pub async fn poll_once(
     let mut tx = Some(tx);
     // Every feed once. On a shared database the round is claimed piece by piece: instances
     // polling together split it, and none fetches a feed another fetched since it began.
+    let mut queue: std::collections::VecDeque<FeedJob> = std::collections::VecDeque::new();
     let mut round = if engine.store.is_shared() {
         Some(Round::new(engine, clock.now()).await?)
     } else {
-        for job in &engine.feeds {
-            if let Some(tx) = &tx {
-                spawn_fetch(&mut set, engine, &clock, &sem, tx, job.clone());
-            }
-        }
-        tx = None;
+        queue.extend(engine.feeds.iter().cloned());
         None
     };
     let mut reports = Vec::with_capacity(engine.feeds.len());
@@ -271,6 +267,18 @@ pub async fn poll_once(
                 }
                 RoundStep::Wait => {}
                 RoundStep::Done => tx = None,
+            }
+        } else if let (None, Some(sender)) = (&round, &tx) {
+            // A fetch task ends when the writer has its result. The semaphore bounds the
+            // fetches and parses running; this bounds the results parsed but not yet taken by
+            // the writer, which would otherwise pile up in memory when it is the slower side.
+            while set.len() < POLL_TASKS_PER_SLOT * engine.config.poll.concurrency
+                && let Some(job) = queue.pop_front()
+            {
+                spawn_fetch(&mut set, engine, &clock, &sem, sender, job);
+            }
+            if queue.is_empty() {
+                tx = None;
             }
         }
         let retry = round.as_ref().and_then(|r| r.retry_at);
@@ -318,6 +326,10 @@ pub async fn poll_once(
         writer: writer.stats.clone(),
     })
 }
+
+/// Fetch tasks a `poll` keeps alive per concurrency slot: the extra ones wait for article pages
+/// (without a slot) or for the writer, holding their results.
+const POLL_TASKS_PER_SLOT: usize = 2;
 
 /// Per-feed scheduling state of the daemon.
 struct Slot {
