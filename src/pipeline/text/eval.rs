@@ -512,6 +512,110 @@ pub fn per_page(scored: &[Scored]) -> String {
     out
 }
 
+/// A harness's command line: set folders, external extractors and what to write.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Args {
+    pub dirs: Vec<PathBuf>,
+    /// `--external NAME=COMMAND`, in order.
+    pub externals: Vec<(String, String)>,
+    /// `--pages FILE`: one line per page and extractor.
+    pub pages: Option<PathBuf>,
+    /// `--texts DIR`: every extracted text.
+    pub texts: Option<PathBuf>,
+    /// `--show ID`: print that page's texts.
+    pub show: Option<String>,
+}
+
+impl Args {
+    /// Reads `DIR... [--external NAME=COMMAND]... [--pages FILE] [--texts DIR] [--show ID]`;
+    /// `default_dir` when no folder is named.
+    pub fn parse(
+        mut args: impl Iterator<Item = String>,
+        default_dir: &str,
+    ) -> Result<Args, String> {
+        let mut out = Args::default();
+        let value = |args: &mut dyn Iterator<Item = String>, flag: &str, what: &str| {
+            args.next().ok_or(format!("{flag} needs {what}"))
+        };
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--external" => {
+                    let spec = value(&mut args, "--external", "NAME=COMMAND")?;
+                    let (name, cmd) = spec
+                        .split_once('=')
+                        .ok_or("--external needs NAME=COMMAND")?;
+                    out.externals.push((name.to_string(), cmd.to_string()));
+                }
+                "--pages" => out.pages = Some(value(&mut args, "--pages", "a file")?.into()),
+                "--texts" => out.texts = Some(value(&mut args, "--texts", "a folder")?.into()),
+                "--show" => out.show = Some(value(&mut args, "--show", "a page id")?),
+                _ => out.dirs.push(a.into()),
+            }
+        }
+        if out.dirs.is_empty() {
+            out.dirs.push(default_dir.into());
+        }
+        Ok(out)
+    }
+
+    /// Reads the sets, runs `extractors` and the external ones on them, writes what was asked
+    /// for, and returns the report.
+    pub fn run(&self, mut extractors: Vec<Extractor<'_>>) -> Result<String, EvalError> {
+        let mut sets = Vec::new();
+        for dir in &self.dirs {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| dir.display().to_string());
+            sets.push((name, read_set(dir)?));
+        }
+        for (name, cmd) in &self.externals {
+            extractors.push(Extractor::external(name, cmd)?);
+        }
+        let names: Vec<String> = extractors.iter().map(|e| e.name.clone()).collect();
+        let scored = evaluate(&sets, &mut extractors)?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| EvalError::Io { path, source }
+        };
+        if let Some(path) = &self.pages {
+            std::fs::write(path, per_page(&scored)).map_err(io(path))?;
+        }
+        if let Some(dir) = &self.texts {
+            write_texts(&scored, dir)?;
+        }
+        let mut out = report(&scored, &names);
+        for s in scored
+            .iter()
+            .filter(|s| self.show.as_deref() == Some(s.id.as_str()))
+        {
+            out.push_str(&format!("\n==== {} / {}\n{}\n", s.id, s.extractor, s.text));
+        }
+        Ok(out)
+    }
+}
+
+/// What records get from a page: [`extract_article`](super::extract::extract_article) and the
+/// boilerplate rules (the title first, so lines repeating it go, then taken off again).
+pub fn record_text(html: &str, page: &Page) -> String {
+    let Ok(article) = super::extract::extract_article(html, None) else {
+        return String::new();
+    };
+    let mut p = vec![page.title.clone().or(article.title).unwrap_or_default()];
+    p.extend(article.paragraphs);
+    super::boilerplate::strip_boilerplate(&mut p);
+    p.remove(0);
+    p.join("\n\n")
+}
+
+/// dom_smoothie's content as it is, in paragraphs: readability without what feedcorpus adds.
+pub fn readability_text(html: &str, _page: &Page) -> String {
+    dom_smoothie::Readability::new(html, None, None)
+        .and_then(|mut r| r.parse())
+        .map(|a| html_paragraphs(&a.content).join("\n\n"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,5 +717,30 @@ mod tests {
         assert!(matches!(read_set(d), Err(EvalError::Snippets { .. })));
         assert!(matches!(read_set(&d.join("c")), Err(EvalError::Empty(_))));
         Ok(())
+    }
+
+    #[test]
+    fn arguments_are_read() {
+        let args = |v: &[&str]| Args::parse(v.iter().map(|s| s.to_string()), "default");
+        let a = args(&[
+            "a",
+            "--external",
+            "py=python3 x.py",
+            "b",
+            "--pages",
+            "p.tsv",
+            "--show",
+            "id",
+        ])
+        .expect("valid");
+        assert_eq!(a.dirs, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(
+            a.externals,
+            [("py".to_string(), "python3 x.py".to_string())]
+        );
+        assert_eq!((a.pages, a.show), (Some("p.tsv".into()), Some("id".into())));
+        assert_eq!(args(&[]).expect("valid").dirs, [PathBuf::from("default")]);
+        assert!(args(&["--external", "no-equals"]).is_err());
+        assert!(args(&["--pages"]).is_err());
     }
 }

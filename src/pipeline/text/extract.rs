@@ -232,15 +232,7 @@ fn remove_chrome(doc: &dom_query::Document) {
         };
         // A long paragraph is prose whatever its class says (Wired marks the paragraphs
         // behind its paywall `class="paywall"`).
-        let is_prose = || {
-            name == "p"
-                && el
-                    .text()
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                    .count()
-                    >= PROSE_WORDS
-        };
+        let is_prose = || name == "p" && word_count(&[el.text()]) >= PROSE_WORDS;
         if !wraps_article && !is_prose() && !holds_most() {
             el.remove_from_parent();
         }
@@ -432,11 +424,12 @@ pub fn is_teaser(paragraphs: &[String]) -> bool {
 }
 
 /// Words in a text: runs of letters or digits.
-pub fn word_count(paragraphs: &[String]) -> usize {
+pub fn word_count<S: AsRef<str>>(paragraphs: &[S]) -> usize {
     paragraphs
         .iter()
         .map(|p| {
-            p.split(|c: char| !c.is_alphanumeric())
+            p.as_ref()
+                .split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty())
                 .count()
         })

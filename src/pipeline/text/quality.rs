@@ -64,14 +64,7 @@ fn body_words(entry: &NewEntry) -> usize {
     {
         paragraphs.remove(0);
     }
-    paragraphs
-        .iter()
-        .map(|p| {
-            p.split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .count()
-        })
-        .sum()
+    crate::pipeline::text::extract::word_count(&paragraphs)
 }
 
 /// Fills text-derived fields: hash, language, fingerprint, and the exclusions they decide

@@ -237,6 +237,15 @@ const ESCAPED_TAGS: &[&str] = &[
     "sub",
 ];
 
+/// The element name at the start of what follows a `<` (an end tag's `/` skipped), and the rest.
+fn tag_name(after_lt: &str) -> (&str, &str) {
+    let name_part = after_lt.strip_prefix('/').unwrap_or(after_lt);
+    let end = name_part
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(name_part.len());
+    name_part.split_at(end)
+}
+
 /// Counts escaped tags (`&lt;p&gt;`, `&lt;/div&gt;`, `&lt;a href=…`, `&lt;!-- … --&gt;`) in `html`.
 fn escaped_tags(html: &str) -> usize {
     let mut n = 0;
@@ -247,11 +256,7 @@ fn escaped_tags(html: &str) -> usize {
             n += 1;
             continue;
         }
-        let name_part = rest.strip_prefix('/').unwrap_or(rest);
-        let end = name_part
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(name_part.len());
-        let (name, after) = name_part.split_at(end);
+        let (name, after) = tag_name(rest);
         let closes = after.starts_with("&gt;")
             || after.starts_with(' ')
             || after.starts_with('/')
@@ -292,11 +297,7 @@ fn real_tags(html: &str) -> usize {
     let mut rest = html;
     while let Some(i) = rest.find('<') {
         rest = &rest[i + 1..];
-        let name_part = rest.strip_prefix('/').unwrap_or(rest);
-        let end = name_part
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(name_part.len());
-        if BLOCK_TAGS.contains(&name_part[..end].to_ascii_lowercase().as_str()) {
+        if BLOCK_TAGS.contains(&tag_name(rest).0.to_ascii_lowercase().as_str()) {
             n += 1;
         }
     }
