@@ -19,7 +19,7 @@ const DROPPED: &[&str] = &[
 ];
 
 /// Elements that start and end a paragraph.
-const BLOCKS: &[&str] = &[
+pub(crate) const BLOCKS: &[&str] = &[
     "address",
     "article",
     "aside",

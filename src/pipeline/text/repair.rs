@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 
 use crate::model::entry::{Body, Entry};
+use crate::pipeline::text::normalize::BLOCKS;
 
 /// The byte windows-1252 (or, for U+0080–U+009F, Latin-1) maps to `c`, if any.
 fn cp1252_byte(c: char) -> Option<u8> {
@@ -202,40 +203,16 @@ pub fn entry(e: &Entry) -> Cow<'_, Entry> {
     })
 }
 
-/// Tags whose escaped form (`&lt;p&gt;`) marks a body as HTML escaped twice.
-const ESCAPED_TAGS: &[&str] = &[
-    "p",
-    "div",
-    "br",
-    "a",
-    "span",
-    "img",
-    "em",
-    "strong",
-    "b",
-    "i",
-    "u",
-    "ul",
-    "ol",
-    "li",
-    "table",
-    "tr",
-    "td",
-    "th",
-    "blockquote",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "pre",
-    "code",
-    "figure",
-    "hr",
-    "sup",
-    "sub",
+/// Inline elements whose escaped form (`&lt;em&gt;`) marks a body as HTML escaped twice, beside
+/// the block elements ([`BLOCKS`]).
+const INLINE_TAGS: &[&str] = &[
+    "br", "a", "span", "img", "em", "strong", "b", "i", "u", "sup", "sub", "code", "td", "th",
 ];
+
+fn is_html_tag(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    BLOCKS.contains(&name.as_str()) || INLINE_TAGS.contains(&name.as_str())
+}
 
 /// The element name at the start of what follows a `<` (an end tag's `/` skipped), and the rest.
 fn tag_name(after_lt: &str) -> (&str, &str) {
@@ -261,43 +238,22 @@ fn escaped_tags(html: &str) -> usize {
             || after.starts_with(' ')
             || after.starts_with('/')
             || after.starts_with("&#");
-        if closes && ESCAPED_TAGS.contains(&name.to_ascii_lowercase().as_str()) {
+        if closes && is_html_tag(name) {
             n += 1;
         }
     }
     n
 }
 
-/// Real block tags: the structure a body written as HTML has. Inline links and line breaks do
-/// not count (Reddit appends real `<a>submitted by</a>` links to its twice-escaped body).
-const BLOCK_TAGS: &[&str] = &[
-    "p",
-    "div",
-    "pre",
-    "code",
-    "table",
-    "ul",
-    "ol",
-    "li",
-    "blockquote",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "figure",
-    "article",
-    "section",
-];
-
-/// Counts real block tags (`<p>`, `</div>`) in `html`.
+/// Counts real block tags (`<p>`, `</div>`: [`BLOCKS`]) in `html`. Inline links and line
+/// breaks do not count (Reddit appends real `<a>submitted by</a>` links to its twice-escaped
+/// body).
 fn real_tags(html: &str) -> usize {
     let mut n = 0;
     let mut rest = html;
     while let Some(i) = rest.find('<') {
         rest = &rest[i + 1..];
-        if BLOCK_TAGS.contains(&tag_name(rest).0.to_ascii_lowercase().as_str()) {
+        if BLOCKS.contains(&tag_name(rest).0.to_ascii_lowercase().as_str()) {
             n += 1;
         }
     }
