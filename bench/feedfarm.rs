@@ -62,6 +62,11 @@ struct Args {
     /// Server worker threads (0: one per CPU)
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Percent of items that are syndicated news: half of them near-copies of a wire story
+    /// (its paragraphs with one of their own), half articles of their own that quote two of
+    /// its paragraphs. Stories come from a pool shared by all feeds (one per 20 items).
+    #[arg(long, default_value_t = 0)]
+    syndicated: u64,
 }
 
 /// Where the synthetic timeline starts: 2024-01-01T00:00:00Z.
@@ -229,7 +234,57 @@ struct Item {
     html: String,
 }
 
-fn item(seed: u64, feed: usize, n: usize) -> Item {
+/// Stories in the shared pool: one per 20 items of the farm.
+fn story_pool(args: &Args) -> u64 {
+    (args.feeds.saturating_mul(args.items) / 20).max(1) as u64
+}
+
+/// A wire story of the shared pool: its paragraphs, the same for every feed that carries it.
+fn wire_story(seed: u64, story: u64) -> Vec<String> {
+    let mut rng = Rng::new(seed, u64::MAX, story);
+    (0..rng.range(4, 9))
+        .map(|_| {
+            let mut p = String::from("<p>");
+            paragraph(&mut rng, 0, &mut p);
+            p.push_str("</p>\n");
+            p
+        })
+        .collect()
+}
+
+/// The body of a syndicated item: a near-copy of a pool story (one paragraph its own) or an
+/// article of its own quoting two of the story's paragraphs.
+fn syndicated_html(seed: u64, feed: usize, pool: u64, rng: &mut Rng) -> String {
+    let story = wire_story(seed, rng.next() % pool.max(1));
+    let own = |rng: &mut Rng| {
+        let mut p = String::from("<p>");
+        paragraph(rng, feed, &mut p);
+        p.push_str("</p>\n");
+        p
+    };
+    let mut html = String::new();
+    if rng.chance(50) {
+        let mine = rng.range(0, story.len());
+        for (i, p) in story.iter().enumerate() {
+            if i == mine {
+                html.push_str(&own(rng));
+            } else {
+                html.push_str(p);
+            }
+        }
+    } else {
+        let quoted = [rng.range(0, story.len()), rng.range(0, story.len())];
+        for i in 0..rng.range(4, 8) {
+            html.push_str(&own(rng));
+            if let Some(&q) = quoted.get(i) {
+                html.push_str(&story[q]);
+            }
+        }
+    }
+    html
+}
+
+fn item(seed: u64, feed: usize, n: usize, syndicated: u64, pool: u64) -> Item {
     let mut rng = Rng::new(seed, feed as u64, n as u64);
     let mut title = String::new();
     let title_words = rng.range(4, 11);
@@ -275,8 +330,12 @@ fn item(seed: u64, feed: usize, n: usize) -> Item {
     // 3–6 KB of article HTML: paragraphs, with the odd heading, list, quote or figure.
     let target = rng.range(3000, 5600);
     let mut html = String::with_capacity(target + 600);
+    if rng.chance(syndicated) {
+        html = syndicated_html(seed, feed, pool, &mut rng);
+    }
+    let own_body = html.is_empty();
     let mut first = true;
-    while html.len() < target {
+    while own_body && html.len() < target {
         let kind = if first { 0 } else { rng.range(0, 20) };
         first = false;
         match kind {
@@ -532,7 +591,7 @@ fn render_feed(args: &Args, feed: usize, head: usize) -> anyhow::Result<Version>
     let oldest = head + 1 - args.items;
     let items: Vec<Item> = (oldest..=head)
         .rev()
-        .map(|n| item(args.seed, feed, n))
+        .map(|n| item(args.seed, feed, n, args.syndicated, story_pool(args)))
         .collect();
     let updated = items.first().map_or(EPOCH_2024, |i| i.published);
     let (text, content_type) = if feed.is_multiple_of(2) {
@@ -830,6 +889,10 @@ fn main() -> anyhow::Result<()> {
         (1..=MAX_ITEMS).contains(&args.items),
         "--items must be between 1 and {MAX_ITEMS}"
     );
+    anyhow::ensure!(
+        args.syndicated <= 100,
+        "--syndicated is a percentage (0–100)"
+    );
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if args.threads > 0 {
         rt.worker_threads(args.threads);
@@ -895,12 +958,12 @@ mod tests {
 
     #[test]
     fn items_are_deterministic_and_sized() {
-        let a = item(7, 3, 42);
-        let b = item(7, 3, 42);
+        let a = item(7, 3, 42, 0, 1);
+        let b = item(7, 3, 42, 0, 1);
         assert_eq!(a.html, b.html);
-        assert_ne!(a.html, item(8, 3, 42).html);
+        assert_ne!(a.html, item(8, 3, 42, 0, 1).html);
         assert!((3000..6600).contains(&a.html.len()), "{}", a.html.len());
-        assert!(item(7, 3, 43).published > a.published);
+        assert!(item(7, 3, 43, 0, 1).published > a.published);
     }
 
     /// Word triples of an item's text.
@@ -928,8 +991,8 @@ mod tests {
             ((1, 4, 44), (1, 2, 36)),
         ];
         for ((s1, f1, i1), (s2, f2, i2)) in pairs {
-            let a = triples(&item(s1, f1, i1));
-            let b = triples(&item(s2, f2, i2));
+            let a = triples(&item(s1, f1, i1, 0, 1));
+            let b = triples(&item(s2, f2, i2, 0, 1));
             let shared = a.intersection(&b).count();
             assert!(
                 shared * 20 < a.len().min(b.len()),
@@ -937,5 +1000,30 @@ mod tests {
                 a.len()
             );
         }
+    }
+
+    #[test]
+    fn syndicated_items_share_paragraphs_with_the_pool() {
+        let pool = 4;
+        let items: Vec<Item> = (0..40).map(|n| item(1, n % 5, n, 100, pool)).collect();
+        // With four stories behind forty items, every item shares text with another one.
+        for (i, a) in items.iter().enumerate() {
+            let ta = triples(a);
+            let best = items
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, b)| ta.intersection(&triples(b)).count())
+                .max()
+                .unwrap_or(0);
+            assert!(
+                best * 5 > ta.len() / 4,
+                "item {i} shares {best} of {} triples",
+                ta.len()
+            );
+        }
+        // Deterministic, and without the mode nothing changes.
+        assert_eq!(item(1, 2, 3, 100, pool).html, item(1, 2, 3, 100, pool).html);
+        assert_eq!(item(1, 2, 3, 0, pool).html, item(1, 2, 3, 0, 1).html);
     }
 }

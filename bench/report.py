@@ -120,7 +120,8 @@ def report(rows, meta):
     w(
         f"- farm: N feeds × {items} items (half RSS 2.0 WordPress-style, half Atom), "
         f"churn {meta.get('churn', '?')} new items per feed, seed {meta.get('seed', '?')}, "
-        f"gzip {'on' if meta.get('gzip') == '1' else 'off'}; "
+        f"gzip {'on' if meta.get('gzip') == '1' else 'off'}, "
+        f"syndicated {meta.get('syndicated', '0')} % of items; "
         f"concurrency {meta.get('concurrency', '?')} for feedcorpus and the floor"
     )
     if meta.get("database") == "postgres":

@@ -3,7 +3,7 @@
 # and, with --peers, newsboat and Python reader. See bench/README.md.
 #
 #   bash bench/run.sh [--feeds 200,1000] [--runs 3] [--peers] [--items 50] [--churn 5]
-#                     [--concurrency 8] [--peer-workers 1] [--seed 1] [--gzip]
+#                     [--concurrency 8] [--peer-workers 1] [--seed 1] [--gzip] [--syndicated P]
 #                     [--database postgres [--instances 1,2,4]]
 #                     [--out bench/results/latest.md] [--workdir DIR] [--keep] [--no-idle]
 #
@@ -23,6 +23,7 @@ CONC=8
 PEER_WORKERS=1
 SEED=1
 GZIP=0
+SYNDICATED=0
 OUT=bench/results/latest.md
 WORK=
 KEEP=0
@@ -49,6 +50,7 @@ while [ $# -gt 0 ]; do
     --peer-workers) need_value "$@"; PEER_WORKERS=$2; shift 2 ;;
     --seed) need_value "$@"; SEED=$2; shift 2 ;;
     --gzip) GZIP=1; shift ;;
+    --syndicated) need_value "$@"; SYNDICATED=$2; shift 2 ;;
     --out) need_value "$@"; OUT=$2; shift 2 ;;
     --workdir) need_value "$@"; WORK=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
@@ -165,6 +167,7 @@ start_farm() {
   rm -f "$addr"
   local gz=()
   [ "$GZIP" = 1 ] && gz=(--gzip)
+  gz+=(--syndicated "$SYNDICATED")
   "$FARM" --feeds "$n" --items "$ITEMS" --seed "$SEED" --port 0 --addr-file "$addr" "${gz[@]}" \
     > "$WORK/farm-$n.out" 2> "$WORK/farm-$n.err" &
   FARM_PID=$!
@@ -440,6 +443,7 @@ meta items "$ITEMS"
 meta churn "$CHURN"
 meta concurrency "$CONC"
 meta gzip "$GZIP"
+meta syndicated "$SYNDICATED"
 meta seed "$SEED"
 meta peers "$PEERS"
 meta database "$DATABASE"
