@@ -67,6 +67,10 @@ struct Args {
     /// its paragraphs. Stories come from a pool shared by all feeds (one per 20 items).
     #[arg(long, default_value_t = 0)]
     syndicated: u64,
+    /// Items of one or two short paragraphs (300–800 bytes of HTML) instead of 3–6 KB
+    /// articles: for single feeds of many thousands of items.
+    #[arg(long)]
+    small_items: bool,
 }
 
 /// Where the synthetic timeline starts: 2024-01-01T00:00:00Z.
@@ -74,7 +78,7 @@ const EPOCH_2024: u64 = 1_704_067_200;
 /// Items of a feed are this far apart (plus a jitter smaller than it), so dates rise with `n`.
 const ITEM_SPACING_S: u64 = 4 * 3600;
 const MAX_FEEDS: usize = 100_000;
-const MAX_ITEMS: usize = 1_000;
+const MAX_ITEMS: usize = 50_000;
 const MAX_CHURN: usize = 1_000;
 
 // ---- deterministic content ----
@@ -285,6 +289,11 @@ fn syndicated_html(seed: u64, feed: usize, pool: u64, rng: &mut Rng) -> String {
 }
 
 fn item(seed: u64, feed: usize, n: usize, syndicated: u64, pool: u64) -> Item {
+    item_sized(seed, feed, n, syndicated, pool, false)
+}
+
+/// [`item`], with `small` bodies of 300–800 bytes.
+fn item_sized(seed: u64, feed: usize, n: usize, syndicated: u64, pool: u64, small: bool) -> Item {
     let mut rng = Rng::new(seed, feed as u64, n as u64);
     let mut title = String::new();
     let title_words = rng.range(4, 11);
@@ -328,7 +337,11 @@ fn item(seed: u64, feed: usize, n: usize, syndicated: u64, pool: u64) -> Item {
     }
 
     // 3–6 KB of article HTML: paragraphs, with the odd heading, list, quote or figure.
-    let target = rng.range(3000, 5600);
+    let target = if small {
+        rng.range(300, 800)
+    } else {
+        rng.range(3000, 5600)
+    };
     let mut html = String::with_capacity(target + 600);
     if rng.chance(syndicated) {
         html = syndicated_html(seed, feed, pool, &mut rng);
@@ -591,7 +604,16 @@ fn render_feed(args: &Args, feed: usize, head: usize) -> anyhow::Result<Version>
     let oldest = head + 1 - args.items;
     let items: Vec<Item> = (oldest..=head)
         .rev()
-        .map(|n| item(args.seed, feed, n, args.syndicated, story_pool(args)))
+        .map(|n| {
+            item_sized(
+                args.seed,
+                feed,
+                n,
+                args.syndicated,
+                story_pool(args),
+                args.small_items,
+            )
+        })
         .collect();
     let updated = items.first().map_or(EPOCH_2024, |i| i.published);
     let (text, content_type) = if feed.is_multiple_of(2) {
@@ -890,6 +912,10 @@ fn main() -> anyhow::Result<()> {
         "--items must be between 1 and {MAX_ITEMS}"
     );
     anyhow::ensure!(
+        args.feeds.saturating_mul(args.items) <= 5_000_000,
+        "--feeds × --items is at most 5,000,000"
+    );
+    anyhow::ensure!(
         args.syndicated <= 100,
         "--syndicated is a percentage (0–100)"
     );
@@ -964,6 +990,9 @@ mod tests {
         assert_ne!(a.html, item(8, 3, 42, 0, 1).html);
         assert!((3000..6600).contains(&a.html.len()), "{}", a.html.len());
         assert!(item(7, 3, 43, 0, 1).published > a.published);
+        let small = item_sized(7, 3, 42, 0, 1, true);
+        assert!((300..1400).contains(&small.html.len()), "{}", small.html.len());
+        assert_eq!(small.title, a.title, "only the body's length differs");
     }
 
     /// Word triples of an item's text.

@@ -4,9 +4,12 @@
 #
 #   bash bench/run.sh [--feeds 200,1000] [--runs 3] [--peers] [--items 50] [--churn 5]
 #                     [--concurrency 8] [--peer-workers 1] [--seed 1] [--gzip] [--syndicated P]
+#                     [--large 1000,20000] [--before BINARY]
 #                     [--database postgres [--instances 1,2,4]]
 #                     [--out bench/results/latest.md] [--workdir DIR] [--keep] [--no-idle]
 #
+# --large: after the farms, one feed of that many small items, fetched once by a cold poll each.
+# --before: another feedcorpus binary (an earlier build) measured beside this one, same phases.
 # Prints a table of medians and writes it to --out. Everything it starts listens on or talks to
 # 127.0.0.1 only, and is stopped on exit.
 set -euo pipefail
@@ -30,6 +33,8 @@ KEEP=0
 IDLE=1
 DATABASE=sqlite
 INSTANCES=1,2,4
+LARGE=1000,20000
+BEFORE=
 # Upper bounds of every wait, in seconds.
 FARM_START_LIMIT=300
 IDLE_LIMIT=900
@@ -57,6 +62,8 @@ while [ $# -gt 0 ]; do
     --no-idle) IDLE=0; shift ;;
     --database) need_value "$@"; DATABASE=$2; shift 2 ;;
     --instances) need_value "$@"; INSTANCES=$2; shift 2 ;;
+    --large) need_value "$@"; LARGE=$2; shift 2 ;;
+    --before) need_value "$@"; BEFORE=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -72,6 +79,13 @@ for n in "${NS[@]}"; do is_count "$n" || die "--feeds takes numbers like 200,100
 [ "$RUNS" -le 20 ] || die "--runs is at most 20"
 [ "$CONC" -le 1024 ] || die "--concurrency is at most 1024"
 case "$DATABASE" in sqlite|postgres) ;; *) die "--database is sqlite or postgres" ;; esac
+LS=()
+[ "$LARGE" = none ] || IFS=, read -r -a LS <<< "$LARGE"
+for m in "${LS[@]}"; do is_count "$m" && [ "$m" -le 50000 ] || die "--large takes item counts up to 50000 like 1000,20000 (or none), got '$m'"; done
+if [ -n "$BEFORE" ]; then
+  [ -x "$BEFORE" ] || die "--before: $BEFORE is not an executable"
+  BEFORE=$(cd "$(dirname "$BEFORE")" && pwd)/$(basename "$BEFORE")
+fi
 IFS=, read -r -a KS <<< "$INSTANCES"
 for k in "${KS[@]}"; do
   is_count "$k" && [ "$k" -le 16 ] || die "--instances takes counts up to 16 like 1,2,4, got '$k'"
@@ -162,13 +176,14 @@ meta() { printf '%s\t%s\n' "$1" "$2" >> "$META"; }
 
 # ---- the farm ----
 FARM_URL=
-start_farm() {
-  local n=$1 addr=$WORK/farm-$1.addr
+start_farm() { # N [ITEMS [FARM ARGS...]]
+  local n=$1 items=${2:-$ITEMS} addr=$WORK/farm-$1.addr
+  shift $(($# < 2 ? $# : 2))
   rm -f "$addr"
-  local gz=()
-  [ "$GZIP" = 1 ] && gz=(--gzip)
+  local gz=("$@")
+  [ "$GZIP" = 1 ] && gz+=(--gzip)
   gz+=(--syndicated "$SYNDICATED")
-  "$FARM" --feeds "$n" --items "$ITEMS" --seed "$SEED" --port 0 --addr-file "$addr" "${gz[@]}" \
+  "$FARM" --feeds "$n" --items "$items" --seed "$SEED" --port 0 --addr-file "$addr" "${gz[@]}" \
     > "$WORK/farm-$n.out" 2> "$WORK/farm-$n.err" &
   FARM_PID=$!
   local waited=0
@@ -233,7 +248,7 @@ record() {
     [ "$ok304" = "$expected" ] || verified=0
   else
     [ "$entries" = "$expected" ] || verified=0
-    if [ "$tool" = feedcorpus ]; then
+    if [[ $tool == feedcorpus* ]]; then
       [ "$records" = "$expected" ] && [ "$files" = "$expected" ] || verified=0
     fi
   fi
@@ -248,16 +263,17 @@ record() {
 sql_count() { sqlite3 -cmd '.timeout 10000' "$1" "$2" 2>/dev/null || echo "?"; }
 count_files() { find "$1" -maxdepth 1 -type f -name '*.txt' ! -name '.*' 2>/dev/null | wc -l | tr -d ' '; }
 
-write_fc_config() { # DIR URLS_FILE INTERVAL
-  local dir=$1 urls=$2 interval=$3
+write_fc_config() { # DIR URLS_FILE INTERVAL [MAX_BODY_BYTES]
+  local dir=$1 urls=$2 interval=$3 body=${4:-}
   mkdir -p "$dir"
   {
     printf '[storage]\ndatabase = "data/feedcorpus.db"\ncorpus_dir = "data/corpus"\n\n'
     printf '[poll]\nconcurrency = %s\ninterval = "%s"\n\n' "$CONC" "$interval"
     # Every farm feed lives on one loopback host: per-host politeness would measure the gap,
     # not the ingest. The peers have no per-host limit either.
-    printf '[http]\nper_host_connections = %s\nper_host_min_gap = "0s"\n\n' "$CONC"
-    printf '[corpus]\nfull_text = "never"\n'
+    printf '[http]\nper_host_connections = %s\nper_host_min_gap = "0s"\n' "$CONC"
+    [ -z "$body" ] || printf 'max_body_size = %s\n' "$body"
+    printf '\n[corpus]\nfull_text = "never"\n'
     awk '{ printf "\n[[feeds]]\nname = \"farm-%d\"\nurl = \"%s\"\n", NR - 1, $0 }' "$urls"
   } > "$dir/feedcorpus.toml"
 }
@@ -273,15 +289,32 @@ floor_phase() { # N RUN PHASE
   record "$n" floor "$phase" "$run" - - - "$n" "$(tail -n1 "$WORK/n$n-r$run-floor-$phase.out")"
 }
 
-fc_phase() { # N RUN PHASE EXPECTED
-  local n=$1 run=$2 phase=$3 expected=$4 dir=$WORK/n$1/r$2/feedcorpus
-  measure "n$n-r$run-feedcorpus-$phase" -- env RUST_LOG=info "$FC" --config "$dir/feedcorpus.toml" poll
+# Bytes a path takes on disk (allocated blocks, so a folder of small files counts as stored).
+disk_bytes() { du -s -B1 "$@" 2>/dev/null | awk '{ t += $1 } END { print t + 0 }'; }
+existing() { local f; for f in "$@"; do [ -e "$f" ] && printf '%s\n' "$f"; done; return 0; }
+
+fc_phase() { # N RUN PHASE EXPECTED [TOOL BINARY]
+  local n=$1 run=$2 phase=$3 expected=$4 tool=${5:-feedcorpus} bin=${6:-$FC}
+  local dir=$WORK/n$1/r$2/$tool
+  [ -f "$dir/feedcorpus.toml" ] || write_fc_config "$dir" "$WORK/n$n/r$run/urls.txt" "24h"
+  measure "n$n-r$run-$tool-$phase" -- env RUST_LOG=info "$bin" --config "$dir/feedcorpus.toml" poll
   local db=$dir/data/feedcorpus.db
-  record "$n" feedcorpus "$phase" "$run" \
+  record "$n" "$tool" "$phase" "$run" \
     "$(sql_count "$db" 'SELECT count(*) FROM entries')" \
     "$(sql_count "$db" 'SELECT count(*) FROM entries WHERE record_path IS NOT NULL')" \
     "$(count_files "$dir/data/corpus")" "$expected" \
-    "$(tail -n1 "$WORK/n$n-r$run-feedcorpus-$phase.out")"
+    "$(tail -n1 "$WORK/n$n-r$run-$tool-$phase.out")"
+  if [ "$phase" = cold ] && [ "$run" = 1 ]; then
+    # mapfile keeps a missing WAL out of du's arguments.
+    local files
+    mapfile -t files < <(existing "$db" "$db-wal" "$db-shm")
+    meta "disk_db_${n}_$tool" "$(disk_bytes "${files[@]}")"
+    meta "disk_corpus_${n}_$tool" "$(disk_bytes "$dir/data/corpus")"
+    meta "text_bytes_${n}_$tool" "$(sql_count "$db" 'SELECT sum(length(CAST(content_text AS BLOB))) FROM entries')"
+    sqlite3 -cmd '.timeout 10000' "$db" \
+      "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8" 2>/dev/null \
+      | while IFS='|' read -r name bytes; do meta "dbstat_${n}_${tool}_$name" "$bytes"; done
+  fi
 }
 
 newsboat_phase() { # N RUN PHASE EXPECTED
@@ -295,6 +328,11 @@ newsboat_phase() { # N RUN PHASE EXPECTED
     XDG_DATA_HOME="$dir/home/.local/share" newsboat -x reload -u "$dir/urls" -c "$dir/cache.db" -C "$dir/config"
   record "$n" newsboat "$phase" "$run" "$(sql_count "$dir/cache.db" 'SELECT count(*) FROM rss_item')" \
     - - "$expected" ""
+  if [ "$phase" = cold ] && [ "$run" = 1 ]; then
+    local files
+    mapfile -t files < <(existing "$dir/cache.db" "$dir/cache.db-wal" "$dir/cache.db-journal")
+    meta "disk_db_${n}_newsboat" "$(disk_bytes "${files[@]}")"
+  fi
 }
 
 reader_phase() { # N RUN PHASE EXPECTED
@@ -305,6 +343,11 @@ reader_phase() { # N RUN PHASE EXPECTED
   record "$n" reader "$phase" "$run" \
     "$(sql_count "$dir/reader.sqlite" 'SELECT count(*) FROM entries')" - - "$expected" \
     "$(tail -n1 "$WORK/n$n-r$run-reader-$phase.out")"
+  if [ "$phase" = cold ] && [ "$run" = 1 ]; then
+    local files
+    mapfile -t files < <(existing "$dir/reader.sqlite" "$dir/reader.sqlite-wal")
+    meta "disk_db_${n}_reader" "$(disk_bytes "${files[@]}")"
+  fi
 }
 
 # The daemon's resident memory once its first round is done: `run` with a long interval.
@@ -448,6 +491,8 @@ meta seed "$SEED"
 meta peers "$PEERS"
 meta database "$DATABASE"
 meta instances "$INSTANCES"
+meta large "$LARGE"
+[ -z "$BEFORE" ] || meta before "$("$BEFORE" --version 2>/dev/null | head -n1)"
 if [ "$DATABASE" = postgres ]; then
   start_pg
   PG_POSTMASTER=$PG_PID
@@ -480,6 +525,10 @@ for n in "${NS[@]}"; do
     floor_phase "$n" "$run" warm
     fc_phase "$n" "$run" cold "$cold"
     fc_phase "$n" "$run" warm "$cold"
+    if [ -n "$BEFORE" ]; then
+      fc_phase "$n" "$run" cold "$cold" feedcorpus-before "$BEFORE"
+      fc_phase "$n" "$run" warm "$cold" feedcorpus-before "$BEFORE"
+    fi
     if [ "$DATABASE" = postgres ]; then
       for k in "${KS[@]}"; do
         pdb=bench_n${n}_r${run}_k$k
@@ -502,6 +551,7 @@ for n in "${NS[@]}"; do
     farm_post "/_churn?k=$CHURN"
     floor_phase "$n" "$run" churn
     fc_phase "$n" "$run" churn "$churned"
+    [ -z "$BEFORE" ] || fc_phase "$n" "$run" churn "$churned" feedcorpus-before "$BEFORE"
     if [ "$DATABASE" = postgres ]; then
       for k in "${KS[@]}"; do
         pg_phase "$n" "$run" churn "$churned" "$k"
@@ -518,6 +568,35 @@ for n in "${NS[@]}"; do
   if [ "$IDLE" = 1 ]; then
     idle_rss "$n"
   fi
+  stop_pid "$FARM_PID"
+  FARM_PID=
+done
+
+# ---- one large feed: a single fetch of M small items ----
+large_case() { # M TOOL BINARY
+  local m=$1 tool=$2 bin=$3 dir=$WORK/large-$1/$2
+  # 20,000 items are past the default 16 MiB body limit: the limit is raised, not the case cut.
+  write_fc_config "$dir" "$WORK/large-$m/urls.txt" "24h" $((256 * 1024 * 1024))
+  measure "large-$m-$tool" -- env RUST_LOG=info "$bin" --config "$dir/feedcorpus.toml" poll
+  local db=$dir/data/feedcorpus.db entries records files ok=1
+  entries=$(sql_count "$db" 'SELECT count(*) FROM entries')
+  records=$(sql_count "$db" 'SELECT count(*) FROM entries WHERE record_path IS NOT NULL')
+  files=$(count_files "$dir/data/corpus")
+  [ "$M_FAILED" = 0 ] && [ "$entries" = "$m" ] && [ "$records" = "$m" ] && [ "$files" = "$m" ] || ok=0
+  [ "$ok" = 1 ] || log "NOT VERIFIED: $tool large feed of $m items: entries=$entries records=$records files=$files"
+  meta "large_${m}_$tool" "$(cut -f1-4 <<< "$M_TIME" | tr '\t' ' ') $entries $ok"
+  log "  $tool, one feed of $m items: $(cut -f1 <<< "$M_TIME")s, entries=$entries"
+  [ "$ok" = 1 ] || LARGE_BAD=1
+}
+LARGE_BAD=0
+for m in "${LS[@]}"; do
+  log "one feed × $m small items"
+  start_farm 1 "$m" --small-items
+  mkdir -p "$WORK/large-$m"
+  curl -fsS --max-time 30 "$FARM_URL/_urls" > "$WORK/large-$m/urls.txt"
+  meta "large_xml_bytes_$m" "$(farm_stat xml_bytes)"
+  large_case "$m" feedcorpus "$FC"
+  [ -z "$BEFORE" ] || large_case "$m" feedcorpus-before "$BEFORE"
   stop_pid "$FARM_PID"
   FARM_PID=
 done
@@ -543,7 +622,7 @@ if [ "$DATABASE" = postgres ]; then
   } | tee -a "$OUT"
 fi
 log "table written to $OUT"
-if awk -F'\t' 'NR > 1 && $16 != 1 { bad = 1 } END { exit !bad }' "$RESULTS"; then
+if [ "$LARGE_BAD" = 1 ] || awk -F'\t' 'NR > 1 && $16 != 1 { bad = 1 } END { exit !bad }' "$RESULTS"; then
   log "some measurements were not verified (see the table)"
   exit 1
 fi
