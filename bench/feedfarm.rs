@@ -288,6 +288,7 @@ fn syndicated_html(seed: u64, feed: usize, pool: u64, rng: &mut Rng) -> String {
     html
 }
 
+#[cfg(test)]
 fn item(seed: u64, feed: usize, n: usize, syndicated: u64, pool: u64) -> Item {
     item_sized(seed, feed, n, syndicated, pool, false)
 }
@@ -991,7 +992,11 @@ mod tests {
         assert!((3000..6600).contains(&a.html.len()), "{}", a.html.len());
         assert!(item(7, 3, 43, 0, 1).published > a.published);
         let small = item_sized(7, 3, 42, 0, 1, true);
-        assert!((300..1400).contains(&small.html.len()), "{}", small.html.len());
+        assert!(
+            (300..1400).contains(&small.html.len()),
+            "{}",
+            small.html.len()
+        );
         assert_eq!(small.title, a.title, "only the body's length differs");
     }
 

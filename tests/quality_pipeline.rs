@@ -159,6 +159,117 @@ fn reworded_copies_share_a_cluster_and_distinct_articles_do_not() {
     );
 }
 
+/// A database written by a version whose fingerprints had another format: opening it for
+/// writing computes them (and their band keys) again, so a later copy still finds its
+/// original.
+#[test]
+fn fingerprints_of_an_earlier_format_are_computed_again() {
+    let read =
+        |n: &str| fs::read_to_string(format!("tests/fixtures/quality/{n}.txt")).expect("fixture");
+    let server = FeedServer::start();
+    let date = "Mon, 01 Jun 2026 10:00:00 +0000";
+    let feed =
+        |guid: &str, fixture: &str| rss(&[item(guid, "Wheat", date, &para_html(&read(fixture)))]);
+    server.set_xml("/a", feed("https://a.example/1", "wheat-original"));
+    server.set_xml("/b", feed("https://b.example/1", "wheat-lightly-edited"));
+    let corpus = "full_text = \"never\"\nskip_near_duplicates = true\n";
+    let setup = Setup::new(&[("a", server.url("/a"))], "");
+    with_corpus(&setup, corpus);
+    assert!(setup.poll().0);
+    // What the earlier format left: a 1,028-byte fingerprint and band keys of its own.
+    let old_blob = match setup.backend {
+        Backend::Sqlite => "zeroblob(1028)",
+        Backend::Postgres => "decode(repeat('00', 1028), 'hex')",
+    };
+    setup.query(&format!("UPDATE entries SET fingerprint = {old_blob}"));
+    setup.query("DELETE FROM entry_bands");
+    setup.query("INSERT INTO entry_bands (band, entry_id) SELECT 12345, id FROM entries");
+    setup.rewrite(&[("a", server.url("/a")), ("b", server.url("/b"))], "");
+    with_corpus(&setup, corpus);
+    assert!(setup.poll().0);
+    assert_eq!(
+        count(
+            &setup,
+            "SELECT count(*) FROM entries WHERE length(fingerprint) = 517"
+        ),
+        2,
+        "both fingerprints are of the current format"
+    );
+    assert_eq!(
+        count(
+            &setup,
+            "SELECT count(*) FROM entry_bands WHERE band = 12345"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&setup, "SELECT count(DISTINCT entry_id) FROM entry_bands"),
+        2
+    );
+    let row = |url: &str| {
+        setup.query(&format!(
+            "SELECT cluster_id, coalesce(excluded, '-') FROM entries WHERE url = '{url}'"
+        ))[0]
+            .clone()
+    };
+    let (a, b) = (row("https://a.example/1"), row("https://b.example/1"));
+    assert_eq!(
+        a[0], b[0],
+        "the copy joins the re-fingerprinted original's cluster"
+    );
+    assert_eq!(b[1], "near-duplicate");
+    assert_eq!(setup.records().len(), 1);
+}
+
+/// By default text records keep no HTML in the database (the largest column, which nothing
+/// of a text corpus reads); Markdown records keep it; a Markdown export without it still
+/// renders every entry, from its text.
+#[test]
+fn html_is_kept_only_where_markdown_needs_it() {
+    let server = FeedServer::start();
+    server.set_xml("/feed", SEED_FEED);
+    let html_rows = |setup: &Setup| {
+        count(
+            setup,
+            "SELECT count(*) FROM entries WHERE content_html IS NOT NULL",
+        )
+    };
+    let text = Setup::new(&[("novastan", server.url("/feed"))], "");
+    assert!(text.poll().0);
+    assert_eq!(html_rows(&text), 0);
+    assert_eq!(text.records().len(), 7);
+    let out = text.dir.path().join("md");
+    let o = text
+        .cmd(&[
+            "export",
+            "--format",
+            "markdown",
+            "--out",
+            out.to_str().expect("path"),
+        ])
+        .output()
+        .expect("export");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md: Vec<String> = fs::read_dir(&out)
+        .expect("ls")
+        .map(|e| fs::read_to_string(e.expect("e").path()).expect("read"))
+        .collect();
+    assert_eq!(md.len(), 7);
+    let passport = md
+        .iter()
+        .find(|m| m.contains("# “I only needed a passport”"))
+        .expect("the 48744 record");
+    assert!(passport.contains("Daniel of Galicia") && !passport.contains("](https://en.wikipedia"));
+
+    let markdown = Setup::new(&[("novastan", server.url("/feed"))], "");
+    with_corpus(
+        &markdown,
+        "full_text = \"never\"\nrecord_format = \"markdown\"\n",
+    );
+    assert!(markdown.poll().0);
+    assert_eq!(html_rows(&markdown), 7);
+}
+
 #[test]
 fn languages_keep_other_entries_out_of_the_corpus_only() {
     let server = FeedServer::start();
@@ -227,6 +338,8 @@ fn exports_are_reproducible_and_markdown_has_the_shape_of_seed_002() {
     let server = FeedServer::start();
     server.set_xml("/feed", SEED_FEED);
     let setup = Setup::new(&[("novastan", server.url("/feed"))], "");
+    // Markdown made later from the database needs the entries' HTML (its links).
+    with_corpus(&setup, "full_text = \"never\"\nkeep_html = true\n");
     assert!(setup.poll().0);
     let export = |format: &str, out: &str| {
         let path = setup.dir.path().join(out);

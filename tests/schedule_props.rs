@@ -26,6 +26,7 @@ fn feed(interval: Duration) -> Feed {
         strip: Vec::new(),
         languages: Vec::new(),
         min_words: 0,
+        keep_html: false,
     }
 }
 

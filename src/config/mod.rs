@@ -84,6 +84,9 @@ pub struct CorpusSettings {
     pub full_text: FullText,
     /// Article pages fetched per feed and poll at most (`full_text`); 0 = none.
     pub max_pages_per_poll: usize,
+    /// Entries keep the HTML their text was made from (`content_html`). Default: only when
+    /// records are Markdown, the one output made from it; it is the largest column otherwise.
+    pub keep_html: bool,
 }
 
 impl Default for CorpusSettings {
@@ -97,6 +100,7 @@ impl Default for CorpusSettings {
             on_update: OnUpdate::Keep,
             full_text: FullText::Auto,
             max_pages_per_poll: 20,
+            keep_html: false,
         }
     }
 }
@@ -295,6 +299,8 @@ pub struct Feed {
     pub languages: Vec<String>,
     /// Fewer body words than this and an entry gets no record.
     pub min_words: usize,
+    /// Its entries keep their HTML (`[corpus] keep_html`).
+    pub keep_html: bool,
 }
 
 /// `[corpus] min_words` when unset: a date and a word or two (`test`) is no record.
@@ -690,6 +696,17 @@ name = "novastan-war-in-ukraine"
         assert_eq!(c.corpus.record_format, RecordFormat::Markdown);
         assert_eq!(c.corpus.on_update, OnUpdate::Rewrite);
         assert_eq!((c.corpus.min_words, c.feeds[0].min_words), (3, 3));
+        // HTML is kept where Markdown records need it, unless told otherwise.
+        assert!(c.corpus.keep_html && c.feeds[0].keep_html);
+        let text_records =
+            parse(&text.replace("record_format = \"markdown\"\n", "")).expect("valid");
+        assert!(!text_records.corpus.keep_html && !text_records.feeds[0].keep_html);
+        let kept = parse(&text.replace("record_format = \"markdown\"\n", "keep_html = true\n"))
+            .expect("valid");
+        assert!(kept.corpus.keep_html && kept.feeds[0].keep_html);
+        let dropped =
+            parse(&text.replace("[corpus]\n", "[corpus]\nkeep_html = false\n")).expect("valid");
+        assert!(!dropped.corpus.keep_html);
         let all = parse(&text.replace("[corpus]\n", "[corpus]\nmin_words = 0\n")).expect("valid");
         assert_eq!((all.corpus.min_words, all.feeds[0].min_words), (0, 0));
         let own =

@@ -37,6 +37,7 @@ pub(super) struct RawCorpus {
     pub(super) on_update: Option<OnUpdate>,
     pub(super) full_text: Option<FullText>,
     pub(super) max_pages_per_poll: Option<usize>,
+    pub(super) keep_html: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

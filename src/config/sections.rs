@@ -185,8 +185,12 @@ pub(super) fn metrics(raw: &RawMetrics, src: &Source<'_>) -> Result<Option<Socke
 
 /// `[corpus]`.
 pub(super) fn corpus(raw: &RawCorpus, src: &Source<'_>) -> Result<CorpusSettings> {
+    let record_format = raw.record_format.unwrap_or(RecordFormat::Text);
     Ok(CorpusSettings {
-        record_format: raw.record_format.unwrap_or(RecordFormat::Text),
+        record_format,
+        keep_html: raw
+            .keep_html
+            .unwrap_or(record_format == RecordFormat::Markdown),
         text_title: raw.text_title.unwrap_or(false),
         languages: languages(raw.languages.as_deref(), src)?,
         min_words: raw.min_words.unwrap_or(crate::config::DEFAULT_MIN_WORDS),
@@ -301,6 +305,7 @@ fn feed(f: &RawFeed, src: &Source<'_>, poll: &Poll, corpus: &CorpusSettings) -> 
             None => corpus.languages.clone(),
         },
         min_words: f.min_words.unwrap_or(corpus.min_words),
+        keep_html: corpus.keep_html,
     })
 }
 

@@ -431,6 +431,7 @@ mod tests {
                 strip: Vec::new(),
                 languages: Vec::new(),
                 min_words: 0,
+                keep_html: false,
             },
             max_wait: SETTINGS.max_interval,
             max_entries: 1000,

@@ -143,6 +143,7 @@ fn unconfigured(source: &str) -> anyhow::Result<(FeedJob, Option<Store>, Source)
         strip: Vec::new(),
         languages: Vec::new(),
         min_words: 0,
+        keep_html: false,
     };
     let job = FeedJob {
         id: 0,

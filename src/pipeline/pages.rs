@@ -124,6 +124,7 @@ async fn page_text(
             languages: &cfg.languages,
             min_words: cfg.min_words,
             model: None,
+            keep_html: cfg.keep_html,
         };
         let used = crate::pipeline::text::quality::use_page_text(&mut entry, article, &q);
         Ok::<_, crate::pipeline::text::extract::ExtractError>((entry, used))

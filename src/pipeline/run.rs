@@ -371,6 +371,7 @@ async fn text_stage(
             min_words: cfg.min_words,
             model: Some(&mut model),
             known: Some(known.as_ref()),
+            keep_html: cfg.keep_html,
         };
         let entries = prepare(&doc, Utc::now(), &mut q);
         (doc, entries, serde_json::to_string(&model).ok())

@@ -10,7 +10,7 @@ use crate::model::feed::FeedJob;
 use crate::pipeline::fetch::Fetcher;
 use crate::runtime::clock::Clock;
 use crate::runtime::lock::InstanceLock;
-use crate::store::{FeedSpec, Store, StoreError};
+use crate::store::{FeedSpec, Refingerprint, Store, StoreError};
 
 /// Opens everything a poll needs: lock, database (migrated, feed list synced), fetcher.
 pub struct Engine {
@@ -38,6 +38,7 @@ impl Engine {
         };
         let store =
             Store::open_instance(&config.storage.database, dir, config.storage.lease).await?;
+        refresh_fingerprints(&store).await?;
         let feeds = sync_feeds(&store, &config).await?;
         let fetcher = Fetcher::new(&config.http)?;
         Ok(Engine {
@@ -85,6 +86,26 @@ impl Engine {
         )
         .with_corpus_settings(self.config.corpus.clone())
     }
+}
+
+/// Fingerprints stored by an earlier version, in another format, are computed again: new ones
+/// would never match them.
+async fn refresh_fingerprints(store: &Store) -> Result<(), StoreError> {
+    use crate::pipeline::text::neardup;
+    let done = store
+        .refresh_fingerprints(&Refingerprint {
+            bytes: neardup::FINGERPRINT_BYTES,
+            version: neardup::FORMAT_VERSION,
+            compute: &neardup::stored_form,
+        })
+        .await?;
+    if done > 0 {
+        tracing::info!(
+            entries = done,
+            "near-duplicate fingerprints of an earlier format computed again"
+        );
+    }
+    Ok(())
 }
 
 /// Registers the config's feeds in the database and pairs each with its row id.

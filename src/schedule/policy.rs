@@ -232,6 +232,7 @@ mod tests {
             strip: Vec::new(),
             languages: Vec::new(),
             min_words: 0,
+            keep_html: false,
         }
     }
 

@@ -152,6 +152,20 @@ impl IngestRules<'_> {
     }
 }
 
+/// How [`Store::refresh_fingerprints`] brings stored near-duplicate fingerprints to the current
+/// format (the store does not know the format, only how to recognise it).
+pub struct Refingerprint<'a> {
+    /// Length of a current fingerprint's stored form.
+    pub bytes: usize,
+    /// Its first byte, the format's version.
+    pub version: u8,
+    /// The stored form and band ids of a text's fingerprint; `None` when the text has none.
+    pub compute: &'a (dyn Fn(&str) -> Option<StoredFingerprint> + Sync),
+}
+
+/// A fingerprint's stored form and its band ids.
+pub type StoredFingerprint = (Vec<u8>, Vec<i64>);
+
 /// One fetch's writes for [`Store::apply_fetches`].
 #[derive(Debug, Clone, Copy)]
 pub struct FetchWrite<'a> {
@@ -581,6 +595,13 @@ impl Store {
     /// The corpus report's counts from `since` (RFC 3339) on; `today` as for [`Store::totals`].
     pub async fn report_data(&self, since: &str, today: &str) -> Result<ReportData, StoreError> {
         backend!(self, s => s.report_data(since, today).await)
+    }
+
+    /// Computes again, from their entries' text, the fingerprints (and band keys) stored in
+    /// another format than `how`'s: a new fingerprint never compares with an earlier
+    /// format's. Returns how many were computed; 0 (one query) when all are current.
+    pub async fn refresh_fingerprints(&self, how: &Refingerprint<'_>) -> Result<u64, StoreError> {
+        backend!(self, s => s.refresh_fingerprints(how).await)
     }
 
     /// The backend's own consistency check ("ok" when sound).

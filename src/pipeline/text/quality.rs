@@ -16,7 +16,7 @@ use crate::pipeline::text::boilerplate::{
 };
 use crate::pipeline::text::extract::{Article, is_teaser, prefer_extracted};
 use crate::pipeline::text::lang::{detect_language, language_allowed};
-use crate::pipeline::text::neardup::{Fingerprint, band_ids, fingerprint, is_near_duplicate};
+use crate::pipeline::text::neardup::{Fingerprint, is_near_duplicate, stored_form};
 use crate::pipeline::text::normalize::normalize_entry;
 use crate::pipeline::text::repair;
 
@@ -30,6 +30,8 @@ pub struct FeedQuality<'a> {
     /// Stored entries' feed-text hashes by key: an entry whose text hashes the same is
     /// unchanged, and skips language detection and fingerprinting (the store only links it).
     pub known: Option<&'a std::collections::HashMap<String, String>>,
+    /// Entries keep the HTML their text was made from (`[corpus] keep_html`).
+    pub keep_html: bool,
 }
 
 impl FeedQuality<'_> {
@@ -41,6 +43,7 @@ impl FeedQuality<'_> {
             min_words: 0,
             model: None,
             known: None,
+            keep_html: true,
         }
     }
 }
@@ -79,14 +82,10 @@ fn finish(entry: &mut NewEntry, q: &FeedQuality<'_>) {
     } else {
         None
     };
-    if entry.content_text.is_empty() {
-        entry.fingerprint = None;
-        entry.bands = Vec::new();
-    } else {
-        let fp = fingerprint(&entry.content_text);
-        entry.bands = band_ids(&fp);
-        entry.fingerprint = Some(fp.to_bytes());
-    }
+    (entry.fingerprint, entry.bands) = match stored_form(&entry.content_text) {
+        Some((fp, bands)) => (Some(fp), bands),
+        None => (None, Vec::new()),
+    };
 }
 
 /// Normalizes parsed entries into rows ready to store. The feed's boilerplate model first learns
@@ -128,7 +127,7 @@ pub fn prepare(
                 content_html: e
                     .body
                     .as_ref()
-                    .filter(|b| b.is_html)
+                    .filter(|b| b.is_html && q.keep_html)
                     .map(|b| b.text.clone()),
                 content_text,
                 content_hash: String::new(),
@@ -196,12 +195,12 @@ pub fn use_page_text(entry: &mut NewEntry, article: Article, q: &FeedQuality<'_>
     }
     entry.feed_text = Some(std::mem::take(&mut entry.content_text));
     entry.content_text = page.join("\n\n");
-    entry.content_html = Some(
+    entry.content_html = q.keep_html.then(|| {
         page.iter()
             .skip(1)
             .map(|p| format!("<p>{}</p>", escape(p)))
-            .collect::<String>(),
-    );
+            .collect::<String>()
+    });
     entry.text_source = TextSource::Page;
     finish(entry, q);
     true
@@ -285,6 +284,7 @@ mod tests {
             languages: &["ru".to_string()],
             min_words: 3,
             model: None,
+            keep_html: true,
         };
         let mut q = q;
         let rows = prepare(&feed, Utc::now(), &mut q);

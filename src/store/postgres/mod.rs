@@ -8,6 +8,7 @@
 //! rest of the program sees is RFC 3339 in UTC (the `rfc3339()` SQL function). PostgreSQL
 //! text cannot hold U+0000, so a NUL from a feed is stored as U+FFFD.
 
+mod fingerprints;
 mod fleet;
 mod ingest;
 mod report;

@@ -7,6 +7,7 @@
 //! durable; entries without one are the corpus's to-do list. Batches travel as JSON arrays read
 //! with `json_each`: one statement per step of a fetch, whatever its size.
 
+mod fingerprints;
 mod ingest;
 mod report;
 #[cfg(test)]

@@ -1,0 +1,114 @@
+//! Stored near-duplicate fingerprints of an earlier format, computed again from their entries'
+//! text with their band keys, when a writer opens the database. Instances starting together
+//! take turns on an advisory lock: the first does the work, the others find none left.
+
+use sqlx::Row;
+
+use super::PgStore;
+use crate::store::rows::{Col, Context};
+use crate::store::{Refingerprint, StoreError};
+
+/// The advisory lock of the upgrade ("fcfinger").
+const LOCK: i64 = 0x6663_6669_6e67_6572;
+
+/// Rows whose fingerprint is not of the current format ($1 its length, $2 its first byte).
+macro_rules! stale {
+    () => {
+        "fingerprint IS NOT NULL AND (octet_length(fingerprint) <> $1 OR get_byte(fingerprint, 0) <> $2)"
+    };
+}
+
+impl PgStore {
+    pub async fn refresh_fingerprints(&self, how: &Refingerprint<'_>) -> Result<u64, StoreError> {
+        let len = i32::try_from(how.bytes).unwrap_or(i32::MAX);
+        let version = i32::from(how.version);
+        let any: Option<i64> = sqlx::query_scalar(concat!(
+            "SELECT id FROM entries WHERE ",
+            stale!(),
+            " LIMIT 1"
+        ))
+        .bind(len)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("looking for fingerprints of an earlier format")?;
+        if any.is_none() {
+            return Ok(0);
+        }
+        // One transaction: other instances wait on the lock, then see the work done.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .ctx("starting to fingerprint again")?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOCK)
+            .execute(&mut *tx)
+            .await
+            .ctx("waiting for another instance's fingerprint upgrade")?;
+        sqlx::query(concat!(
+            "DELETE FROM entry_bands WHERE entry_id IN (SELECT id FROM entries WHERE ",
+            stale!(),
+            ")"
+        ))
+        .bind(len)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .ctx("removing band keys of fingerprints of an earlier format")?;
+        let mut last = 0i64;
+        let mut done = 0u64;
+        loop {
+            let rows = sqlx::query(concat!(
+                "SELECT id, content_text FROM entries WHERE id > $3 AND ",
+                stale!(),
+                " ORDER BY id LIMIT 500"
+            ))
+            .bind(len)
+            .bind(version)
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await
+            .ctx("reading entries to fingerprint again")?;
+            if rows.is_empty() {
+                break;
+            }
+            let (mut ids, mut fps) = (Vec::new(), Vec::new());
+            let (mut bands, mut band_ids) = (Vec::new(), Vec::new());
+            for row in &rows {
+                let id: i64 = row.col(0)?;
+                let text: &str = row.try_get(1).ctx("reading an entry's text")?;
+                last = last.max(id);
+                let (fp, b) = match (how.compute)(text) {
+                    Some((fp, b)) => (Some(fp), b),
+                    None => (None, Vec::new()),
+                };
+                ids.push(id);
+                fps.push(fp);
+                band_ids.extend(std::iter::repeat_n(id, b.len()));
+                bands.extend(b);
+            }
+            sqlx::query(
+                "UPDATE entries e SET fingerprint = u.fp
+                 FROM unnest($1::bigint[], $2::bytea[]) AS u(id, fp) WHERE e.id = u.id",
+            )
+            .bind(&ids)
+            .bind(&fps)
+            .execute(&mut *tx)
+            .await
+            .ctx("storing fingerprints")?;
+            sqlx::query(
+                "INSERT INTO entry_bands (band, entry_id)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(&bands)
+            .bind(&band_ids)
+            .execute(&mut *tx)
+            .await
+            .ctx("indexing band keys")?;
+            done += rows.len() as u64;
+        }
+        tx.commit().await.ctx("committing fingerprints")?;
+        Ok(done)
+    }
+}

@@ -1,0 +1,106 @@
+//! Stored near-duplicate fingerprints of an earlier format, computed again from their entries'
+//! text with their band keys, when a writer opens the database.
+
+use sqlx::Row;
+
+use super::SqliteStore;
+use super::ingest::json_array;
+use crate::store::rows::{Col, Context};
+use crate::store::{Refingerprint, StoreError};
+
+/// Entries per transaction.
+const CHUNK: i64 = 500;
+
+/// Rows whose fingerprint is not of the current format (?1 its length, ?2 its first byte).
+macro_rules! stale {
+    () => {
+        "fingerprint IS NOT NULL AND (length(fingerprint) <> ?1 OR substr(fingerprint, 1, 1) <> ?2)"
+    };
+}
+
+impl SqliteStore {
+    pub async fn refresh_fingerprints(&self, how: &Refingerprint<'_>) -> Result<u64, StoreError> {
+        let len = i64::try_from(how.bytes).unwrap_or(i64::MAX);
+        let version = vec![how.version];
+        let any: Option<i64> = sqlx::query_scalar(concat!(
+            "SELECT id FROM entries WHERE ",
+            stale!(),
+            " LIMIT 1"
+        ))
+        .bind(len)
+        .bind(&version)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("looking for fingerprints of an earlier format")?;
+        if any.is_none() {
+            return Ok(0);
+        }
+        // Their band keys go first, in one pass over the band index (which has no index by
+        // entry). A crash after this leaves the fingerprints stale: the next open starts again.
+        sqlx::query(concat!(
+            "DELETE FROM entry_bands WHERE entry_id IN (SELECT id FROM entries WHERE ",
+            stale!(),
+            ")"
+        ))
+        .bind(len)
+        .bind(&version)
+        .execute(&self.pool)
+        .await
+        .ctx("removing band keys of fingerprints of an earlier format")?;
+        let mut last = 0i64;
+        let mut done = 0u64;
+        loop {
+            let rows = sqlx::query(concat!(
+                "SELECT id, content_text FROM entries WHERE id > ?3 AND ",
+                stale!(),
+                " ORDER BY id LIMIT ?4"
+            ))
+            .bind(len)
+            .bind(&version)
+            .bind(last)
+            .bind(CHUNK)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading entries to fingerprint again")?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .ctx("starting to fingerprint again")?;
+            let mut pairs: Vec<(i64, i64)> = Vec::new();
+            for row in &rows {
+                let id: i64 = row.col(0)?;
+                let text: &str = row.try_get(1).ctx("reading an entry's text")?;
+                last = last.max(id);
+                let (fp, bands) = match (how.compute)(text) {
+                    Some((fp, bands)) => (Some(fp), bands),
+                    None => (None, Vec::new()),
+                };
+                sqlx::query("UPDATE entries SET fingerprint = ?1 WHERE id = ?2")
+                    .bind(fp)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("storing a fingerprint")?;
+                pairs.extend(bands.into_iter().map(|b| (b, id)));
+            }
+            pairs.sort_unstable();
+            for chunk in pairs.chunks(8192) {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO entry_bands (band, entry_id)
+                     SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
+                )
+                .bind(json_array(chunk))
+                .execute(&mut *tx)
+                .await
+                .ctx("indexing band keys")?;
+            }
+            tx.commit().await.ctx("committing fingerprints")?;
+            done += rows.len() as u64;
+        }
+        Ok(done)
+    }
+}
