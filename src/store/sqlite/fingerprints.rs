@@ -101,6 +101,7 @@ impl SqliteStore {
             tx.commit().await.ctx("committing fingerprints")?;
             done += rows.len() as u64;
         }
+        self.bands.lock().await.reset();
         Ok(done)
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::SqliteConnection;
 
+use super::bands::BandFilter;
 use super::{Col, Context};
 use crate::ingest::cluster::Stored;
 use crate::model::entry::{NewEntry, TextSource};
@@ -15,16 +16,27 @@ use crate::store::batch::{BatchSql, EntryRow, KnownRow, Revision};
 /// One process writes (the instance lock), so entry ids are handed out here: the first is read
 /// once per transaction, the rest counted on.
 #[derive(Default)]
-pub(super) struct SqliteBatch {
+pub(super) struct SqliteBatch<'f> {
     next_id: Option<i64>,
     /// The first id this transaction handed out (the search index is fed from it on).
     pub(super) first_id: Option<i64>,
+    /// The store's band filter: rules out band keys no stored entry has.
+    pub(super) filter: Option<&'f mut BandFilter>,
+}
+
+impl<'f> SqliteBatch<'f> {
+    pub(super) fn with_filter(filter: &'f mut BandFilter) -> SqliteBatch<'f> {
+        SqliteBatch {
+            filter: Some(filter),
+            ..SqliteBatch::default()
+        }
+    }
 }
 
 /// Band keys written per statement.
 const BAND_CHUNK: usize = 4096;
 
-impl BatchSql for SqliteBatch {
+impl BatchSql for SqliteBatch<'_> {
     type Db = sqlx::Sqlite;
     type Conn = SqliteConnection;
 
@@ -71,6 +83,17 @@ impl BatchSql for SqliteBatch {
         bands: &[i64],
     ) -> Result<Stored, StoreError> {
         let mut out = Stored::default();
+        let maybe;
+        let bands = match &self.filter {
+            Some(f) => {
+                maybe = f.maybe_stored(bands);
+                &maybe[..]
+            }
+            None => bands,
+        };
+        if bands.is_empty() {
+            return Ok(out);
+        }
         let pairs = sqlx::query(
             "SELECT band, entry_id FROM entry_bands
              WHERE band IN (SELECT value FROM json_each(?1)) ORDER BY band, entry_id",
@@ -250,6 +273,9 @@ impl BatchSql for SqliteBatch {
             .execute(&mut *conn)
             .await
             .ctx("indexing band keys")?;
+        }
+        if let Some(f) = &mut self.filter {
+            f.add(pairs.iter().map(|p| p.0));
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! durable; entries without one are the corpus's to-do list. Batches travel as JSON arrays read
 //! with `json_each`: one statement per step of a fetch, whatever its size.
 
+mod bands;
 mod fingerprints;
 mod ingest;
 mod report;
@@ -64,6 +65,8 @@ const POOL_CONNECTIONS: u32 = 2;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Band keys the near-duplicate index may hold (see [`bands`]).
+    bands: std::sync::Arc<tokio::sync::Mutex<bands::BandFilter>>,
 }
 
 impl SqliteStore {
@@ -92,7 +95,10 @@ impl SqliteStore {
             .map(|m| m.version)
             .collect();
         super::check_versions(&applied, &known, &path.display().to_string())?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            bands: Default::default(),
+        })
     }
 
     async fn open_with(path: &Path, create: bool) -> Result<SqliteStore, StoreError> {
@@ -123,7 +129,10 @@ impl SqliteStore {
                 db: path.display().to_string(),
                 source,
             })?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            bands: Default::default(),
+        })
     }
 
     /// Frees the page caches of the idle connections (the daemon between poll rounds).
@@ -279,7 +288,15 @@ impl SqliteStore {
     ) -> Result<Vec<Result<IngestStats, StoreError>>, StoreError> {
         let now = now_rfc3339();
         let mut tx = self.write_tx().await?;
-        let mut sql = SqliteBatch::default();
+        // One writer: the filter is held for the whole transaction.
+        let mut filter = self.bands.lock().await;
+        let probes: usize = writes
+            .iter()
+            .flat_map(|w| w.entries)
+            .map(|e| e.bands.len())
+            .sum();
+        filter.prepare(&mut tx, probes as u64).await?;
+        let mut sql = SqliteBatch::with_filter(&mut filter);
         let (out, batch) = store_fetches(&mut sql, &mut tx, writes, &now, rules).await?;
         if let Some(first_id) = sql.first_id.filter(|_| !batch.inserted.is_empty()) {
             // The full-text index is fed once per transaction rather than by a per-row trigger:
