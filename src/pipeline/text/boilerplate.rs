@@ -83,7 +83,9 @@ pub fn strip_boilerplate(paragraphs: &mut Vec<String>) {
 /// Whether one paragraph is chrome by the fixed rules.
 pub fn is_rule_boilerplate(paragraph: &str) -> bool {
     let p = paragraph.trim();
-    !p.is_empty() && words(p) <= MAX_BOILERPLATE_WORDS && LINE_RULES.is_match(p)
+    !p.is_empty()
+        && words_up_to(p, MAX_BOILERPLATE_WORDS) <= MAX_BOILERPLATE_WORDS
+        && LINE_RULES.is_match(p)
 }
 
 /// Removes every match of the feed's own `strip` patterns from each paragraph, then drops the
@@ -106,9 +108,12 @@ pub fn apply_strip_regexes(paragraphs: &mut Vec<String>, patterns: &[Regex]) {
     paragraphs.retain(|p| p.chars().any(char::is_alphanumeric));
 }
 
-fn words(s: &str) -> usize {
+/// The paragraph's words, counted up to `limit + 1`: only short lines are ever compared with
+/// a limit, and an article paragraph need not be counted to the end.
+fn words_up_to(s: &str, limit: usize) -> usize {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
+        .take(limit.saturating_add(1))
         .count()
 }
 
@@ -230,7 +235,8 @@ impl BoilerplateModel {
     pub fn observe(&mut self, paragraphs: &[String]) {
         let mut seen = std::collections::HashSet::new();
         for p in paragraphs.iter().skip(1) {
-            if words(p) == 0 || words(p) > self.thresholds.max_words {
+            let n = words_up_to(p, self.thresholds.max_words);
+            if n == 0 || n > self.thresholds.max_words {
                 continue;
             }
             let f = line_key(p);
@@ -254,7 +260,7 @@ impl BoilerplateModel {
         if self.stats.entries < t.min_entries {
             return false;
         }
-        let n = words(paragraph);
+        let n = words_up_to(paragraph, t.max_words);
         if n == 0 || n > t.max_words {
             return false;
         }

@@ -16,7 +16,12 @@ pub const MIN_LETTERS: usize = 20;
 
 /// Detects the language of a text; `None` when the text is too short or the guess unreliable.
 pub fn detect_language(text: &str) -> Option<String> {
-    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    // Counting stops at the bound: a long text is not walked to its end to learn it has 20.
+    let letters = text
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .take(MIN_LETTERS)
+        .count();
     if letters < MIN_LETTERS {
         return None;
     }
