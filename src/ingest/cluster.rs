@@ -9,7 +9,9 @@
 //! Pure: backends fill [`Stored`] from their band table and call [`cluster_of`]; nothing here
 //! reads or writes a database.
 
-use std::collections::HashMap;
+/// Band keys are hashes already: a fast hasher (foldhash) instead of SipHash for the 64 keys
+/// every entry files and looks up.
+type HashMap<K, V> = foldhash::HashMap<K, V>;
 
 /// Candidates kept per band key.
 pub const CANDIDATES_PER_BAND: usize = 16;

@@ -246,15 +246,50 @@ pub fn containment(a: &Fingerprint, b: &Fingerprint) -> f64 {
     (shared / smaller).min(1.0)
 }
 
+/// [`is_near_duplicate`] on two stored forms ([`Fingerprint::to_bytes`]) without decoding
+/// them; `false` when either is not of the current format.
+pub fn stored_near_duplicate(a: &[u8], b: &[u8]) -> bool {
+    let (Some(sa), Some(sb)) = (stored_shingles(a), stored_shingles(b)) else {
+        return false;
+    };
+    if sa == 0 || sb == 0 {
+        return false;
+    }
+    let same = a[5..]
+        .chunks_exact(4)
+        .zip(b[5..].chunks_exact(4))
+        .filter(|(x, y)| x == y)
+        .count();
+    let j = same as f64 / NUM_HASHES as f64;
+    verdict(j, sa, sb)
+}
+
+/// The shingle count of a stored form of the current format.
+fn stored_shingles(bytes: &[u8]) -> Option<u32> {
+    if !Fingerprint::is_current(bytes) {
+        return None;
+    }
+    Some(u32::from_le_bytes(bytes.get(1..5)?.try_into().ok()?))
+}
+
+/// The near-duplicate verdict from an estimated Jaccard and the two shingle counts.
+fn verdict(j: f64, a: u32, b: u32) -> bool {
+    if a.min(b) < MIN_SHINGLES {
+        return j >= 0.8;
+    }
+    let smaller = f64::from(a.min(b));
+    let containment = (j * (f64::from(a) + f64::from(b)) / (1.0 + j) / smaller).min(1.0);
+    j >= JACCARD_THRESHOLD || containment >= CONTAINMENT_THRESHOLD
+}
+
 /// Whether two texts are the same article: estimated Jaccard ≥ [`JACCARD_THRESHOLD`] or
 /// containment ≥ [`CONTAINMENT_THRESHOLD`]. Texts shorter than [`MIN_SHINGLES`] must be
 /// near-identical (Jaccard ≥ 0.8): a few shared phrases between teasers prove nothing.
 pub fn is_near_duplicate(a: &Fingerprint, b: &Fingerprint) -> bool {
-    let j = similarity(a, b);
-    if a.shingles.min(b.shingles) < MIN_SHINGLES {
-        return j >= 0.8;
+    if a.shingles == 0 || b.shingles == 0 {
+        return false;
     }
-    j >= JACCARD_THRESHOLD || containment(a, b) >= CONTAINMENT_THRESHOLD
+    verdict(similarity(a, b), a.shingles, b.shingles)
 }
 
 /// LSH band keys of a fingerprint, e.g. `"07:9f3a1c2b4d5e6f"`: store them in an indexed
@@ -381,6 +416,32 @@ mod tests {
         assert_eq!(a.shingles, 12);
         assert_eq!(&a.minhash[..3], &PINNED_MINHASH);
         assert_eq!(&band_ids(&a)[..2], &PINNED_BANDS);
+    }
+
+    #[test]
+    fn stored_forms_compare_as_their_fingerprints_do() {
+        let texts = [
+            TEXT.to_string(),
+            TEXT.replace("Thursday", "Thursday morning"),
+            TEXT[..120].to_string(),
+            TEXT.split(". ").next().unwrap_or_default().to_string(),
+            "Almaty opened a network of bicycle lanes on Wednesday.".to_string(),
+            String::new(),
+        ];
+        let fps: Vec<Fingerprint> = texts.iter().map(|t| fingerprint(t)).collect();
+        for a in &fps {
+            for b in &fps {
+                assert_eq!(
+                    stored_near_duplicate(&a.to_bytes(), &b.to_bytes()),
+                    is_near_duplicate(a, b)
+                );
+            }
+        }
+        assert!(stored_near_duplicate(
+            &fps[0].to_bytes(),
+            &fps[1].to_bytes()
+        ));
+        assert!(!stored_near_duplicate(&fps[0].to_bytes(), &[0u8; 1028]));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::pipeline::text::boilerplate::{
 };
 use crate::pipeline::text::extract::{Article, is_teaser, prefer_extracted};
 use crate::pipeline::text::lang::{detect_language, language_allowed};
-use crate::pipeline::text::neardup::{Fingerprint, is_near_duplicate, stored_form};
+use crate::pipeline::text::neardup::{stored_form, stored_near_duplicate};
 use crate::pipeline::text::normalize::normalize_entry;
 use crate::pipeline::text::repair;
 
@@ -214,10 +214,7 @@ fn escape(s: &str) -> String {
 
 /// Near-duplicate test on stored fingerprints.
 pub fn near_duplicate(a: &[u8], b: &[u8]) -> bool {
-    match (Fingerprint::from_bytes(a), Fingerprint::from_bytes(b)) {
-        (Some(a), Some(b)) => is_near_duplicate(&a, &b),
-        _ => false,
-    }
+    stored_near_duplicate(a, b)
 }
 
 #[cfg(test)]
