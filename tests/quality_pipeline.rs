@@ -202,6 +202,11 @@ fn fingerprints_of_an_earlier_format_are_computed_again() {
         ),
         0
     );
+    // The next open reads only entries added since this one checked.
+    assert_eq!(
+        count(&setup, "SELECT checked_to FROM fingerprint_check"),
+        count(&setup, "SELECT min(id) FROM entries")
+    );
     assert_eq!(
         count(&setup, "SELECT count(DISTINCT entry_id) FROM entry_bands"),
         2

@@ -22,32 +22,46 @@ impl SqliteStore {
     pub async fn refresh_fingerprints(&self, how: &Refingerprint<'_>) -> Result<u64, StoreError> {
         let len = i64::try_from(how.bytes).unwrap_or(i64::MAX);
         let version = vec![how.version];
+        // Entries up to `checked` were checked by an earlier open: only later ones are read.
+        let (checked, top): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce((SELECT checked_to FROM fingerprint_check WHERE id = 1), 0),
+                    coalesce((SELECT max(id) FROM entries), 0)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ctx("reading how far fingerprints were checked")?;
+        if top <= checked {
+            return Ok(0);
+        }
         let any: Option<i64> = sqlx::query_scalar(concat!(
-            "SELECT id FROM entries WHERE ",
+            "SELECT id FROM entries WHERE id > ?3 AND ",
             stale!(),
             " LIMIT 1"
         ))
         .bind(len)
         .bind(&version)
+        .bind(checked)
         .fetch_optional(&self.pool)
         .await
         .ctx("looking for fingerprints of an earlier format")?;
         if any.is_none() {
+            self.fingerprints_checked(top).await?;
             return Ok(0);
         }
         // Their band keys go first, in one pass over the band index (which has no index by
         // entry). A crash after this leaves the fingerprints stale: the next open starts again.
         sqlx::query(concat!(
-            "DELETE FROM entry_bands WHERE entry_id IN (SELECT id FROM entries WHERE ",
+            "DELETE FROM entry_bands WHERE entry_id IN (SELECT id FROM entries WHERE id > ?3 AND ",
             stale!(),
             ")"
         ))
         .bind(len)
         .bind(&version)
+        .bind(checked)
         .execute(&self.pool)
         .await
         .ctx("removing band keys of fingerprints of an earlier format")?;
-        let mut last = 0i64;
+        let mut last = checked;
         let mut done = 0u64;
         loop {
             let rows = sqlx::query(concat!(
@@ -102,6 +116,19 @@ impl SqliteStore {
             done += rows.len() as u64;
         }
         self.bands.lock().await.reset();
+        self.fingerprints_checked(top).await?;
         Ok(done)
+    }
+
+    async fn fingerprints_checked(&self, to: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO fingerprint_check (id, checked_to) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET checked_to = max(checked_to, excluded.checked_to)",
+        )
+        .bind(to)
+        .execute(&self.pool)
+        .await
+        .ctx("noting how far fingerprints were checked")?;
+        Ok(())
     }
 }
