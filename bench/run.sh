@@ -577,6 +577,8 @@ large_case() { # M TOOL BINARY
   local m=$1 tool=$2 bin=$3 dir=$WORK/large-$1/$2
   # 20,000 items are past the default 16 MiB body limit: the limit is raised, not the case cut.
   write_fc_config "$dir" "$WORK/large-$m/urls.txt" "24h" $((256 * 1024 * 1024))
+  # Every item of the document, not the newest 1,000 (`max_entries_per_fetch`).
+  sed -i 's/^\[poll\]$/[poll]\nmax_entries_per_fetch = 0/' "$dir/feedcorpus.toml"
   measure "large-$m-$tool" -- env RUST_LOG=info "$bin" --config "$dir/feedcorpus.toml" poll
   local db=$dir/data/feedcorpus.db entries records files ok=1
   entries=$(sql_count "$db" 'SELECT count(*) FROM entries')

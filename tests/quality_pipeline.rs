@@ -182,6 +182,8 @@ fn fingerprints_of_an_earlier_format_are_computed_again() {
         Backend::Postgres => "decode(repeat('00', 1028), 'hex')",
     };
     setup.query(&format!("UPDATE entries SET fingerprint = {old_blob}"));
+    // As migration 0008 leaves a database the earlier version wrote: nothing checked yet.
+    setup.query("UPDATE fingerprint_check SET checked_to = 0");
     setup.query("DELETE FROM entry_bands");
     setup.query("INSERT INTO entry_bands (band, entry_id) SELECT 12345, id FROM entries");
     setup.rewrite(&[("a", server.url("/a")), ("b", server.url("/b"))], "");
@@ -202,10 +204,15 @@ fn fingerprints_of_an_earlier_format_are_computed_again() {
         ),
         0
     );
-    // The next open reads only entries added since this one checked.
+    // The next open reads only entries added since this one checked; on SQLite (one writer,
+    // ids in order) the entries this version wrote are marked checked as they commit.
+    let checked_through = match setup.backend {
+        Backend::Sqlite => "SELECT max(id) FROM entries",
+        Backend::Postgres => "SELECT min(id) FROM entries",
+    };
     assert_eq!(
         count(&setup, "SELECT checked_to FROM fingerprint_check"),
-        count(&setup, "SELECT min(id) FROM entries")
+        count(&setup, checked_through)
     );
     assert_eq!(
         count(&setup, "SELECT count(DISTINCT entry_id) FROM entry_bands"),

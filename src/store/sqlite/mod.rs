@@ -150,6 +150,11 @@ impl SqliteStore {
         for c in &mut held {
             let _ = sqlx::query("PRAGMA shrink_memory").execute(&mut **c).await;
         }
+        // The band filter goes too: a daemon's next round is small, and it is rebuilt only
+        // when its lookups would cost more than reading the index.
+        if let Ok(mut f) = self.bands.try_lock() {
+            f.reset();
+        }
     }
 
     pub async fn close(&self) {
@@ -312,6 +317,21 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .ctx("indexing new entries for search")?;
+        }
+        if let (Some(first), Some(last)) = (
+            batch.inserted.iter().min().copied(),
+            batch.inserted.iter().max().copied(),
+        ) {
+            // Entries this binary writes hold current fingerprints: when every entry below
+            // them was checked, the next open need not read them again.
+            sqlx::query(
+                "UPDATE fingerprint_check SET checked_to = ?2 WHERE id = 1 AND checked_to >= ?1 - 1",
+            )
+            .bind(first)
+            .bind(last)
+            .execute(&mut *tx)
+            .await
+            .ctx("noting checked fingerprints")?;
         }
         tx.commit().await.ctx("committing fetches")?;
         Ok(out)
