@@ -533,7 +533,18 @@ fn a_database_from_the_previous_layout_opens_and_polls_on() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("ok      novastan  0 new"), "{out}");
     assert!(out.contains("ok      other  3 new"), "{out}");
-    assert_eq!(versions(&setup), [["7", "7"]], "one migration ran");
+    assert_eq!(versions(&setup), [["8", "8"]], "two migrations ran");
+    // Its fingerprints were of the earlier format: computed again, with their band keys.
+    assert_eq!(
+        setup.query(
+            "SELECT count(*) FROM entries WHERE fingerprint IS NOT NULL AND length(fingerprint) <> 517"
+        ),
+        [["0"]]
+    );
+    assert_eq!(
+        setup.query("SELECT count(DISTINCT entry_id) FROM entry_bands WHERE band < 2147483648 AND band >= -2147483648"),
+        setup.query("SELECT count(*) FROM entries WHERE fingerprint IS NOT NULL")
+    );
     let out = setup.cmd(&["status", "--json"]).output().expect("status");
     assert!(
         out.status.success(),

@@ -419,6 +419,7 @@ impl Writer {
             }
         }
         self.flush_and_report(&mut waiting, &reports).await?;
+        self.store.flush_bands().await?;
         Ok(self)
     }
 }

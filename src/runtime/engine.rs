@@ -97,6 +97,7 @@ async fn refresh_fingerprints(store: &Store) -> Result<(), StoreError> {
             bytes: neardup::FINGERPRINT_BYTES,
             version: neardup::FORMAT_VERSION,
             compute: &neardup::stored_form,
+            bands: &neardup::stored_band_ids,
         })
         .await?;
     if done > 0 {

@@ -161,6 +161,8 @@ pub struct Refingerprint<'a> {
     pub version: u8,
     /// The stored form and band ids of a text's fingerprint; `None` when the text has none.
     pub compute: &'a (dyn Fn(&str) -> Option<StoredFingerprint> + Sync),
+    /// The band ids of a stored fingerprint of the current format.
+    pub bands: &'a (dyn Fn(&[u8]) -> Option<Vec<i64>> + Sync),
 }
 
 /// A fingerprint's stored form and its band ids.
@@ -602,6 +604,15 @@ impl Store {
     /// format's. Returns how many were computed; 0 (one query) when all are current.
     pub async fn refresh_fingerprints(&self, how: &Refingerprint<'_>) -> Result<u64, StoreError> {
         backend!(self, s => s.refresh_fingerprints(how).await)
+    }
+
+    /// Writes band keys a backend holds in memory (SQLite holds new entries' for a while and
+    /// writes them together); the writer calls it when a poll ends.
+    pub async fn flush_bands(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.flush_bands().await,
+            Store::Postgres(_) => Ok(()),
+        }
     }
 
     /// The backend's own consistency check ("ok" when sound).

@@ -221,6 +221,12 @@ pub fn stored_form(text: &str) -> Option<(Vec<u8>, Vec<i64>)> {
     Some((fp.to_bytes(), band_ids(&fp)))
 }
 
+/// The band ids of a stored fingerprint ([`Fingerprint::to_bytes`]); `None` when it is not of
+/// the current format.
+pub fn stored_band_ids(bytes: &[u8]) -> Option<Vec<i64>> {
+    Fingerprint::from_bytes(bytes).map(|fp| band_ids(&fp))
+}
+
 /// Estimated Jaccard similarity of the two texts' shingle sets, 0.0–1.0.
 pub fn similarity(a: &Fingerprint, b: &Fingerprint) -> f64 {
     if a.shingles == 0 || b.shingles == 0 || a.minhash.len() != b.minhash.len() {

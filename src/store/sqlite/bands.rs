@@ -7,6 +7,12 @@
 //! lookups have been paid for to cover the scan, grows by rebuilding, and is given up above
 //! [`MAX_BANDS`] rows (lookups in SQL then, as without it). A false positive costs one lookup;
 //! there are no false negatives.
+//!
+//! Band rows of new entries are also held here for a while ([`PENDING_BANDS`] at most) and
+//! written together: each write touches pages all over the index, so one write per poll's batch
+//! of fetches rewrote most of the index every transaction. Held rows are candidates like
+//! written ones. A crash loses only held rows, whose entries are above `fingerprint_check`'s
+//! mark: the next open writes their band rows from their stored fingerprints.
 
 use fastbloom::BloomFilter;
 use futures_util::TryStreamExt;
@@ -14,6 +20,9 @@ use sqlx::SqliteConnection;
 
 use crate::store::StoreError;
 use crate::store::rows::{Col, Context};
+
+/// Band rows held before they are written (about 1 MB).
+pub(super) const PENDING_BANDS: usize = 65_536;
 
 /// Band rows above which no filter is kept (about 10 MB of filter at this size).
 pub(super) const MAX_BANDS: u64 = 8_000_000;
@@ -32,6 +41,10 @@ pub(super) struct BandFilter {
     /// Keys looked up in SQL since the table was last counted.
     looked_up: u64,
     counted: bool,
+    /// Band rows (band, entry id) of committed entries, not written yet, in id order.
+    pending: Vec<(i64, i64)>,
+    /// Ids of the entries committed since `fingerprint_check` was last moved (first, last).
+    pub(super) unmarked: Option<(i64, i64)>,
 }
 
 impl BandFilter {
@@ -72,6 +85,11 @@ impl BandFilter {
             bloom.insert(&row.col::<i64>(0)?);
             items += 1;
         }
+        drop(rows);
+        for (band, _) in &self.pending {
+            bloom.insert(band);
+            items += 1;
+        }
         self.bloom = Some(bloom);
         self.capacity = capacity;
         self.items = items;
@@ -99,9 +117,66 @@ impl BandFilter {
         }
     }
 
-    /// Forget everything: the table was changed behind the filter's back.
+    /// Forget the filter: the table was changed behind its back. Held rows stay.
     pub(super) fn reset(&mut self) {
-        *self = BandFilter::default();
+        let pending = std::mem::take(&mut self.pending);
+        let unmarked = self.unmarked.take();
+        *self = BandFilter {
+            pending,
+            unmarked,
+            ..BandFilter::default()
+        };
+    }
+
+    /// Held rows carrying any of `bands` (sorted), as (band, entry id).
+    pub(super) fn pending_under(&self, bands: &[i64]) -> Vec<(i64, i64)> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        let wanted: std::collections::HashSet<i64> = bands.iter().copied().collect();
+        self.pending
+            .iter()
+            .filter(|(b, _)| wanted.contains(b))
+            .copied()
+            .collect()
+    }
+
+    /// Holds the band rows of a transaction's new entries; their transaction rolled back, they
+    /// are taken back with [`BandFilter::discard_after`].
+    pub(super) fn hold(&mut self, pairs: &[(i64, i64)]) {
+        self.pending.extend_from_slice(pairs);
+    }
+
+    /// Notes entries `ids` committed and not yet marked checked.
+    pub(super) fn note_unmarked(&mut self, ids: &[i64]) {
+        if let (Some(&a), Some(&b)) = (ids.iter().min(), ids.iter().max()) {
+            self.unmarked = Some(match self.unmarked {
+                Some((x, y)) => (x.min(a), y.max(b)),
+                None => (a, b),
+            });
+        }
+    }
+
+    /// A copy of the first `len` held rows.
+    pub(super) fn held_prefix(&self, len: usize) -> Vec<(i64, i64)> {
+        self.pending.get(..len).unwrap_or(&self.pending).to_vec()
+    }
+
+    /// Held rows: how many.
+    pub(super) fn held(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The held rows, sorted, to write; none are held afterwards.
+    pub(super) fn take_pending(&mut self) -> Vec<(i64, i64)> {
+        let mut out = std::mem::take(&mut self.pending);
+        out.sort_unstable();
+        out
+    }
+
+    /// Drops held rows from `len` on (a transaction that added them did not commit).
+    pub(super) fn discard_after(&mut self, len: usize) {
+        self.pending.truncate(len);
     }
 }
 

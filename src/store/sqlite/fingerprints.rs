@@ -4,7 +4,6 @@
 use sqlx::Row;
 
 use super::SqliteStore;
-use super::ingest::json_array;
 use crate::store::rows::{Col, Context};
 use crate::store::{Refingerprint, StoreError};
 
@@ -44,13 +43,11 @@ impl SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .ctx("looking for fingerprints of an earlier format")?;
-        if any.is_none() {
-            self.fingerprints_checked(top).await?;
-            return Ok(0);
-        }
-        // Their band keys go first, in one pass over the band index (which has no index by
-        // entry). A crash after this leaves the fingerprints stale: the next open starts again.
-        sqlx::query(concat!(
+        // Stale fingerprints' band keys go first, in one pass over the band index (which has no
+        // index by entry). A crash after this leaves the fingerprints stale: the next open
+        // starts again.
+        if any.is_some() {
+            sqlx::query(concat!(
             "DELETE FROM entry_bands WHERE entry_id IN (SELECT id FROM entries WHERE id > ?3 AND ",
             stale!(),
             ")"
@@ -61,13 +58,17 @@ impl SqliteStore {
         .execute(&self.pool)
         .await
         .ctx("removing band keys of fingerprints of an earlier format")?;
+        }
+        // Every entry above the mark: a stale fingerprint is computed again from the text, a
+        // current one (an entry whose held band rows a crash lost) has its band rows written.
         let mut last = checked;
         let mut done = 0u64;
         loop {
             let rows = sqlx::query(concat!(
-                "SELECT id, content_text FROM entries WHERE id > ?3 AND ",
+                "SELECT id, fingerprint, CASE WHEN ",
                 stale!(),
-                " ORDER BY id LIMIT ?4"
+                " THEN content_text END
+                 FROM entries WHERE id > ?3 AND fingerprint IS NOT NULL ORDER BY id LIMIT ?4"
             ))
             .bind(len)
             .bind(&version)
@@ -75,7 +76,7 @@ impl SqliteStore {
             .bind(CHUNK)
             .fetch_all(&self.pool)
             .await
-            .ctx("reading entries to fingerprint again")?;
+            .ctx("reading entries to check their fingerprints")?;
             if rows.is_empty() {
                 break;
             }
@@ -87,33 +88,33 @@ impl SqliteStore {
             let mut pairs: Vec<(i64, i64)> = Vec::new();
             for row in &rows {
                 let id: i64 = row.col(0)?;
-                let text: &str = row.try_get(1).ctx("reading an entry's text")?;
                 last = last.max(id);
-                let (fp, bands) = match (how.compute)(text) {
-                    Some((fp, bands)) => (Some(fp), bands),
-                    None => (None, Vec::new()),
+                let stale_text: Option<&str> = row.try_get(2).ctx("reading an entry's text")?;
+                let bands = match stale_text {
+                    Some(text) => {
+                        let (fp, bands) = match (how.compute)(text) {
+                            Some((fp, bands)) => (Some(fp), bands),
+                            None => (None, Vec::new()),
+                        };
+                        sqlx::query("UPDATE entries SET fingerprint = ?1 WHERE id = ?2")
+                            .bind(fp)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .ctx("storing a fingerprint")?;
+                        done += 1;
+                        bands
+                    }
+                    None => {
+                        let fp: &[u8] = row.try_get(1).ctx("reading a fingerprint")?;
+                        (how.bands)(fp).unwrap_or_default()
+                    }
                 };
-                sqlx::query("UPDATE entries SET fingerprint = ?1 WHERE id = ?2")
-                    .bind(fp)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .ctx("storing a fingerprint")?;
                 pairs.extend(bands.into_iter().map(|b| (b, id)));
             }
             pairs.sort_unstable();
-            for chunk in pairs.chunks(8192) {
-                sqlx::query(
-                    "INSERT OR IGNORE INTO entry_bands (band, entry_id)
-                     SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
-                )
-                .bind(json_array(chunk))
-                .execute(&mut *tx)
-                .await
-                .ctx("indexing band keys")?;
-            }
+            super::write_band_rows(&mut tx, &pairs).await?;
             tx.commit().await.ctx("committing fingerprints")?;
-            done += rows.len() as u64;
         }
         self.bands.lock().await.reset();
         self.fingerprints_checked(top).await?;

@@ -33,9 +33,6 @@ impl<'f> SqliteBatch<'f> {
     }
 }
 
-/// Band keys written per statement.
-const BAND_CHUNK: usize = 4096;
-
 impl BatchSql for SqliteBatch<'_> {
     type Db = sqlx::Sqlite;
     type Conn = SqliteConnection;
@@ -83,31 +80,34 @@ impl BatchSql for SqliteBatch<'_> {
         bands: &[i64],
     ) -> Result<Stored, StoreError> {
         let mut out = Stored::default();
-        let maybe;
-        let bands = match &self.filter {
-            Some(f) => {
-                maybe = f.maybe_stored(bands);
-                &maybe[..]
-            }
-            None => bands,
+        // Held band rows (not in the table yet) are candidates too, and newer than any row
+        // there: they follow the table's rows of their band.
+        let (maybe, mut held) = match &self.filter {
+            Some(f) => (f.maybe_stored(bands), f.pending_under(bands)),
+            None => (bands.to_vec(), Vec::new()),
         };
-        if bands.is_empty() {
-            return Ok(out);
+        let mut pairs: Vec<(i64, i64)> = Vec::new();
+        if !maybe.is_empty() {
+            let rows = sqlx::query(
+                "SELECT band, entry_id FROM entry_bands
+                 WHERE band IN (SELECT value FROM json_each(?1)) ORDER BY band, entry_id",
+            )
+            .bind(json_array(&maybe))
+            .fetch_all(&mut *conn)
+            .await
+            .ctx("finding near-duplicate candidates")?;
+            for r in &rows {
+                pairs.push((r.col(0)?, r.col(1)?));
+            }
         }
-        let pairs = sqlx::query(
-            "SELECT band, entry_id FROM entry_bands
-             WHERE band IN (SELECT value FROM json_each(?1)) ORDER BY band, entry_id",
-        )
-        .bind(json_array(bands))
-        .fetch_all(&mut *conn)
-        .await
-        .ctx("finding near-duplicate candidates")?;
+        pairs.append(&mut held);
         if pairs.is_empty() {
             return Ok(out);
         }
+        pairs.sort_unstable();
+        pairs.dedup();
         let mut ids: Vec<i64> = Vec::with_capacity(pairs.len());
-        for r in &pairs {
-            let (band, id): (i64, i64) = (r.col(0)?, r.col(1)?);
+        for &(band, id) in &pairs {
             if out.add_band(band, id) {
                 ids.push(id);
             }
@@ -261,23 +261,15 @@ impl BatchSql for SqliteBatch<'_> {
         conn: &mut SqliteConnection,
         pairs: &[(i64, i64)],
     ) -> Result<(), StoreError> {
-        // In chunks: a statement that changes pages all over a large index keeps a copy of each
-        // in its statement journal until it ends, and one statement for the whole transaction
-        // made that copy the largest thing in memory.
-        for chunk in pairs.chunks(BAND_CHUNK) {
-            sqlx::query(
-                "INSERT OR IGNORE INTO entry_bands (band, entry_id)
-                 SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
-            )
-            .bind(json_array(chunk))
-            .execute(&mut *conn)
-            .await
-            .ctx("indexing band keys")?;
+        match &mut self.filter {
+            // Held with the store's band state, written with later ones (see `bands`).
+            Some(f) => {
+                f.add(pairs.iter().map(|p| p.0));
+                f.hold(pairs);
+                Ok(())
+            }
+            None => super::write_band_rows(conn, pairs).await,
         }
-        if let Some(f) = &mut self.filter {
-            f.add(pairs.iter().map(|p| p.0));
-        }
-        Ok(())
     }
 }
 

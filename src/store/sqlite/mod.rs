@@ -139,6 +139,9 @@ impl SqliteStore {
 
     /// Frees the page caches of the idle connections (the daemon between poll rounds).
     pub async fn release_memory(&self) {
+        if let Err(e) = self.flush_bands().await {
+            tracing::warn!(error = %e, "cannot write the held band keys yet; they are kept for later");
+        }
         let mut held = Vec::new();
         for _ in 0..POOL_CONNECTIONS {
             // Only connections nobody uses: never wait for a busy one.
@@ -158,6 +161,9 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
+        if let Err(e) = self.flush_bands().await {
+            tracing::warn!(error = %e, "band keys not written; the next start writes them from the stored fingerprints");
+        }
         self.pool.close().await;
     }
 
@@ -303,38 +309,82 @@ impl SqliteStore {
             .map(|e| e.bands.len())
             .sum();
         filter.prepare(&mut tx, probes as u64).await?;
-        let mut sql = SqliteBatch::with_filter(&mut filter);
-        let (out, batch) = store_fetches(&mut sql, &mut tx, writes, &now, rules).await?;
-        if let Some(first_id) = sql.first_id.filter(|_| !batch.inserted.is_empty()) {
-            // The full-text index is fed once per transaction rather than by a per-row trigger:
-            // FTS5 flushes its buffer at every statement savepoint, and one flush per entry
-            // costs more than the rest of the insert.
-            sqlx::query(
-                "INSERT INTO entries_fts (rowid, title, content_text)
-                 SELECT id, coalesce(title, ''), content_text FROM entries WHERE id >= ?1",
-            )
-            .bind(first_id)
-            .execute(&mut *tx)
-            .await
-            .ctx("indexing new entries for search")?;
+        let held_before = filter.held();
+        // Rows held by earlier transactions, kept to hold again if this one fails after
+        // taking them to write.
+        let mut earlier: Option<Vec<(i64, i64)>> = None;
+        let result = async {
+            let mut sql = SqliteBatch::with_filter(&mut filter);
+            let (out, batch) = store_fetches(&mut sql, &mut tx, writes, &now, rules).await?;
+            if let Some(first_id) = sql.first_id.filter(|_| !batch.inserted.is_empty()) {
+                // The full-text index is fed once per transaction rather than by a per-row
+                // trigger: FTS5 flushes its buffer at every statement savepoint, and one flush
+                // per entry costs more than the rest of the insert.
+                sqlx::query(
+                    "INSERT INTO entries_fts (rowid, title, content_text)
+                     SELECT id, coalesce(title, ''), content_text FROM entries WHERE id >= ?1",
+                )
+                .bind(first_id)
+                .execute(&mut *tx)
+                .await
+                .ctx("indexing new entries for search")?;
+            }
+            let mut ids: Vec<i64> = batch.inserted.clone();
+            ids.extend(filter.unmarked.iter().flat_map(|&(a, b)| [a, b]));
+            if filter.held() >= bands::PENDING_BANDS {
+                earlier = Some(filter.held_prefix(held_before));
+                let taken = filter.take_pending();
+                write_band_rows(&mut tx, &taken).await?;
+            }
+            let marked = filter.held() == 0;
+            if marked {
+                mark_checked(&mut tx, &ids).await?;
+            }
+            tx.commit().await.ctx("committing fetches")?;
+            if marked {
+                filter.unmarked = None;
+            } else {
+                filter.note_unmarked(&batch.inserted);
+            }
+            Ok(out)
         }
-        if let (Some(first), Some(last)) = (
-            batch.inserted.iter().min().copied(),
-            batch.inserted.iter().max().copied(),
-        ) {
-            // Entries this binary writes hold current fingerprints: when every entry below
-            // them was checked, the next open need not read them again.
-            sqlx::query(
-                "UPDATE fingerprint_check SET checked_to = ?2 WHERE id = 1 AND checked_to >= ?1 - 1",
-            )
-            .bind(first)
-            .bind(last)
-            .execute(&mut *tx)
-            .await
-            .ctx("noting checked fingerprints")?;
+        .await;
+        if result.is_err() {
+            // Nothing of this transaction stands: its held rows go, the earlier ones it took to
+            // write are held again.
+            match earlier {
+                Some(rows) => {
+                    let _ = filter.take_pending();
+                    filter.hold(&rows);
+                }
+                None => filter.discard_after(held_before),
+            }
         }
-        tx.commit().await.ctx("committing fetches")?;
-        Ok(out)
+        result
+    }
+
+    /// Writes the band rows held in memory (see [`bands`]): at the end of a poll, between the
+    /// daemon's rounds, and at close.
+    pub async fn flush_bands(&self) -> Result<(), StoreError> {
+        let mut filter = self.bands.lock().await;
+        if filter.held() == 0 && filter.unmarked.is_none() {
+            return Ok(());
+        }
+        let rows = filter.take_pending();
+        let mut ids: Vec<i64> = rows.iter().map(|p| p.1).collect();
+        ids.extend(filter.unmarked.iter().flat_map(|&(a, b)| [a, b]));
+        let done = async {
+            let mut tx = self.write_tx().await?;
+            write_band_rows(&mut tx, &rows).await?;
+            mark_checked(&mut tx, &ids).await?;
+            tx.commit().await.ctx("committing band keys")
+        }
+        .await;
+        match done {
+            Ok(()) => filter.unmarked = None,
+            Err(_) => filter.hold(&rows),
+        }
+        done
     }
 
     /// Entries without a durable record, oldest publication first. Entries whose text is empty
@@ -539,6 +589,43 @@ impl SqliteStore {
             .ctx("checking integrity")?;
         row.col::<String>(0)
     }
+}
+
+/// Band rows into `entry_bands`, sorted, in chunks: a statement that changes pages all over a
+/// large index keeps a copy of each in its statement journal until it ends.
+pub(super) async fn write_band_rows(
+    conn: &mut SqliteConnection,
+    pairs: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    for chunk in pairs.chunks(4096) {
+        sqlx::query(
+            "INSERT OR IGNORE INTO entry_bands (band, entry_id)
+             SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
+        )
+        .bind(json_array(chunk))
+        .execute(&mut *conn)
+        .await
+        .ctx("indexing band keys")?;
+    }
+    Ok(())
+}
+
+/// Entries `ids` (inserted by this binary, their band rows written) hold current fingerprints:
+/// when every entry below them was checked already, the next open need not read them again.
+async fn mark_checked(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), StoreError> {
+    let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE fingerprint_check SET checked_to = max(checked_to, ?2)
+         WHERE id = 1 AND checked_to >= ?1 - 1",
+    )
+    .bind(first)
+    .bind(last)
+    .execute(&mut *conn)
+    .await
+    .ctx("noting checked fingerprints")?;
+    Ok(())
 }
 
 /// Turns what a user types into an FTS5 query: each word must appear (quoted, so punctuation

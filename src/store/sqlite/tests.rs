@@ -411,3 +411,67 @@ fn user_words_become_a_safe_fts_query() {
     assert_eq!(fts_query("say \"hi\"", false), "\"say\" \"\"\"hi\"\"\"");
     assert_eq!(fts_query("a OR b", true), "a OR b");
 }
+
+/// Band rows of new entries are held in memory and written together; a process killed before
+/// it wrote them loses nothing: the next open writes them from the stored fingerprints.
+#[tokio::test]
+async fn band_rows_a_crash_lost_are_written_at_the_next_open() {
+    use crate::pipeline::text::neardup;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, a, _) = two_feeds(&dir).await;
+    let update = ok_update();
+    let how = crate::store::Refingerprint {
+        bytes: neardup::FINGERPRINT_BYTES,
+        version: neardup::FORMAT_VERSION,
+        compute: &neardup::stored_form,
+        bands: &neardup::stored_band_ids,
+    };
+    store.refresh_fingerprints(&how).await.expect("check");
+    let first = [fingerprinted("original", STORY)];
+    store
+        .apply_fetch(a, &update, &first, &near_rules())
+        .await
+        .expect("store");
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM entry_bands").await,
+        0,
+        "held, not written yet"
+    );
+    // Killed here: no close, no flush. A new process opens the file.
+    drop(store);
+    let store = Store::open(&file(&dir.path().join("f.db")))
+        .await
+        .expect("reopen");
+    store.refresh_fingerprints(&how).await.expect("check");
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM entry_bands").await,
+        i64::try_from(neardup::NUM_HASHES / neardup::BAND_ROWS).unwrap_or(0)
+    );
+    let copy = [fingerprinted(
+        "copy",
+        &STORY.replace("Thursday", "Thursday morning"),
+    )];
+    store
+        .apply_fetch(a, &update, &copy, &near_rules())
+        .await
+        .expect("store copy");
+    let clusters: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, cluster_id FROM entries ORDER BY id")
+            .fetch_all(pool(&store))
+            .await
+            .expect("rows");
+    assert_eq!(clusters[1].1, clusters[0].0, "the copy finds the original");
+    store.close().await;
+    assert_eq!(
+        count_in(&dir, "SELECT count(*) FROM entry_bands").await,
+        2 * i64::try_from(neardup::NUM_HASHES / neardup::BAND_ROWS).unwrap_or(0),
+        "close writes what is held"
+    );
+}
+
+async fn count_in(dir: &tempfile::TempDir, sql: &'static str) -> i64 {
+    let store = Store::open(&file(&dir.path().join("f.db")))
+        .await
+        .expect("open");
+    count(&store, sql).await
+}
