@@ -57,7 +57,8 @@ impl BandFilter {
         probes: u64,
     ) -> Result<(), StoreError> {
         let full = self.bloom.is_some() && self.items > self.capacity;
-        if self.bloom.is_some() && !full {
+        // Nothing to look up (a round of 304s): not even the table is counted.
+        if probes == 0 || (self.bloom.is_some() && !full) {
             return Ok(());
         }
         if !self.counted || full {
