@@ -88,7 +88,7 @@ impl PgStore {
                 break;
             }
             let (mut ids, mut fps) = (Vec::new(), Vec::new());
-            let (mut bands, mut band_ids) = (Vec::new(), Vec::new());
+            let mut pairs: Vec<(i64, i64)> = Vec::new();
             for row in &rows {
                 let id: i64 = row.col(0)?;
                 let text: &str = row.try_get(1).ctx("reading an entry's text")?;
@@ -99,8 +99,7 @@ impl PgStore {
                 };
                 ids.push(id);
                 fps.push(fp);
-                band_ids.extend(std::iter::repeat_n(id, b.len()));
-                bands.extend(b);
+                pairs.extend(b.into_iter().map(|band| (band, id)));
             }
             sqlx::query(
                 "UPDATE entries e SET fingerprint = u.fp
@@ -111,15 +110,7 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .ctx("storing fingerprints")?;
-            sqlx::query(
-                "INSERT INTO entry_bands (band, entry_id)
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(&bands)
-            .bind(&band_ids)
-            .execute(&mut *tx)
-            .await
-            .ctx("indexing band keys")?;
+            super::ingest::write_band_rows(&mut tx, &pairs).await?;
             done += rows.len() as u64;
         }
         tx.commit().await.ctx("committing fingerprints")?;

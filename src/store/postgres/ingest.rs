@@ -297,20 +297,28 @@ impl BatchSql for PgBatch {
         conn: &mut PgConnection,
         pairs: &[(i64, i64)],
     ) -> Result<(), StoreError> {
-        for chunk in pairs.chunks(BAND_CHUNK) {
-            let (bands, ids): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
-            sqlx::query(
-                "INSERT INTO entry_bands (band, entry_id)
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(&bands)
-            .bind(&ids)
-            .execute(&mut *conn)
-            .await
-            .ctx("indexing band keys")?;
-        }
-        Ok(())
+        write_band_rows(conn, pairs).await
     }
+}
+
+/// Band rows (band, entry id) into `entry_bands`, in chunks; rows already there are skipped.
+pub(super) async fn write_band_rows(
+    conn: &mut PgConnection,
+    pairs: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    for chunk in pairs.chunks(BAND_CHUNK) {
+        let (bands, ids): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
+        sqlx::query(
+            "INSERT INTO entry_bands (band, entry_id)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(&bands)
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await
+        .ctx("indexing band keys")?;
+    }
+    Ok(())
 }
 
 /// Band keys written per statement.
