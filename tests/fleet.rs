@@ -323,7 +323,7 @@ fn instances_starting_together_on_an_empty_database_make_one_schema_and_one_feed
     }
     assert_eq!(
         db.query("SELECT count(*), count(DISTINCT version) FROM _sqlx_migrations"),
-        [["3", "3"]]
+        [["4", "4"]]
     );
     assert_eq!(
         count(db, "SELECT count(*) FROM feeds"),

@@ -710,9 +710,19 @@ fn extreme_values_written_by_hand_fail_one_feed_at_most() {
     assert!(ok, "{err}");
     setup.query(
         "UPDATE feeds SET error_count = 9223372036854775807, interval_secs = -5,
-                hints = 'not json', boilerplate = '{', body_hash = NULL,
+                hints = 'not json', body_hash = NULL,
                 next_poll_at = NULL, retry_until = NULL, redirect_count = 9223372036854775807
          WHERE name = 'bad'",
+    );
+    setup.query(
+        "UPDATE feed_boilerplate SET model = '{'
+         WHERE feed_id = (SELECT id FROM feeds WHERE name = 'bad')",
+    );
+    assert_eq!(
+        setup.query(
+            "SELECT model FROM feed_boilerplate JOIN feeds ON feeds.id = feed_id WHERE name = 'bad'"
+        ),
+        [["{"]]
     );
     server.set_xml("/bad.xml", rss(&synthetic_items(1, 3)));
     for args in [&["status"][..], &["feeds", "list"][..]] {

@@ -533,7 +533,20 @@ fn a_database_from_the_previous_layout_opens_and_polls_on() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("ok      novastan  0 new"), "{out}");
     assert!(out.contains("ok      other  3 new"), "{out}");
-    assert_eq!(versions(&setup), [["8", "8"]], "two migrations ran");
+    assert_eq!(versions(&setup), [["9", "9"]], "three migrations ran");
+    // The boilerplate model moved to its own table and went on learning: the seed's 7 entries
+    // counted again on top of the 7 the earlier release had counted.
+    assert_eq!(
+        setup.query(
+            "SELECT json_extract(model, '$.stats.entries') FROM feed_boilerplate
+             JOIN feeds ON feeds.id = feed_id WHERE name = 'novastan'"
+        ),
+        [["14"]]
+    );
+    assert_eq!(
+        setup.query("SELECT count(*) FROM pragma_table_info('feeds') WHERE name = 'boilerplate'"),
+        [["0"]]
+    );
     // Its fingerprints were of the earlier format: computed again, with their band keys.
     assert_eq!(
         setup.query(

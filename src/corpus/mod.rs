@@ -95,8 +95,26 @@ impl CorpusLock {
 pub struct Corpus {
     dir: PathBuf,
     next_seq: u64,
-    /// Record files present, by the hash part of their name.
-    by_hash: HashMap<String, String>,
+    /// Record files present, by the hash part of their name (as a number: a corpus of 50,000
+    /// records keeps 2 MB for this, not 6).
+    by_hash: HashMap<u64, Listed, foldhash::fast::RandomState>,
+    /// `by_hash` is the folder's listing as it was just read (no write since), and these of
+    /// its names are not files: [`Corpus::missing`] checks against it instead of listing the
+    /// folder again.
+    fresh: Option<std::collections::HashSet<String>>,
+}
+
+/// A record file of the folder: its number when its name is the one this corpus writes for it
+/// ([`record_name`]), else the whole name.
+#[derive(Debug, Clone)]
+enum Listed {
+    Seq(u64),
+    Name(Box<str>),
+}
+
+/// The name of record number `seq` of the key whose hash is `hash`.
+fn record_name(seq: u64, hash: &str) -> String {
+    format!("{seq:03}_{hash}.txt")
 }
 
 /// The record for an entry: ` date YYYY-MM-DD ` + paragraphs + a final blank line.
@@ -174,7 +192,6 @@ pub fn render_record(r: &PendingRecord, form: Form) -> String {
     }
 }
 
-/// Splits a record file name into its sequence number and hash.
 /// How many record files the corpus folder holds, and their bytes.
 pub fn size_on_disk(dir: &Path) -> (u64, u64) {
     let mut files = 0;
@@ -190,6 +207,7 @@ pub fn size_on_disk(dir: &Path) -> (u64, u64) {
     (files, bytes)
 }
 
+/// Splits a record file name into its sequence number and hash.
 pub fn parse_record_name(name: &str) -> Option<(u64, &str)> {
     let stem = name.strip_suffix(".txt")?;
     let (num, hash) = stem.split_once('_')?;
@@ -221,8 +239,10 @@ impl Corpus {
         let mut corpus = Corpus {
             dir: dir.to_path_buf(),
             next_seq: 0,
-            by_hash: HashMap::new(),
+            by_hash: HashMap::default(),
+            fresh: None,
         };
+        let mut not_files = std::collections::HashSet::new();
         for item in fs::read_dir(dir).map_err(folder_err)? {
             let item = item.map_err(folder_err)?;
             let name = item.file_name();
@@ -245,9 +265,13 @@ impl Corpus {
             }
             if let Some((seq, hash)) = parse_record_name(name) {
                 corpus.next_seq = corpus.next_seq.max(seq + 1);
-                corpus.by_hash.insert(hash.to_string(), name.to_string());
+                if !is_file(&item) {
+                    not_files.insert(name.to_string());
+                }
+                corpus.note(seq, hash, name);
             }
         }
+        corpus.fresh = Some(not_files);
         Ok(corpus)
     }
 
@@ -274,6 +298,7 @@ impl Corpus {
         records: &[PendingRecord],
         form: Form,
     ) -> (Vec<(i64, String)>, Option<CorpusError>) {
+        self.fresh = None;
         let mut written = Vec::with_capacity(records.len());
         let mut error = None;
         for r in records {
@@ -302,10 +327,10 @@ impl Corpus {
             .as_deref()
             .filter(|p| parse_record_name(p).is_some_and(|(_, h)| h == hash))
             .map(str::to_string)
-            .or_else(|| self.by_hash.get(&hash).cloned());
+            .or_else(|| self.listed(&hash));
         let is_new = known.is_none();
         let seq = r.record_seq.unwrap_or(self.next_seq);
-        let name = known.unwrap_or_else(|| format!("{seq:03}_{hash}.txt"));
+        let name = known.unwrap_or_else(|| record_name(seq, &hash));
         let content = render_record(r, form);
         let path = self.dir.join(&name);
         let unchanged =
@@ -328,10 +353,10 @@ impl Corpus {
             }
         }
         // A restored or renamed file's number is taken too: no new record may reuse it.
-        if let Some((seq, _)) = parse_record_name(&name) {
+        if let Some((seq, listed_hash)) = parse_record_name(&name) {
             self.next_seq = self.next_seq.max(seq.saturating_add(1));
+            self.note(seq, listed_hash, &name);
         }
-        self.by_hash.insert(hash, name.clone());
         Ok(name)
     }
 
@@ -359,28 +384,86 @@ impl Corpus {
         nix::unistd::syncfs(&dir).map_err(|e| sync_err(std::io::Error::from(e)))
     }
 
+    /// Remembers a record file (`seq` and `hash` parsed from `name`).
+    fn note(&mut self, seq: u64, hash: &str, name: &str) {
+        let Ok(key) = u64::from_str_radix(hash, 16) else {
+            return;
+        };
+        let listed = if record_name(seq, hash) == name {
+            Listed::Seq(seq)
+        } else {
+            Listed::Name(name.into())
+        };
+        self.by_hash.insert(key, listed);
+    }
+
+    /// The file name the folder holds for this key hash, if any.
+    fn listed(&self, hash: &str) -> Option<String> {
+        let key = u64::from_str_radix(hash, 16).ok()?;
+        match self.by_hash.get(&key)? {
+            Listed::Seq(seq) => Some(record_name(*seq, hash)),
+            Listed::Name(name) => Some(name.to_string()),
+        }
+    }
+
+    /// Drops the listing read at open: the folder may change from now on.
+    pub fn forget_listing(&mut self) {
+        self.fresh = None;
+    }
+
     /// Entries whose record file is not in the folder.
-    pub fn missing(&self, records: &[(i64, String)]) -> Vec<i64> {
-        // One directory listing instead of a stat per record: a poll checks the whole corpus.
-        let listed: Option<std::collections::HashSet<std::ffi::OsString>> =
-            std::fs::read_dir(&self.dir).ok().map(|dir| {
-                dir.filter_map(Result::ok)
-                    .filter(|e| {
-                        e.file_type()
-                            .is_ok_and(|t| t.is_file() || (t.is_symlink() && e.path().is_file()))
-                    })
-                    .map(|e| e.file_name())
-                    .collect()
-            });
+    pub fn missing(&mut self, records: &[(i64, String)]) -> Vec<i64> {
+        // The listing the folder was opened with, when nothing was written since (start-up);
+        // else one directory listing instead of a stat per record: a poll checks the whole
+        // corpus.
+        let listed: Listing = match self.fresh.take() {
+            Some(not_files) => Listing::Opened(not_files),
+            None => match std::fs::read_dir(&self.dir) {
+                Ok(dir) => Listing::Read(
+                    dir.filter_map(Result::ok)
+                        .filter(is_file)
+                        .map(|e| e.file_name())
+                        .collect(),
+                ),
+                Err(_) => Listing::None,
+            },
+        };
         records
             .iter()
-            .filter(|(_, name)| match &listed {
-                Some(names) if !name.contains('/') => !names.contains(std::ffi::OsStr::new(name)),
-                _ => !self.dir.join(name).is_file(),
+            .filter(|(_, name)| {
+                let present = match &listed {
+                    _ if name.contains('/') => None,
+                    Listing::Opened(not_files) => {
+                        parse_record_name(name).and_then(|(_, hash)| match self.listed(hash) {
+                            Some(listed) if listed == *name => Some(!not_files.contains(name)),
+                            // Another file with this key's hash: look this one up.
+                            Some(_) => None,
+                            None => Some(false),
+                        })
+                    }
+                    Listing::Read(names) => Some(names.contains(std::ffi::OsStr::new(name))),
+                    Listing::None => None,
+                };
+                !present.unwrap_or_else(|| self.dir.join(name).is_file())
             })
             .map(|(id, _)| *id)
             .collect()
     }
+}
+
+/// What [`Corpus::missing`] checks names against.
+enum Listing {
+    /// The listing read at open: record names are in `by_hash`; these are not files.
+    Opened(std::collections::HashSet<String>),
+    Read(std::collections::HashSet<std::ffi::OsString>),
+    /// The folder cannot be listed: each name is looked up.
+    None,
+}
+
+/// A file, or a link to one.
+fn is_file(e: &fs::DirEntry) -> bool {
+    e.file_type()
+        .is_ok_and(|t| t.is_file() || (t.is_symlink() && e.path().is_file()))
 }
 
 #[cfg(test)]
@@ -448,6 +531,35 @@ mod tests {
         assert_eq!(first, again);
         assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1);
         assert_eq!(c.next_seq(), 1);
+    }
+
+    #[test]
+    fn the_listing_read_at_open_finds_what_a_new_listing_finds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = Corpus::open(dir.path()).expect("open");
+        let recs: Vec<PendingRecord> = (1..=5).map(|i| rec(i, &format!("k{i}"), "t")).collect();
+        let (written, _) = c.write_text(&recs);
+        let name = |i: usize| written[i].1.clone();
+        // 1: deleted; 2: replaced by a folder; 3: replaced by a link to a file; 4: by a dangling
+        // link; a record path of another form; two records with one key's hash.
+        fs::remove_file(dir.path().join(name(0))).expect("rm");
+        fs::remove_file(dir.path().join(name(1))).expect("rm");
+        fs::create_dir(dir.path().join(name(1))).expect("mkdir");
+        fs::rename(dir.path().join(name(2)), dir.path().join("elsewhere.txt")).expect("mv");
+        std::os::unix::fs::symlink("elsewhere.txt", dir.path().join(name(2))).expect("ln");
+        fs::remove_file(dir.path().join(name(3))).expect("rm");
+        std::os::unix::fs::symlink("gone.txt", dir.path().join(name(3))).expect("ln");
+        let twin = name(4).replacen(&name(4)[..3], "900", 1);
+        fs::copy(dir.path().join(name(4)), dir.path().join(&twin)).expect("cp");
+        let mut asked = written.clone();
+        asked.push((6, "sub/dir.txt".into()));
+        asked.push((7, twin));
+        let mut c = Corpus::open(dir.path()).expect("reopen");
+        let from_open = c.missing(&asked);
+        assert_eq!(from_open, vec![1, 2, 4, 6]);
+        let mut c = Corpus::open(dir.path()).expect("reopen");
+        c.forget_listing();
+        assert_eq!(c.missing(&asked), from_open);
     }
 
     #[test]

@@ -228,6 +228,8 @@ impl Writer {
                 }
             };
             let out = op(&mut corpus);
+            // Only an operation on the folder just opened may use its listing.
+            corpus.forget_listing();
             Ok::<_, CorpusError>((corpus, out))
         })
         .await;
@@ -367,6 +369,19 @@ impl Writer {
         self.stats.last_corpus_error = Some(e.to_string());
         // Re-open next time: the folder may have been fixed or replaced.
         self.corpus = None;
+    }
+
+    /// What a poll's or the daemon's writer does: records missing from the folder and records
+    /// still pending (a crash) first, then [`Writer::run`]. Fetches start meanwhile: their
+    /// results wait in the channel, and nothing of theirs is written before the repair.
+    pub async fn serve(
+        mut self,
+        results: mpsc::Receiver<Decision>,
+        reports: Option<mpsc::UnboundedSender<FeedReport>>,
+    ) -> Result<Writer, StoreError> {
+        self.repair_missing().await?;
+        self.flush_records().await?;
+        self.run(results, reports).await
     }
 
     /// Consumes fetch results until every sender is gone: stores each, and writes records after

@@ -49,8 +49,6 @@ pub struct FeedState {
     pub retry_until: Option<DateTime<Utc>>,
     /// JSON of the last document's polling hints.
     pub hints: Option<String>,
-    /// JSON of the feed's learned boilerplate model.
-    pub boilerplate: Option<String>,
 }
 
 /// Outcome of one fetch, as the feed row records it.

@@ -282,7 +282,19 @@ async fn read_document(
         None => HashMap::new(),
     };
     let known = Arc::new(known);
-    let model = fetch.state.boilerplate.clone();
+    // Read only now: most fetches end before this (304, same bytes, an error).
+    let model = match store {
+        Some(store) => match store.boilerplate_model(job.id).await {
+            Ok(m) => m,
+            Err(e) => {
+                return failure(
+                    format!("cannot read the feed's boilerplate model: {e}"),
+                    status,
+                );
+            }
+        },
+        None => None,
+    };
     let (doc, mut entries, boilerplate) =
         match text_stage(job, doc, Arc::clone(&known), model).await {
             Ok(done) => done,

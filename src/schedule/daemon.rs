@@ -223,14 +223,11 @@ pub async fn poll_once(
     clock: Arc<dyn Clock>,
     on_report: &mut (dyn FnMut(&FeedReport) + Send),
 ) -> anyhow::Result<PollSummary> {
-    let mut writer = engine.writer(Arc::clone(&clock));
-    writer.repair_missing().await?;
-    writer.flush_records().await?;
-
+    let writer = engine.writer(Arc::clone(&clock));
     let (tx, rx) = mpsc::channel(engine.config.poll.concurrency);
     let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
     let stored = writer.stored_signal();
-    let writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
+    let writer_task = tokio::spawn(writer.serve(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
     let mut set = JoinSet::new();
     let heartbeat = CancellationToken::new();
@@ -595,16 +592,13 @@ pub async fn run_daemon(
     mut reloads: mpsc::Receiver<Config>,
     metrics: Option<Arc<Metrics>>,
 ) -> anyhow::Result<()> {
-    let mut writer = engine
+    let writer = engine
         .writer(Arc::clone(&clock))
         .with_metrics(metrics.clone());
-    writer.repair_missing().await?;
-    writer.flush_records().await?;
-
     let (tx, rx) = mpsc::channel(engine.config.poll.concurrency);
     let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<FeedReport>();
     let stored = writer.stored_signal();
-    let mut writer_task = tokio::spawn(writer.run(rx, Some(rep_tx)));
+    let mut writer_task = tokio::spawn(writer.serve(rx, Some(rep_tx)));
     let sem = Arc::new(Semaphore::new(engine.config.poll.concurrency));
 
     let mut fleet = Fleet {

@@ -142,14 +142,13 @@ pub(crate) trait BatchSql {
         now: &str,
     ) -> Result<usize, StoreError>;
 
-    /// Stores a fetch's new state of its feed (`new_entries`: how many it added).
-    async fn update_feed(
+    /// Stores fetches' new states of their feeds, in one statement (and the boilerplate
+    /// models some of them learned).
+    async fn update_feeds(
         &mut self,
         conn: &mut Self::Conn,
-        feed_id: i64,
-        update: &crate::model::feed::FeedUpdate,
+        updates: &[FeedWrite<'_>],
         now: &str,
-        new_entries: usize,
     ) -> Result<(), StoreError>;
 
     /// Band keys (band, entry id) of the transaction's new entries, sorted.
@@ -274,36 +273,181 @@ pub(crate) async fn store_fetches<'a, B: BatchSql>(
 ) -> Result<(Vec<Result<IngestStats, StoreError>>, Batch<'a>), StoreError> {
     let query = |context: &'static str| move |source| StoreError::Query { context, source };
     let mut batch = Batch::load(sql, conn, writes).await?;
-    let mut out = Vec::with_capacity(writes.len());
+    let mut out: Vec<Option<Result<IngestStats, StoreError>>> = Vec::with_capacity(writes.len());
+    // Fetches that only change their feed's status (a 304, the same bytes, an error: most
+    // fetches) are stored together in one statement; the others one savepoint each.
+    let mut status_only: Vec<usize> = Vec::new();
+    // A feed twice in one batch (never in one round) keeps its writes in order, one at a time.
+    let mut times: HashMap<i64, usize> = HashMap::new();
     for w in writes {
+        *times.entry(w.feed_id).or_default() += 1;
+    }
+    for (i, w) in writes.iter().enumerate() {
+        if w.entries.is_empty()
+            && w.update.is_some_and(|u| u.boilerplate.is_none())
+            && times.get(&w.feed_id) == Some(&1)
+        {
+            status_only.push(i);
+            out.push(None);
+        } else {
+            out.push(Some(store_one(sql, conn, w, now, rules, &mut batch).await?));
+        }
+    }
+    if !status_only.is_empty() {
+        let updates: Vec<FeedWrite<'_>> = status_only
+            .iter()
+            .filter_map(|&i| FeedWrite::of(&writes[i], 0))
+            .collect();
         let mut sp = sqlx::Connection::begin(&mut *conn)
             .await
             .map_err(query("starting a savepoint"))?;
-        let mut staged = Staged::new(w.entries.len());
-        let mut written = store_entries(sql, &mut sp, w, now, rules, &batch, &mut staged).await;
-        if let (Ok(()), Some(update)) = (&written, w.update) {
-            written = sql
-                .update_feed(&mut sp, w.feed_id, update, now, staged.stats.new)
-                .await;
-        }
-        match written {
+        match sql.update_feeds(&mut sp, &updates, now).await {
             Ok(()) => {
                 sp.commit().await.map_err(query("releasing a savepoint"))?;
-                let stats = staged.stats;
-                batch.accept(staged);
-                out.push(Ok(stats));
+                for &i in &status_only {
+                    out[i] = Some(Ok(IngestStats::default()));
+                }
             }
-            Err(e) => {
-                // Nothing of the fetch was stored; its staged entries are dropped with it.
+            Err(_) => {
+                // One of them the database refuses: each alone, so it fails by itself.
                 sp.rollback()
                     .await
                     .map_err(query("rolling back a savepoint"))?;
-                out.push(Err(e));
+                for &i in &status_only {
+                    out[i] = Some(store_one(sql, conn, &writes[i], now, rules, &mut batch).await?);
+                }
             }
         }
     }
     sql.write_bands(conn, &batch.band_pairs()).await?;
+    let out = out
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StoreError::Internal("a fetch was not stored".into()))))
+        .collect();
     Ok((out, batch))
+}
+
+/// A feed's new state as [`BatchSql::update_feeds`] writes it.
+pub(crate) struct FeedWrite<'a> {
+    pub feed_id: i64,
+    pub update: &'a crate::model::feed::FeedUpdate,
+    /// How many entries the fetch added.
+    pub new_entries: usize,
+}
+
+impl<'a> FeedWrite<'a> {
+    fn of(w: &FetchWrite<'a>, new_entries: usize) -> Option<FeedWrite<'a>> {
+        w.update.map(|update| FeedWrite {
+            feed_id: w.feed_id,
+            update,
+            new_entries,
+        })
+    }
+}
+
+/// A feed's new state as the backends' batched updates read it (JSON).
+#[derive(serde::Serialize)]
+pub(crate) struct FeedStateRow<'a> {
+    id: i64,
+    fetched_at: String,
+    ok: bool,
+    status: &'static str,
+    http_status: Option<i64>,
+    error: Option<&'a str>,
+    new_entries: i64,
+    title: Option<&'a str>,
+    site_url: Option<&'a str>,
+    has_validators: bool,
+    etag: Option<&'a str>,
+    last_modified: Option<&'a str>,
+    body_hash: Option<&'a str>,
+    hints: Option<&'a str>,
+    next_poll_at: Option<String>,
+    retry_until: Option<String>,
+    interval_secs: Option<i64>,
+    gap: i64,
+    recovered: bool,
+    duration_ms: Option<i64>,
+    redirect_target: Option<&'a str>,
+    redirect_count: i64,
+    fetch_url: Option<&'a str>,
+    disabled_reason: Option<&'a str>,
+}
+
+impl<'a> FeedStateRow<'a> {
+    /// `time` writes a time as the backend reads it.
+    pub(crate) fn new(
+        w: &FeedWrite<'a>,
+        now: &str,
+        time: fn(chrono::DateTime<chrono::Utc>) -> String,
+    ) -> FeedStateRow<'a> {
+        let u = w.update;
+        let info = u.info.as_ref();
+        let validators = u.validators.as_ref();
+        FeedStateRow {
+            id: w.feed_id,
+            fetched_at: u.fetched_at.map(time).unwrap_or_else(|| now.to_string()),
+            ok: u.status.is_success(),
+            status: u.status.as_str(),
+            http_status: u.http_status.map(i64::from),
+            error: u.error.as_deref(),
+            new_entries: i64::try_from(w.new_entries).unwrap_or(i64::MAX),
+            title: info.and_then(|i| i.title.as_deref()),
+            site_url: info.and_then(|i| i.site_url.as_deref()),
+            has_validators: validators.is_some(),
+            etag: validators.and_then(|v| v.0.as_deref()),
+            last_modified: validators.and_then(|v| v.1.as_deref()),
+            body_hash: u.body_hash.as_deref(),
+            hints: u.hints.as_deref(),
+            next_poll_at: u.next_poll_at.map(time),
+            retry_until: u.retry_until.map(time),
+            interval_secs: u.interval_secs,
+            gap: i64::from(u.gap),
+            recovered: u.recovered,
+            duration_ms: u.duration_ms,
+            redirect_target: u.redirect_target.as_deref(),
+            redirect_count: u.redirect_count,
+            fetch_url: u.fetch_url.as_deref(),
+            disabled_reason: u.disabled_reason.as_deref(),
+        }
+    }
+}
+
+/// Stores one fetch in its own savepoint: a fetch whose writes fail is rolled back alone and
+/// reported as `Ok(Err)`; `Err` is a savepoint that could not be handled (the transaction is
+/// lost).
+async fn store_one<'a, B: BatchSql>(
+    sql: &mut B,
+    conn: &mut B::Conn,
+    w: &FetchWrite<'a>,
+    now: &str,
+    rules: &IngestRules<'_>,
+    batch: &mut Batch<'a>,
+) -> Result<Result<IngestStats, StoreError>, StoreError> {
+    let query = |context: &'static str| move |source| StoreError::Query { context, source };
+    let mut sp = sqlx::Connection::begin(&mut *conn)
+        .await
+        .map_err(query("starting a savepoint"))?;
+    let mut staged = Staged::new(w.entries.len());
+    let mut written = store_entries(sql, &mut sp, w, now, rules, batch, &mut staged).await;
+    if let (Ok(()), Some(update)) = (&written, FeedWrite::of(w, staged.stats.new)) {
+        written = sql.update_feeds(&mut sp, &[update], now).await;
+    }
+    match written {
+        Ok(()) => {
+            sp.commit().await.map_err(query("releasing a savepoint"))?;
+            let stats = staged.stats;
+            batch.accept(staged);
+            Ok(Ok(stats))
+        }
+        Err(e) => {
+            // Nothing of the fetch was stored; its staged entries are dropped with it.
+            sp.rollback()
+                .await
+                .map_err(query("rolling back a savepoint"))?;
+            Ok(Err(e))
+        }
+    }
 }
 
 /// Stores one fetch's entries inside its savepoint: updates of known entries, new rows, links.

@@ -10,7 +10,10 @@
 //!   changed URL forgets validators, redirects, backoff and a 410; removed feeds become
 //!   inactive, their entries stay) and returns each feed's id.
 //! - **Polling state.** [`Store::feed_state`] reads what the next fetch needs (validators, body
-//!   hash, moved URL, error streak, holds, hints, the boilerplate model).
+//!   hash, moved URL, error streak, holds, hints); [`Store::boilerplate_model`] the feed's
+//!   learned boilerplate model, read only when there is a new document to clean. The model
+//!   lives in a table of its own: a status update (every fetch, most of them 304s) then
+//!   rewrites a small row, not several KB of model.
 //! - **Known entries.** [`Store::known_feed_hashes`]: for a fetch's keys, the stored feed-text
 //!   hash of those already stored (one read per fetch, before the text work).
 //! - **Storing fetches atomically.** [`Store::apply_fetches`] stores a burst of fetches in one
@@ -474,6 +477,11 @@ impl Store {
     /// Reads a feed's polling state.
     pub async fn feed_state(&self, feed_id: i64) -> Result<FeedState, StoreError> {
         backend!(self, s => s.feed_state(feed_id).await)
+    }
+
+    /// The feed's learned boilerplate model (JSON), if it has one.
+    pub async fn boilerplate_model(&self, feed_id: i64) -> Result<Option<String>, StoreError> {
+        backend!(self, s => s.boilerplate_model(feed_id).await)
     }
 
     /// Every one of these keys that is stored, with its feed-text hash (empty when the row has

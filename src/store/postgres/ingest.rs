@@ -14,7 +14,7 @@ use super::{Col, Context};
 use crate::ingest::cluster::Stored;
 use crate::model::entry::{NewEntry, TextSource};
 use crate::store::StoreError;
-use crate::store::batch::{BatchSql, EntryRow, KnownRow, Revision};
+use crate::store::batch::{BatchSql, EntryRow, FeedWrite, KnownRow, Revision};
 
 /// Ids come from the table's sequence; rows are marked with the instance storing them.
 pub(super) struct PgBatch {
@@ -79,15 +79,13 @@ impl BatchSql for PgBatch {
     type Db = sqlx::Postgres;
     type Conn = PgConnection;
 
-    async fn update_feed(
+    async fn update_feeds(
         &mut self,
         conn: &mut PgConnection,
-        feed_id: i64,
-        update: &crate::model::feed::FeedUpdate,
+        updates: &[FeedWrite<'_>],
         now: &str,
-        new_entries: usize,
     ) -> Result<(), StoreError> {
-        super::update_feed(conn, feed_id, update, now, new_entries, self.stored_by).await
+        super::update_feeds(conn, updates, now, self.stored_by).await
     }
 
     async fn known_rows(

@@ -22,13 +22,13 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use super::batch::store_fetches;
+use super::batch::{FeedStateRow, FeedWrite, store_fetches};
 use super::rows::{self, Col, Context};
 use super::{
     EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
     SearchQuery, StoreError, Totals, now_rfc3339,
 };
-use crate::model::feed::{FeedState, FeedUpdate};
+use crate::model::feed::FeedState;
 use crate::model::record::PendingRecord;
 use ingest::PgBatch;
 use text::{clean, json, stored_key};
@@ -196,7 +196,7 @@ impl PgStore {
         let r = sqlx::query(
             "SELECT etag, last_modified, body_hash, fetch_url, redirect_target, redirect_count,
                     error_count, disabled_reason, interval_secs, last_success_at, next_poll_at,
-                    retry_until, hints, boilerplate
+                    retry_until, hints
              FROM feeds WHERE id = $1",
         )
         .bind(feed_id)
@@ -217,8 +217,16 @@ impl PgStore {
             next_poll_at: r.col::<Option<DateTime<Utc>>>(10)?,
             retry_until: r.col::<Option<DateTime<Utc>>>(11)?,
             hints: r.col(12)?,
-            boilerplate: r.col(13)?,
         })
+    }
+
+    /// The feed's learned boilerplate model (JSON), if it has one.
+    pub async fn boilerplate_model(&self, feed_id: i64) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT model FROM feed_boilerplate WHERE feed_id = $1")
+            .bind(feed_id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("reading a feed's boilerplate model")
     }
 
     pub async fn known_feed_hashes(
@@ -531,93 +539,90 @@ impl PgStore {
     }
 }
 
-pub(super) async fn update_feed(
+/// Full precision, inside PostgreSQL's range: a `poll` round compares fetch times with its
+/// start.
+fn pg_time(t: DateTime<Utc>) -> String {
+    text::in_range(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// Stores fetches' new feed states in one statement (then the boilerplate models some of them
+/// learned). A feed another instance claimed after this one's lease ran out keeps that one's
+/// state.
+pub(super) async fn update_feeds(
     conn: &mut PgConnection,
-    feed_id: i64,
-    update: &FeedUpdate,
+    updates: &[FeedWrite<'_>],
     now: &str,
-    new_entries: usize,
     me: Option<i64>,
 ) -> Result<(), StoreError> {
-    let ok = update.status.is_success();
-    let info = update.info.clone().unwrap_or_default();
-    let (etag, last_modified) = update.validators.clone().unwrap_or_default();
-    // Full precision: a `poll` round compares fetch times with its start.
-    let fetched_at = update
-        .fetched_at
-        .or_else(|| {
-            DateTime::parse_from_rfc3339(now)
-                .ok()
-                .map(|t| t.with_timezone(&Utc))
-        })
-        .map(text::in_range);
-    let done = sqlx::query(
+    let rows: Vec<FeedStateRow<'_>> = updates
+        .iter()
+        .map(|w| FeedStateRow::new(w, now, pg_time))
+        .collect();
+    let done: Vec<i64> = sqlx::query_scalar(
         "UPDATE feeds SET
-            last_fetch_at = $2::timestamptz,
-            last_success_at = CASE WHEN $3 THEN $2::timestamptz ELSE last_success_at END,
-            last_status = $4,
-            last_http_status = $5,
-            last_error = $6,
-            error_count = CASE WHEN $3 THEN 0 ELSE error_count + 1 END,
-            last_new_entries = $7,
-            title = COALESCE($8, title),
-            site_url = COALESCE($9, site_url),
-            etag = CASE WHEN $10 THEN $11 ELSE etag END,
-            last_modified = CASE WHEN $10 THEN $12 ELSE last_modified END,
-            body_hash = COALESCE($13, body_hash),
-            hints = COALESCE($14, hints),
-            next_poll_at = $15,
-            retry_until = $16,
-            interval_secs = COALESCE($17, interval_secs),
-            gap_count = gap_count + $18,
-            last_recovered = CASE WHEN $4 = 'ok' THEN $19 ELSE last_recovered END,
-            last_duration_ms = $20,
-            redirect_target = $21,
-            redirect_count = $22,
-            fetch_url = COALESCE($23, fetch_url),
-            disabled_at = CASE WHEN $24::text IS NOT NULL THEN $2::timestamptz ELSE disabled_at END,
-            disabled_reason = COALESCE($24, disabled_reason),
-            boilerplate = COALESCE($25, boilerplate),
+            last_fetch_at = u.fetched_at,
+            last_success_at = CASE WHEN u.ok THEN u.fetched_at ELSE feeds.last_success_at END,
+            last_status = u.status,
+            last_http_status = u.http_status,
+            last_error = u.error,
+            error_count = CASE WHEN u.ok THEN 0 ELSE feeds.error_count + 1 END,
+            last_new_entries = u.new_entries,
+            title = COALESCE(u.title, feeds.title),
+            site_url = COALESCE(u.site_url, feeds.site_url),
+            etag = CASE WHEN u.has_validators THEN u.etag ELSE feeds.etag END,
+            last_modified = CASE WHEN u.has_validators THEN u.last_modified ELSE feeds.last_modified END,
+            body_hash = COALESCE(u.body_hash, feeds.body_hash),
+            hints = COALESCE(u.hints, feeds.hints),
+            next_poll_at = u.next_poll_at,
+            retry_until = u.retry_until,
+            interval_secs = COALESCE(u.interval_secs, feeds.interval_secs),
+            gap_count = feeds.gap_count + u.gap,
+            last_recovered = CASE WHEN u.status = 'ok' THEN u.recovered ELSE feeds.last_recovered END,
+            last_duration_ms = u.duration_ms,
+            redirect_target = u.redirect_target,
+            redirect_count = u.redirect_count,
+            fetch_url = COALESCE(u.fetch_url, feeds.fetch_url),
+            disabled_at = CASE WHEN u.disabled_reason IS NOT NULL THEN u.fetched_at ELSE feeds.disabled_at END,
+            disabled_reason = COALESCE(u.disabled_reason, feeds.disabled_reason),
             lease_owner = NULL,
             lease_until = NULL
-         WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $26 OR lease_until <= now())",
+         FROM jsonb_to_recordset($1::jsonb) AS u(
+                id bigint, fetched_at timestamptz, ok boolean, status text, http_status bigint,
+                error text, new_entries bigint, title text, site_url text,
+                has_validators boolean, etag text, last_modified text, body_hash text,
+                hints text, next_poll_at timestamptz, retry_until timestamptz,
+                interval_secs bigint, gap bigint, recovered boolean, duration_ms bigint,
+                redirect_target text, redirect_count bigint, fetch_url text,
+                disabled_reason text)
+         WHERE feeds.id = u.id
+           AND (feeds.lease_owner IS NULL OR feeds.lease_owner = $2 OR feeds.lease_until <= now())
+         RETURNING feeds.id",
     )
-    .bind(feed_id)
-    .bind(fetched_at)
-    .bind(ok)
-    .bind(update.status.as_str())
-    .bind(update.http_status.map(i64::from))
-    .bind(update.error.as_deref().map(clean))
-    .bind(i64::try_from(new_entries).unwrap_or(i64::MAX))
-    .bind(info.title.as_deref().map(clean))
-    .bind(info.site_url.as_deref().map(clean))
-    .bind(update.validators.is_some())
-    .bind(etag.as_deref().map(clean))
-    .bind(last_modified.as_deref().map(clean))
-    .bind(&update.body_hash)
-    .bind(update.hints.as_deref().map(clean))
-    .bind(update.next_poll_at.map(text::in_range))
-    .bind(update.retry_until.map(text::in_range))
-    .bind(update.interval_secs)
-    .bind(i64::from(update.gap))
-    .bind(update.recovered)
-    .bind(update.duration_ms)
-    .bind(update.redirect_target.as_deref().map(clean))
-    .bind(update.redirect_count)
-    .bind(update.fetch_url.as_deref().map(clean))
-    .bind(update.disabled_reason.as_deref().map(clean))
-    .bind(update.boilerplate.as_deref().map(clean))
+    .bind(json(&rows))
     .bind(me)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
-    .ctx("updating the feed's status")?;
-    if done.rows_affected() == 0 {
-        // Another instance took the feed over after this one's lease ran out: the entries are
-        // stored (dedup is exact), the feed's state is the newer fetch's.
-        tracing::warn!(
-            feed_id,
-            "the feed was claimed by another instance meanwhile; its state is left to that one"
-        );
+    .ctx("updating the feeds' status")?;
+    let done: std::collections::HashSet<i64> = done.into_iter().collect();
+    for w in updates {
+        if !done.contains(&w.feed_id) {
+            // Another instance took the feed over after this one's lease ran out: the entries
+            // are stored (dedup is exact), the feed's state is the newer fetch's.
+            tracing::warn!(
+                feed_id = w.feed_id,
+                "the feed was claimed by another instance meanwhile; its state is left to that one"
+            );
+        } else if let Some(model) = &w.update.boilerplate {
+            sqlx::query(
+                "INSERT INTO feed_boilerplate (feed_id, model) VALUES ($1, $2)
+                 ON CONFLICT (feed_id) DO UPDATE SET model = excluded.model",
+            )
+            .bind(w.feed_id)
+            .bind(clean(model))
+            .execute(&mut *conn)
+            .await
+            .ctx("storing the feed's boilerplate model")?;
+        }
     }
     Ok(())
 }

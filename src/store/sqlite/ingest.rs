@@ -11,7 +11,7 @@ use super::{Col, Context};
 use crate::ingest::cluster::Stored;
 use crate::model::entry::{NewEntry, TextSource};
 use crate::store::StoreError;
-use crate::store::batch::{BatchSql, EntryRow, KnownRow, Revision};
+use crate::store::batch::{BatchSql, EntryRow, FeedWrite, KnownRow, Revision};
 
 /// One process writes (the instance lock), so entry ids are handed out here: the first is read
 /// once per transaction, the rest counted on.
@@ -37,15 +37,13 @@ impl BatchSql for SqliteBatch<'_> {
     type Db = sqlx::Sqlite;
     type Conn = SqliteConnection;
 
-    async fn update_feed(
+    async fn update_feeds(
         &mut self,
         conn: &mut SqliteConnection,
-        feed_id: i64,
-        update: &crate::model::feed::FeedUpdate,
+        updates: &[FeedWrite<'_>],
         now: &str,
-        new_entries: usize,
     ) -> Result<(), StoreError> {
-        super::update_feed(conn, feed_id, update, now, new_entries).await
+        super::update_feeds(conn, updates, now).await
     }
 
     async fn known_rows(

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::entry::{NewEntry, TextSource};
-use crate::model::feed::FeedStatus;
+use crate::model::feed::{FeedStatus, FeedUpdate};
 use crate::store::Store;
 use sqlx::Row;
 
@@ -214,6 +214,108 @@ async fn count(store: &Store, sql: &'static str) -> i64 {
         .fetch_one(pool(store))
         .await
         .expect("count")
+}
+
+/// Fetches that change only their feed's status are stored by one statement; one the database
+/// refuses makes each be stored alone, and it fails by itself. A learned model is kept apart.
+#[tokio::test]
+async fn status_only_fetches_are_stored_together_and_a_refused_one_fails_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, a, b) = two_feeds(&dir).await;
+    let not_modified = FeedUpdate {
+        status: FeedStatus::NotModified,
+        http_status: Some(304),
+        duration_ms: Some(7),
+        ..FeedUpdate::default()
+    };
+    let failed = FeedUpdate {
+        status: FeedStatus::Error,
+        error: Some("HTTP status 500".into()),
+        ..FeedUpdate::default()
+    };
+    let learned = FeedUpdate {
+        boilerplate: Some("{\"stats\":{\"entries\":3,\"counts\":{}}}".into()),
+        ..ok_update()
+    };
+    let status = |id: i64| {
+        sqlx::query_as::<_, (Option<String>, i64, Option<i64>, Option<String>)>(
+            "SELECT last_status, error_count, last_duration_ms, last_error FROM feeds WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_one(pool(&store))
+    };
+    let writes = [
+        FetchWrite {
+            feed_id: a,
+            update: Some(&not_modified),
+            entries: &[],
+        },
+        FetchWrite {
+            feed_id: b,
+            update: Some(&failed),
+            entries: &[],
+        },
+    ];
+    let results = store
+        .apply_fetches(&writes, &IngestRules::plain())
+        .await
+        .expect("batch");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        status(a).await.expect("a"),
+        (Some("not_modified".into()), 0, Some(7), None)
+    );
+    assert_eq!(
+        status(b).await.expect("b"),
+        (
+            Some("error".into()),
+            1,
+            None,
+            Some("HTTP status 500".into())
+        )
+    );
+    // The database refuses b's status from now on; a's and a model are stored.
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON feeds WHEN old.name = 'b'
+         BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    )
+    .execute(pool(&store))
+    .await
+    .expect("trigger");
+    let writes = [
+        FetchWrite {
+            feed_id: b,
+            update: Some(&failed),
+            entries: &[],
+        },
+        FetchWrite {
+            feed_id: a,
+            update: Some(&failed),
+            entries: &[],
+        },
+        FetchWrite {
+            feed_id: a,
+            update: Some(&learned),
+            entries: &[],
+        },
+    ];
+    let results = store
+        .apply_fetches(&writes, &IngestRules::plain())
+        .await
+        .expect("batch");
+    assert!(results[0].is_err(), "{results:?}");
+    assert!(results[1].is_ok() && results[2].is_ok(), "{results:?}");
+    assert_eq!(status(a).await.expect("a").0.as_deref(), Some("ok"));
+    assert_eq!(
+        status(b).await.expect("b").1,
+        1,
+        "b's refused fetch left it as it was"
+    );
+    assert_eq!(
+        store.boilerplate_model(a).await.expect("model"),
+        learned.boilerplate
+    );
+    assert_eq!(store.boilerplate_model(b).await.expect("model"), None);
 }
 
 #[tokio::test]
