@@ -152,6 +152,21 @@ pub fn line_key(paragraph: &str) -> String {
     fingerprint_key(&fingerprint(paragraph))
 }
 
+/// [`line_key`]s of the lines of one document, each computed once: the model counts a line
+/// and then tests it, and a feed's recurring lines come in every entry.
+#[derive(Default)]
+pub struct LineKeys(HashMap<String, String, foldhash::fast::RandomState>);
+
+impl LineKeys {
+    /// The line's [`line_key`].
+    pub fn of(&mut self, paragraph: &str) -> &str {
+        if !self.0.contains_key(paragraph) {
+            self.0.insert(paragraph.to_string(), line_key(paragraph));
+        }
+        self.0.get(paragraph).map_or("", String::as_str)
+    }
+}
+
 fn fingerprint_key(fingerprint: &str) -> String {
     let digest = Sha256::digest(fingerprint.as_bytes());
     hex::encode(digest.get(..8).unwrap_or(&digest[..]))
@@ -233,15 +248,20 @@ impl BoilerplateModel {
     /// Counts an entry's lines (each distinct short line once; the first paragraph, the title,
     /// is skipped).
     pub fn observe(&mut self, paragraphs: &[String]) {
+        self.observe_with(paragraphs, &mut LineKeys::default());
+    }
+
+    /// [`BoilerplateModel::observe`], with the document's keys.
+    pub fn observe_with(&mut self, paragraphs: &[String], keys: &mut LineKeys) {
         let mut seen = std::collections::HashSet::new();
         for p in paragraphs.iter().skip(1) {
             let n = words_up_to(p, self.thresholds.max_words);
             if n == 0 || n > self.thresholds.max_words {
                 continue;
             }
-            let f = line_key(p);
-            if seen.insert(f.clone()) {
-                *self.stats.counts.entry(f).or_default() += 1;
+            let f = keys.of(p);
+            if seen.insert(f.to_string()) {
+                *self.stats.counts.entry(f.to_string()).or_default() += 1;
             }
         }
         self.stats.entries += 1;
@@ -256,6 +276,10 @@ impl BoilerplateModel {
 
     /// Whether a line recurs in enough of the feed's entries to be boilerplate.
     pub fn is_boilerplate(&self, paragraph: &str) -> bool {
+        self.is_boilerplate_with(paragraph, &mut LineKeys::default())
+    }
+
+    fn is_boilerplate_with(&self, paragraph: &str, keys: &mut LineKeys) -> bool {
         let t = &self.thresholds;
         if self.stats.entries < t.min_entries {
             return false;
@@ -267,7 +291,7 @@ impl BoilerplateModel {
         let count = self
             .stats
             .counts
-            .get(&line_key(paragraph))
+            .get(keys.of(paragraph))
             .copied()
             .unwrap_or(0);
         f64::from(count) >= t.min_fraction * f64::from(self.stats.entries)
@@ -279,10 +303,15 @@ impl BoilerplateModel {
     /// `Item 7 of 9` entries) keeps them: its recurring line is its text, and stripping it
     /// would leave a record of a title alone.
     pub fn strip(&self, paragraphs: &mut Vec<String>) {
+        self.strip_with(paragraphs, &mut LineKeys::default());
+    }
+
+    /// [`BoilerplateModel::strip`], with the document's keys.
+    pub fn strip_with(&self, paragraphs: &mut Vec<String>, keys: &mut LineKeys) {
         let drop: Vec<bool> = paragraphs
             .iter()
             .enumerate()
-            .map(|(i, p)| i > 0 && self.is_boilerplate(p))
+            .map(|(i, p)| i > 0 && self.is_boilerplate_with(p, keys))
             .collect();
         if paragraphs.len() > 1 && drop.iter().skip(1).all(|d| *d) {
             return;
@@ -295,6 +324,46 @@ impl BoilerplateModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_documents_keys_are_the_lines_keys_and_learning_with_them_changes_nothing() {
+        let lines = [
+            "Support our work",
+            "Edited by A. on 12 May",
+            "Support our work",
+            "12",
+            "",
+        ];
+        let mut keys = LineKeys::default();
+        for l in lines {
+            assert_eq!(keys.of(l), line_key(l), "{l:?}");
+        }
+        let doc: Vec<Vec<String>> = (0..8)
+            .map(|i| {
+                let mut p = vec![
+                    format!("Title {i}"),
+                    format!("Body line number {i} about wheat."),
+                ];
+                if i % 3 != 0 {
+                    p.push("Support our work".into());
+                }
+                p
+            })
+            .collect();
+        let (mut plain, mut keyed) = (BoilerplateModel::default(), BoilerplateModel::default());
+        let mut keys = LineKeys::default();
+        for p in &doc {
+            plain.observe(p);
+            keyed.observe_with(p, &mut keys);
+        }
+        assert_eq!(plain.stats, keyed.stats);
+        for p in &doc {
+            let (mut a, mut b) = (p.clone(), p.clone());
+            plain.strip(&mut a);
+            keyed.strip_with(&mut b, &mut keys);
+            assert_eq!(a, b);
+        }
+    }
 
     fn paras(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

@@ -12,7 +12,7 @@ use crate::model::entry::{Exclusion, NewEntry, TextSource};
 use crate::model::entry::{rfc3339_utc, sha256_hex};
 use crate::pipeline::parse::ParsedFeed;
 use crate::pipeline::text::boilerplate::{
-    BoilerplateModel, apply_strip_regexes, strip_boilerplate,
+    BoilerplateModel, LineKeys, apply_strip_regexes, strip_boilerplate,
 };
 use crate::pipeline::text::extract::{Article, is_teaser, prefer_extracted};
 use crate::pipeline::text::lang::{detect_language, language_allowed};
@@ -48,10 +48,10 @@ impl FeedQuality<'_> {
     }
 }
 
-fn clean(paragraphs: &mut Vec<String>, q: &FeedQuality<'_>) {
+fn clean(paragraphs: &mut Vec<String>, q: &FeedQuality<'_>, keys: &mut LineKeys) {
     strip_boilerplate(paragraphs);
     if let Some(m) = &q.model {
-        m.strip(paragraphs);
+        m.strip_with(paragraphs, keys);
     }
     let patterns: Vec<regex::Regex> = q.strip.iter().map(|p| p.0.clone()).collect();
     apply_strip_regexes(paragraphs, &patterns);
@@ -97,9 +97,10 @@ pub fn prepare(
 ) -> Vec<NewEntry> {
     let repaired: Vec<_> = feed.entries.iter().map(repair::entry).collect();
     let normalized: Vec<_> = repaired.iter().map(|e| normalize_entry(e)).collect();
+    let mut keys = LineKeys::default();
     if let Some(model) = q.model.as_deref_mut() {
         for n in &normalized {
-            model.observe(&n.paragraphs);
+            model.observe_with(&n.paragraphs, &mut keys);
         }
     }
     repaired
@@ -107,7 +108,7 @@ pub fn prepare(
         .zip(normalized)
         .map(|(e, n)| {
             let mut paragraphs = n.paragraphs;
-            clean(&mut paragraphs, q);
+            clean(&mut paragraphs, q, &mut keys);
             let content_text = paragraphs.join("\n\n");
             let mut row = NewEntry {
                 key: e.key.clone(),
@@ -189,7 +190,7 @@ pub fn use_page_text(entry: &mut NewEntry, article: Article, q: &FeedQuality<'_>
     {
         page.insert(0, t.clone());
     }
-    clean(&mut page, q);
+    clean(&mut page, q, &mut LineKeys::default());
     if !prefer_extracted(&feed_paragraphs, &page) {
         return false;
     }
