@@ -199,9 +199,11 @@ def report(rows, meta):
         idle = fnum(meta.get(f"idle_rss_kb_{n}"))
         if idle:
             hwm = fnum(meta.get(f"idle_hwm_kb_{n}"))
+            anon = fnum(meta.get(f"idle_anon_kb_{n}"))
             w(
                 f"Idle daemon (`feedcorpus run`, {n} feeds, after its first round): "
-                f"VmRSS {idle / 1024:.1f} MB (high-water {s(hwm / 1024 if hwm else None, 1)} MB)."
+                f"VmRSS {idle / 1024:.1f} MB (high-water {s(hwm / 1024 if hwm else None, 1)} MB), "
+                f"of which private (RssAnon) {s(anon / 1024 if anon else None, 1)} MB; the rest is the program's code and tables mapped from its file."
             )
         w("")
 

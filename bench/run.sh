@@ -367,13 +367,16 @@ idle_rss() { # N
     waited=$((waited + 1))
   done
   sleep 5 # let the round settle: no request, timer or write in flight
-  local rss hwm
+  local rss hwm anon
   rss=$(awk '/^VmRSS:/{print $2}' "/proc/$DAEMON_PID/status")
   hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$DAEMON_PID/status")
+  # The private part (heap, stacks); the rest is the program's own pages, mapped from its file.
+  anon=$(awk '/^RssAnon:/{print $2}' "/proc/$DAEMON_PID/status")
   stop_pid "$DAEMON_PID"
   DAEMON_PID=
   meta "idle_rss_kb_$n" "$rss"
   meta "idle_hwm_kb_$n" "$hwm"
+  meta "idle_anon_kb_$n" "$anon"
   log "  idle daemon with $n feeds: VmRSS $((rss / 1024)) MB (high-water $((hwm / 1024)) MB)"
 }
 
