@@ -342,6 +342,53 @@ fn deleted_records_are_written_again_under_their_name() {
 }
 
 #[test]
+fn a_corpus_folder_unchanged_since_its_check_is_trusted_and_a_changed_one_checked_again() {
+    let server = FeedServer::start();
+    server.set_xml("/feed", SEED_FEED);
+    // Only SQLite keeps the mark (a shared folder is checked at every start).
+    let setup = Setup::sqlite(&[("novastan", server.url("/feed"))], "");
+    assert!(setup.poll().0);
+    // The mark is saved once the folder's last change is settled: at the end of a poll, or by
+    // the next start's full check (the first start may have marked the empty folder).
+    let marked = "SELECT count(*) FROM corpus_marks
+                  WHERE records = (SELECT count(*) FROM entries WHERE record_path IS NOT NULL)";
+    assert_eq!(
+        count(
+            &setup,
+            "SELECT count(*) FROM entries WHERE record_path IS NOT NULL"
+        ),
+        7
+    );
+    let mut polls = 1;
+    while count(&setup, marked) == 0 {
+        assert!(polls < 5, "no corpus mark after {polls} polls");
+        assert!(setup.poll().0);
+        polls += 1;
+    }
+    let before = setup.records();
+    // Behind the folder's back, an entry's record path is edited to name a file that is not
+    // there. The folder is as the mark says, so the start does not list it...
+    setup.query(
+        "UPDATE entries SET record_path = '999' || substr(record_path, instr(record_path, '_'))
+         WHERE id = (SELECT min(id) FROM entries)",
+    );
+    let moved = setup.query("SELECT record_path FROM entries ORDER BY id LIMIT 1")[0][0].clone();
+    assert!(moved.starts_with("999_"), "{moved}");
+    let (ok, _, err) = setup.poll();
+    assert!(ok, "{err}");
+    assert!(!err.contains("missing"), "{err}");
+    assert_eq!(setup.records(), before);
+    // ...until the folder changes: a file added and removed is enough.
+    let stray = setup.corpus().join("stray");
+    fs::write(&stray, "x").expect("write");
+    fs::remove_file(&stray).expect("rm");
+    let (ok, _, err) = setup.poll();
+    assert!(ok, "{err}");
+    assert!(err.contains("missing"), "{err}");
+    assert!(setup.records().contains(&moved), "{moved} written again");
+}
+
+#[test]
 fn config_errors_name_file_line_and_key_and_exit_nonzero() {
     let setup = Setup::new(
         &[("a", "http://127.0.0.1:9/feed".into())],
@@ -533,7 +580,7 @@ fn a_database_from_the_previous_layout_opens_and_polls_on() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("ok      novastan  0 new"), "{out}");
     assert!(out.contains("ok      other  3 new"), "{out}");
-    assert_eq!(versions(&setup), [["9", "9"]], "three migrations ran");
+    assert_eq!(versions(&setup), [["10", "10"]], "four migrations ran");
     // The boilerplate model moved to its own table and went on learning: the seed's 7 entries
     // counted again on top of the 7 the earlier release had counted.
     assert_eq!(

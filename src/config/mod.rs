@@ -303,6 +303,26 @@ pub struct Feed {
     pub keep_html: bool,
 }
 
+impl Feed {
+    /// A feed polled every `interval` with every other setting of its own off: no schedule,
+    /// no adaptive interval, no article pages, no strip patterns or language filter.
+    pub fn plain(name: String, url: Url, interval: Duration) -> Feed {
+        Feed {
+            name,
+            url,
+            interval,
+            schedule: None,
+            pin_interval: false,
+            adaptive: false,
+            full_text: FullText::Never,
+            strip: Vec::new(),
+            languages: Vec::new(),
+            min_words: 0,
+            keep_html: false,
+        }
+    }
+}
+
 /// `[corpus] min_words` when unset: a date and a word or two (`test`) is no record.
 pub const DEFAULT_MIN_WORDS: usize = 3;
 

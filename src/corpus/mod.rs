@@ -207,6 +207,77 @@ pub fn size_on_disk(dir: &Path) -> (u64, u64) {
     (files, bytes)
 }
 
+/// The corpus folder's identity and last change (device, inode, modification and change
+/// times): every file added, removed or renamed in the folder moves its times on. Stored with a
+/// check that found every record, it lets a later start see that nothing can be missing without
+/// listing the folder again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FolderState {
+    dev: u64,
+    ino: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+/// A folder state saved this soon after the folder's last change could miss a change made in the
+/// same tick of the filesystem's clock (its times are coarser than the system clock), which
+/// would leave the times as they were.
+const SETTLED: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl FolderState {
+    /// The folder's state now; `None` when it cannot be read or the platform has no inodes.
+    pub fn of(dir: &Path) -> Option<FolderState> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = fs::metadata(dir).ok()?;
+            let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+            Some(FolderState {
+                dev: m.dev(),
+                ino: m.ino(),
+                mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+                ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = dir;
+            None
+        }
+    }
+
+    /// Whether the filesystem's clock has moved past the folder's last change by `now`: a later
+    /// change then shows in the times. Only such a state is worth saving.
+    pub fn settled(&self, now: std::time::SystemTime) -> bool {
+        let Ok(since) = now.duration_since(std::time::UNIX_EPOCH) else {
+            return false;
+        };
+        let now_ns = i128::try_from(since.as_nanos()).unwrap_or(i128::MAX);
+        let settled = i128::try_from(SETTLED.as_nanos()).unwrap_or(i128::MAX);
+        now_ns.saturating_sub(self.mtime_ns.max(self.ctime_ns)) >= settled
+    }
+
+    /// The stored form, `dev:ino:mtime_ns:ctime_ns`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.dev, self.ino, self.mtime_ns, self.ctime_ns
+        )
+    }
+
+    /// Reads [`FolderState::encode`]'s form; anything else (a hand edit) is `None`.
+    pub fn decode(s: &str) -> Option<FolderState> {
+        let mut parts = s.split(':');
+        let state = FolderState {
+            dev: parts.next()?.parse().ok()?,
+            ino: parts.next()?.parse().ok()?,
+            mtime_ns: parts.next()?.parse().ok()?,
+            ctime_ns: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(state)
+    }
+}
+
 /// Splits a record file name into its sequence number and hash.
 pub fn parse_record_name(name: &str) -> Option<(u64, &str)> {
     let stem = name.strip_suffix(".txt")?;
@@ -483,6 +554,57 @@ mod tests {
             content_html: None,
             record_seq: None,
         }
+    }
+
+    #[test]
+    fn a_folder_state_moves_with_every_file_added_or_removed_and_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = FolderState::of(dir.path()).expect("state");
+        assert_eq!(FolderState::of(dir.path()), Some(first), "unchanged");
+        let mut seen = vec![first];
+        let file = dir.path().join("001_0123456789abcdef.txt");
+        // A change in the same tick of the filesystem's clock can leave the times as they
+        // were: each step waits until the clock has moved past the last change.
+        let mut step = |change: &dyn Fn()| {
+            let last = *seen.last().expect("a state");
+            while !last.settled(std::time::SystemTime::now()) {
+                std::thread::yield_now();
+            }
+            change();
+            let now = FolderState::of(dir.path()).expect("state");
+            assert!(
+                !seen.contains(&now),
+                "{now:?} after a change, as before one"
+            );
+            seen.push(now);
+        };
+        step(&|| fs::write(&file, "x").expect("write"));
+        step(&|| fs::rename(&file, dir.path().join("002_0123456789abcdef.txt")).expect("mv"));
+        step(&|| fs::remove_file(dir.path().join("002_0123456789abcdef.txt")).expect("rm"));
+        for state in &seen {
+            assert_eq!(FolderState::decode(&state.encode()), Some(*state));
+        }
+        for bad in ["", "1:2:3", "1:2:3:4:5", "a:2:3:4", "1:2:3:x"] {
+            assert_eq!(FolderState::decode(bad), None, "{bad:?}");
+        }
+        assert!(FolderState::of(&dir.path().join("absent")).is_none());
+    }
+
+    #[test]
+    fn a_state_is_settled_only_once_the_clock_has_moved_past_its_last_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = FolderState::of(dir.path()).expect("state");
+        let changed = std::time::UNIX_EPOCH
+            + std::time::Duration::from_nanos(
+                u64::try_from(state.mtime_ns.max(state.ctime_ns)).expect("after 1970"),
+            );
+        assert!(!state.settled(changed));
+        assert!(!state.settled(changed + SETTLED / 2));
+        assert!(state.settled(changed + SETTLED));
+        assert!(
+            !state.settled(std::time::UNIX_EPOCH),
+            "a clock before the change"
+        );
     }
 
     #[test]

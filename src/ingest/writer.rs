@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
 
 use crate::config;
-use crate::corpus::{Corpus, CorpusError, Form};
+use crate::corpus::{Corpus, CorpusError, FolderState, Form};
 use crate::ingest::decide::Decision;
 use crate::ingest::report::{FeedReport, FeedResult};
 use crate::model::entry::NewEntry;
@@ -45,6 +46,12 @@ pub struct Writer {
     pub stats: WriterStats,
     /// Told after each stored batch (on a shared database its commit ended the batch's leases).
     stored: Arc<tokio::sync::Notify>,
+    /// The corpus folder's state while it is known to hold the record of every entry with a
+    /// record path (checked at start-up, then followed through this writer's own changes);
+    /// `None` once anyone else may have changed it. Saved as the folder's mark at the end.
+    folder: Option<FolderState>,
+    /// When every record path was last compared with the folder.
+    checked_at: Option<DateTime<Utc>>,
 }
 
 /// Fetch results stored in one transaction at most, and the entries they may carry.
@@ -59,6 +66,11 @@ const RECORD_BATCH: usize = 500;
 /// How long the writer waits for more fetch results before writing the records it has.
 const FLUSH_IDLE: Duration = Duration::from_millis(100);
 
+/// A start-up compares every record path with the folder at least this often, whatever the
+/// folder's mark says (a change made in the same instant as this writer's own could leave the
+/// folder's times as they were).
+const FULL_CHECK_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 impl Writer {
     pub fn new(store: Store, corpus_dir: PathBuf, clock: Arc<dyn Clock>) -> Writer {
         Writer {
@@ -70,6 +82,8 @@ impl Writer {
             corpus_settings: config::CorpusSettings::default(),
             stats: WriterStats::default(),
             stored: Arc::new(tokio::sync::Notify::new()),
+            folder: None,
+            checked_at: None,
         }
     }
 
@@ -218,7 +232,11 @@ impl Writer {
         };
         let dir = self.corpus_dir.clone();
         let shared = self.store.is_shared();
+        // The folder stays known complete through this writer's own changes, not through anyone
+        // else's: one made since the last operation unsettles it.
+        let known = self.folder.take();
         let joined = tokio::task::spawn_blocking(move || {
+            let still_known = known.is_some() && FolderState::of(&dir) == known;
             let mut corpus = match corpus {
                 Some(c) => c,
                 None => {
@@ -230,11 +248,17 @@ impl Writer {
             let out = op(&mut corpus);
             // Only an operation on the folder just opened may use its listing.
             corpus.forget_listing();
-            Ok::<_, CorpusError>((corpus, out))
+            let folder = if still_known {
+                FolderState::of(&dir)
+            } else {
+                None
+            };
+            Ok::<_, CorpusError>((corpus, out, folder))
         })
         .await;
         match joined {
-            Ok(Ok((corpus, out))) => {
+            Ok(Ok((corpus, out, folder))) => {
+                self.folder = folder;
                 if opened && shared {
                     // Numbers the database hands out start above the folder's own records.
                     self.store
@@ -257,8 +281,63 @@ impl Writer {
     }
 
     /// Re-emits records whose file is missing from the corpus folder (deleted, or lost with a
-    /// disk) under their recorded name. Called at start-up.
+    /// disk) under their recorded name. Called at start-up. Skipped when the folder's mark shows
+    /// it unchanged since a check that found everything (and as many record paths stored).
     pub async fn repair_missing(&mut self) -> Result<usize, StoreError> {
+        let key = self.corpus_dir.display().to_string();
+        let shared = self.store.is_shared();
+        if !shared {
+            // The folder exists from here on (as the first record write would make it), so
+            // an empty corpus has a state to mark too.
+            let _ = std::fs::create_dir_all(&self.corpus_dir);
+        }
+        let before = if shared {
+            None
+        } else {
+            FolderState::of(&self.corpus_dir)
+        };
+        let now = self.clock.now();
+        if let Some(state) = before
+            && let Some(mark) = self.store.corpus_mark(&key).await?
+            && FolderState::decode(&mark.folder_state) == Some(state)
+            && mark.records == mark.records_now
+            && mark.checked_at <= now
+            && now - mark.checked_at < FULL_CHECK_EVERY
+        {
+            tracing::debug!(corpus = %key, "corpus folder unchanged since its last check");
+            self.folder = Some(state);
+            self.checked_at = Some(mark.checked_at);
+            return Ok(0);
+        }
+        self.folder = before;
+        self.checked_at = Some(now);
+        let repaired = self.check_records().await?;
+        self.save_mark().await;
+        Ok(repaired)
+    }
+
+    /// Saves the folder's mark if it is still known complete and its last change is settled.
+    async fn save_mark(&mut self) {
+        let (Some(known), Some(checked_at)) = (self.folder, self.checked_at) else {
+            return;
+        };
+        if FolderState::of(&self.corpus_dir) != Some(known)
+            || !known.settled(std::time::SystemTime::now())
+        {
+            return;
+        }
+        let key = self.corpus_dir.display().to_string();
+        if let Err(e) = self
+            .store
+            .save_corpus_mark(&key, &known.encode(), checked_at)
+            .await
+        {
+            tracing::warn!(corpus = %key, error = %e, "cannot save the corpus folder's mark; the next start checks every record");
+        }
+    }
+
+    /// Compares every record path with the folder and writes the missing records again.
+    async fn check_records(&mut self) -> Result<usize, StoreError> {
         let paths = self.store.record_paths().await?;
         if paths.is_empty() {
             return Ok(0);
@@ -435,6 +514,7 @@ impl Writer {
         }
         self.flush_and_report(&mut waiting, &reports).await?;
         self.store.flush_bands().await?;
+        self.save_mark().await;
         Ok(self)
     }
 }

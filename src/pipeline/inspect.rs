@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 use url::Url;
 
-use crate::config::{Config, Feed, FullText, Poll, default_name, parse_feed_url};
+use crate::config::{Config, Feed, Poll, default_name, parse_feed_url};
 use crate::model::feed::FeedJob;
 use crate::pipeline::fetch::Fetcher;
 use crate::pipeline::run::{Outcome, Source, run_feed};
@@ -80,7 +80,16 @@ pub async fn inspect(source: &str, config: Option<&Config>) -> anyhow::Result<In
         }
         None => unconfigured(source)?,
     };
-    let fetch = run_feed(&fetcher, store.as_ref(), &SystemClock, job, from, None).await;
+    let fetch = run_feed(
+        &fetcher,
+        store.as_ref(),
+        &SystemClock,
+        job,
+        None,
+        from,
+        None,
+    )
+    .await;
     let p = match fetch.outcome {
         Outcome::Parsed(p) => p,
         Outcome::Failed { error, .. } => anyhow::bail!("{source}: {error}"),
@@ -132,19 +141,7 @@ fn unconfigured(source: &str) -> anyhow::Result<(FeedJob, Option<Store>, Source)
         (url, from)
     };
     let poll = Poll::default();
-    let cfg = Feed {
-        name: default_name(&url),
-        url: url.clone(),
-        interval: poll.interval,
-        schedule: None,
-        pin_interval: false,
-        adaptive: false,
-        full_text: FullText::Never,
-        strip: Vec::new(),
-        languages: Vec::new(),
-        min_words: 0,
-        keep_html: false,
-    };
+    let cfg = Feed::plain(default_name(&url), url.clone(), poll.interval);
     let job = FeedJob {
         id: 0,
         name: cfg.name.clone(),

@@ -125,13 +125,16 @@ struct Body {
 
 /// One feed through the pipeline: state, fetch, parse, text, article pages. This is the one
 /// path the daemon, `poll`, `inspect` and `backfill` share. Reads the store (the feed's state
-/// and which entries it knows) when given one; never writes. `poll_slot` (the scheduler's
-/// concurrency permit) is given back before article pages are fetched.
+/// and which entries it knows) when given one; never writes. `state` is the feed's state when
+/// the caller has read it already (a poll reads every feed's in one query); otherwise it is
+/// read here. `poll_slot` (the scheduler's concurrency permit) is given back before article
+/// pages are fetched.
 pub async fn run_feed(
     fetcher: &Fetcher,
     store: Option<&Store>,
     clock: &dyn Clock,
     job: FeedJob,
+    state: Option<FeedState>,
     source: Source,
     poll_slot: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Fetch {
@@ -143,7 +146,9 @@ pub async fn run_feed(
         outcome: Outcome::NotModified,
         response: None,
     };
-    if let Some(store) = store {
+    if let Some(state) = state {
+        fetch.state = state;
+    } else if let Some(store) = store {
         match store.feed_state(fetch.job.id).await {
             Ok(s) => fetch.state = s,
             Err(e) => {

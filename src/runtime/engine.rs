@@ -36,11 +36,17 @@ impl Engine {
             ),
             None => (None, crate::corpus::CorpusLock::acquire_shared(dir)?),
         };
+        // The HTTP client (it reads the system's CA certificates) is built on another thread
+        // while the database opens.
+        let http = config.http.clone();
+        let fetcher = tokio::task::spawn_blocking(move || Fetcher::new(&http));
         let store =
             Store::open_instance(&config.storage.database, dir, config.storage.lease).await?;
         refresh_fingerprints(&store).await?;
         let feeds = sync_feeds(&store, &config).await?;
-        let fetcher = Fetcher::new(&config.http)?;
+        let fetcher = fetcher
+            .await
+            .map_err(|e| anyhow::anyhow!("building the HTTP client: {e}"))??;
         Ok(Engine {
             config,
             store,

@@ -170,6 +170,7 @@ async fn read_page(
         Some(&engine.store),
         clock,
         job.clone(),
+        None,
         source,
         None,
     )

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::ingest::decide::{Decision, Settings, decide_guarded};
 use crate::ingest::report::{FeedReport, FeedResult};
 use crate::ingest::writer::WriterStats;
-use crate::model::feed::FeedJob;
+use crate::model::feed::{FeedJob, FeedState};
 use crate::pipeline::fetch::host_of;
 use crate::pipeline::run::{Fetch, Source, panic_text, run_feed};
 use crate::runtime::clock::Clock;
@@ -100,6 +100,7 @@ fn spawn_fetch(
     sem: &Arc<Semaphore>,
     tx: &mpsc::Sender<Decision>,
     job: FeedJob,
+    state: Option<FeedState>,
 ) {
     let settings = Settings::from(&engine.config.poll);
     let notes = Arc::clone(&engine.notes);
@@ -116,7 +117,7 @@ fn spawn_fetch(
         // writer still hears of it, so its slot is freed and its next poll scheduled.
         let started_at = clock.now();
         let fallback = job.clone();
-        let fetch = AssertUnwindSafe(run_feed(&fetcher, Some(&store), clock.as_ref(), job, Source::Feed, permit))
+        let fetch = AssertUnwindSafe(run_feed(&fetcher, Some(&store), clock.as_ref(), job, state, Source::Feed, permit))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {
@@ -239,11 +240,15 @@ pub async fn poll_once(
     let mut tx = Some(tx);
     // Every feed once. On a shared database the round is claimed piece by piece: instances
     // polling together split it, and none fetches a feed another fetched since it began.
+    // Alone on the database, every feed's state is read in one query: nothing else writes it
+    // before the feed's fetch (the writer stores each feed once, after its fetch).
     let mut queue: std::collections::VecDeque<FeedJob> = std::collections::VecDeque::new();
+    let mut states = HashMap::new();
     let mut round = if engine.store.is_shared() {
         Some(Round::new(engine, clock.now()).await?)
     } else {
         queue.extend(engine.feeds.iter().cloned());
+        states = engine.store.feed_states().await?;
         None
     };
     let mut reports = Vec::with_capacity(engine.feeds.len());
@@ -259,7 +264,7 @@ pub async fn poll_once(
             match r.next(engine, free, fetching, clock.now()).await? {
                 RoundStep::Fetch(jobs) => {
                     for job in jobs {
-                        spawn_fetch(&mut set, engine, &clock, &sem, sender, job);
+                        spawn_fetch(&mut set, engine, &clock, &sem, sender, job, None);
                     }
                 }
                 RoundStep::Wait => {}
@@ -272,7 +277,8 @@ pub async fn poll_once(
             while set.len() < POLL_TASKS_PER_SLOT * engine.config.poll.concurrency
                 && let Some(job) = queue.pop_front()
             {
-                spawn_fetch(&mut set, engine, &clock, &sem, sender, job);
+                let state = states.remove(&job.id);
+                spawn_fetch(&mut set, engine, &clock, &sem, sender, job, state);
             }
             if queue.is_empty() {
                 tx = None;
@@ -324,8 +330,8 @@ pub async fn poll_once(
     })
 }
 
-/// Fetch tasks a `poll` keeps alive per concurrency slot: the extra ones wait for article pages
-/// (without a slot) or for the writer, holding their results.
+/// Fetch tasks a `poll` or the daemon keeps alive per concurrency slot: the extra ones wait for
+/// article pages (without a slot) or for the writer, holding their results.
 const POLL_TASKS_PER_SLOT: usize = 2;
 
 /// Per-feed scheduling state of the daemon.
@@ -337,24 +343,24 @@ struct Slot {
     failing: bool,
 }
 
-async fn initial_due(
+fn initial_due(
     engine: &Engine,
     job: &FeedJob,
+    state: &FeedState,
     now: DateTime<Utc>,
-) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let state = engine.store.feed_state(job.id).await?;
+) -> Option<DateTime<Utc>> {
     if let Some(reason) = &state.disabled_reason {
         tracing::warn!(feed = %job.name, url = %job.url, reason = %reason, "feed disabled; not polling it");
-        return Ok(None);
+        return None;
     }
     let stored = state.next_poll_at;
-    Ok(Some(schedule::first_due(
+    Some(schedule::first_due(
         stored,
         now,
         engine.config.poll.startup_jitter,
         job.cfg.interval,
         rand::random::<f64>(),
-    )))
+    ))
 }
 
 /// Builds the slots for the engine's current feed list, carrying over the state of feeds that
@@ -366,6 +372,16 @@ async fn rebuild_slots(
 ) -> anyhow::Result<Vec<Slot>> {
     let mut by_id: HashMap<i64, Slot> = old.into_iter().map(|s| (s.job.id, s)).collect();
     let mut slots = Vec::with_capacity(engine.feeds.len());
+    // New feeds' states in one query (at start-up, every feed is new).
+    let mut states = if engine
+        .feeds
+        .iter()
+        .any(|j| by_id.get(&j.id).is_none_or(|p| p.job.url != j.url))
+    {
+        engine.store.feed_states().await?
+    } else {
+        HashMap::new()
+    };
     for job in &engine.feeds {
         match by_id.remove(&job.id) {
             Some(prev) if prev.job.url == job.url => {
@@ -384,7 +400,12 @@ async fn rebuild_slots(
             }
             _ => slots.push(Slot {
                 job: job.clone(),
-                due: initial_due(engine, job, now).await?,
+                due: initial_due(
+                    engine,
+                    job,
+                    &states.remove(&job.id).unwrap_or_default(),
+                    now,
+                ),
                 in_flight: false,
                 failing: false,
             }),
@@ -427,12 +448,12 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// The feeds due at `now` whose host is not held, marked in flight. A held feed's due time
-    /// moves to the end of its host's hold.
-    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<FeedJob> {
+    /// At most `limit` of the feeds due at `now` whose host is not held, the longest overdue
+    /// first, marked in flight. A held feed's due time moves to the end of its host's hold.
+    fn take_due(&mut self, now: DateTime<Utc>, limit: usize) -> Vec<FeedJob> {
         self.host_blocks.retain(|_, until| *until > now);
         let mut due_now = Vec::new();
-        for slot in self.slots.iter_mut() {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
             let Some(due) = slot.due else { continue };
             if slot.in_flight || due > now {
                 continue;
@@ -441,10 +462,20 @@ impl Fleet {
                 slot.due = Some(due.max(*until));
                 continue;
             }
-            slot.in_flight = true;
-            due_now.push(slot.job.clone());
+            due_now.push((due, i));
         }
-        due_now
+        if due_now.len() > limit {
+            due_now.sort_unstable();
+            due_now.truncate(limit);
+        }
+        let mut jobs = Vec::with_capacity(due_now.len());
+        for (_, i) in due_now {
+            if let Some(slot) = self.slots.get_mut(i) {
+                slot.in_flight = true;
+                jobs.push(slot.job.clone());
+            }
+        }
+        jobs
     }
 
     /// A shared database: claims due feeds for the free fetch slots (the database decides
@@ -641,13 +672,27 @@ pub async fn run_daemon(
                 }
             }
         } else {
-            (fleet.take_due(clock.now()), None)
+            // As in a poll: fetch tasks are bounded, not only the fetches they run, so parsed
+            // documents cannot pile up in memory waiting for a writer that is the slower side
+            // (a round of 1,000 due feeds held 178 MB so). The rest wait for a task to end.
+            while set.try_join_next().is_some() {}
+            let free =
+                (POLL_TASKS_PER_SLOT * engine.config.poll.concurrency).saturating_sub(set.len());
+            (fleet.take_due(clock.now(), free), None)
         };
         for job in due {
-            spawn_fetch(&mut set, engine, &clock, &sem, &tx, job);
+            spawn_fetch(&mut set, engine, &clock, &sem, &tx, job, None);
         }
         while set.try_join_next().is_some() {}
-        let wake = wake.or_else(|| fleet.wake());
+        // Feeds left due because every task is taken are started when one ends, not by a timer
+        // that has already passed.
+        let tasks_full =
+            !shared && set.len() >= POLL_TASKS_PER_SLOT * engine.config.poll.concurrency;
+        let wake = if tasks_full {
+            None
+        } else {
+            wake.or_else(|| fleet.wake())
+        };
         tokio::select! {
             () = shutdown.cancelled() => break,
             Some(report) = rep_rx.recv() => {
@@ -663,9 +708,9 @@ pub async fn run_daemon(
                 }
             }
             Some(config) = reloads.recv() => reload(engine, &mut fleet, config, clock.now()).await?,
-            // A shared database: a finished fetch task frees a slot for the next claim, a
-            // stored batch the hosts its leases held.
-            Some(_) = set.join_next(), if shared && !set.is_empty() => {}
+            // A finished fetch task frees a slot for the next feed (on a shared database, for
+            // the next claim); a stored batch frees the hosts its leases held.
+            Some(_) = set.join_next(), if !set.is_empty() => {}
             () = stored.notified(), if shared => {}
             _ = tick(&mut watchdog) => systemd::watchdog(),
             () = sleep_until_opt(clock.as_ref(), wake) => {}
@@ -716,5 +761,99 @@ async fn sleep_until_opt(clock: &dyn Clock, at: Option<DateTime<Utc>>) {
     match at {
         Some(at) => clock.sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Feed;
+    use std::time::Duration;
+    use url::Url;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2026-06-15T12:{minute:02}:00Z"))
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn slot(id: i64, host: &str, due: Option<u32>) -> Slot {
+        let url =
+            Url::parse(&format!("http://{host}/feed/{id}")).unwrap_or_else(|_| unreachable!());
+        Slot {
+            job: FeedJob {
+                id,
+                name: format!("feed-{id}"),
+                url: url.clone(),
+                cfg: Feed::plain(format!("feed-{id}"), url, Duration::from_secs(3600)),
+                max_wait: Duration::from_secs(86_400),
+                max_entries: 0,
+                max_pages: 0,
+            },
+            due: due.map(at),
+            in_flight: false,
+            failing: false,
+        }
+    }
+
+    fn fleet(slots: Vec<Slot>) -> Fleet {
+        Fleet {
+            slots,
+            host_blocks: HashMap::new(),
+            last_error: None,
+        }
+    }
+
+    fn ids(jobs: &[FeedJob]) -> Vec<i64> {
+        jobs.iter().map(|j| j.id).collect()
+    }
+
+    #[test]
+    fn take_due_takes_at_most_the_limit_longest_overdue_first() {
+        // (due minutes of feeds 1.., limit, ids taken first, then with no limit)
+        type Case = (
+            &'static [Option<u32>],
+            usize,
+            &'static [i64],
+            &'static [i64],
+        );
+        let cases: &[Case] = &[
+            (&[Some(5), Some(1), Some(3), Some(2)], 2, &[2, 4], &[1, 3]),
+            (
+                &[Some(5), Some(1), Some(3), Some(2)],
+                10,
+                &[1, 2, 3, 4],
+                &[],
+            ),
+            (&[Some(5), None, Some(40), Some(5)], 1, &[1], &[4]),
+            (&[Some(1), Some(2)], 0, &[], &[1, 2]),
+        ];
+        for (dues, limit, first, rest) in cases {
+            let slots = dues
+                .iter()
+                .enumerate()
+                .map(|(i, d)| slot(i as i64 + 1, "127.0.0.1", *d))
+                .collect();
+            let mut f = fleet(slots);
+            let mut taken = ids(&f.take_due(at(10), *limit));
+            taken.sort_unstable();
+            assert_eq!(taken, *first, "{dues:?} limit {limit}");
+            let mut then = ids(&f.take_due(at(10), usize::MAX));
+            then.sort_unstable();
+            assert_eq!(then, *rest, "{dues:?} limit {limit}: the rest");
+            assert!(f.take_due(at(10), usize::MAX).is_empty(), "all in flight");
+        }
+    }
+
+    #[test]
+    fn a_held_host_is_not_taken_and_its_feed_waits_for_the_hold() {
+        let mut f = fleet(vec![
+            slot(1, "127.0.0.2", Some(1)),
+            slot(2, "127.0.0.3", Some(2)),
+        ]);
+        f.host_blocks.insert(host_of(&f.slots[0].job.url), at(30));
+        assert_eq!(ids(&f.take_due(at(10), 1)), vec![2]);
+        assert_eq!(f.slots[0].due, Some(at(30)));
+        assert!(!f.slots[0].in_flight);
     }
 }

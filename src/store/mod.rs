@@ -41,12 +41,24 @@ pub mod sqlite;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use crate::config::Database;
 use crate::model::entry::NewEntry;
 use crate::model::feed::{FeedState, FeedUpdate};
 use crate::model::record::PendingRecord;
+
+/// What the last complete record check of a corpus folder left: the folder's state (a
+/// [`crate::corpus::FolderState`] in its stored form) when it held the record of each of
+/// `records` entries. A start that finds the folder in that state and as many entries with a
+/// record path (`records_now`) skips listing the folder.
+#[derive(Debug, Clone)]
+pub struct CorpusMark {
+    pub folder_state: String,
+    pub records: i64,
+    pub checked_at: DateTime<Utc>,
+    pub records_now: i64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -479,6 +491,12 @@ impl Store {
         backend!(self, s => s.feed_state(feed_id).await)
     }
 
+    /// Every feed's polling state, by feed id, in one query. Feeds whose row does not read (a
+    /// value edited by hand) are missing: [`Store::feed_state`] gives their error.
+    pub async fn feed_states(&self) -> Result<HashMap<i64, FeedState>, StoreError> {
+        backend!(self, s => s.feed_states().await)
+    }
+
     /// The feed's learned boilerplate model (JSON), if it has one.
     pub async fn boilerplate_model(&self, feed_id: i64) -> Result<Option<String>, StoreError> {
         backend!(self, s => s.boilerplate_model(feed_id).await)
@@ -549,6 +567,33 @@ impl Store {
     /// Every written record: (entry id, record path).
     pub async fn record_paths(&self) -> Result<Vec<(i64, String)>, StoreError> {
         backend!(self, s => s.record_paths().await)
+    }
+
+    /// The mark the last complete record check of `corpus_dir` left (see [`CorpusMark`]).
+    /// Only SQLite keeps one: a shared folder is written by several instances, and each start
+    /// checks it in full.
+    pub async fn corpus_mark(&self, corpus_dir: &str) -> Result<Option<CorpusMark>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.corpus_mark(corpus_dir).await,
+            Store::Postgres(_) => Ok(None),
+        }
+    }
+
+    /// Saves the mark of `corpus_dir`: in `folder_state`, the folder holds the record of every
+    /// entry that has a record path now; `checked_at` is when a check last compared them all.
+    pub async fn save_corpus_mark(
+        &self,
+        corpus_dir: &str,
+        folder_state: &str,
+        checked_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                s.save_corpus_mark(corpus_dir, folder_state, checked_at)
+                    .await
+            }
+            Store::Postgres(_) => Ok(()),
+        }
     }
 
     /// The records of these entries, to write again under their recorded names.

@@ -150,7 +150,11 @@ impl HostLimiter {
             *next = start + self.min_gap.max(asked);
             start
         };
-        tokio::time::sleep_until(start).await;
+        // Only a start in the future waits: the timer rounds a deadline up to its next
+        // millisecond, so sleeping until "now" cost each request up to 1 ms for nothing.
+        if start > tokio::time::Instant::now() {
+            tokio::time::sleep_until(start).await;
+        }
         Some(permit)
     }
 
@@ -283,8 +287,10 @@ pub enum Origin<'a> {
 pub struct Fetcher {
     client: reqwest::Client,
     /// The same client with a resolver that refuses internal addresses, for hops to hosts the
-    /// operator did not name.
-    public_client: reqwest::Client,
+    /// operator did not name. Built when first needed: most runs never redirect to another
+    /// host, and building a client reads and parses the system's CA certificates.
+    public_client: Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
+    builder: Arc<dyn Fn() -> reqwest::ClientBuilder + Send + Sync>,
     allow_internal: Arc<Vec<String>>,
     robots: Arc<RobotsCache>,
     /// Hosts that answered an article-page request with 429, until when (their pages wait).
@@ -304,14 +310,20 @@ impl Fetcher {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_FEEDS));
-        let builder = || {
+        let (user_agent, connect_timeout, read_timeout, timeout) = (
+            cfg.user_agent.clone(),
+            cfg.connect_timeout,
+            cfg.read_timeout,
+            cfg.timeout,
+        );
+        let builder = move || {
             reqwest::Client::builder()
                 .tls_backend_rustls()
-                .user_agent(cfg.user_agent.clone())
+                .user_agent(user_agent.clone())
                 .default_headers(headers.clone())
-                .connect_timeout(cfg.connect_timeout)
-                .read_timeout(cfg.read_timeout)
-                .timeout(cfg.timeout)
+                .connect_timeout(connect_timeout)
+                .read_timeout(read_timeout)
+                .timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .gzip(true)
                 .brotli(true)
@@ -320,13 +332,10 @@ impl Fetcher {
         let client = builder()
             .build()
             .map_err(|e| FetchError::Client(e.to_string()))?;
-        let public_client = builder()
-            .dns_resolver(Arc::new(PublicOnly))
-            .build()
-            .map_err(|e| FetchError::Client(e.to_string()))?;
         Ok(Fetcher {
             client,
-            public_client,
+            public_client: Arc::new(std::sync::OnceLock::new()),
+            builder: Arc::new(builder),
             allow_internal: Arc::new(
                 cfg.allow_internal_hosts
                     .iter()
@@ -458,7 +467,15 @@ impl Fetcher {
                 "{hop} is an internal address; add {host:?} to [http] allow_internal_hosts to allow it"
             )));
         }
-        Ok(&self.public_client)
+        self.public_client
+            .get_or_init(|| {
+                (self.builder)()
+                    .dns_resolver(Arc::new(PublicOnly))
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| FetchError::Client(e.clone()))
     }
 
     async fn get_from(

@@ -39,6 +39,14 @@ const POOL_CONNECTIONS: u32 = 4;
 /// The advisory lock that serialises feed-list syncs of instances starting together.
 const FEED_SYNC_LOCK: i64 = 0x6665_6564_636f_7270; // "feedcorp"
 
+/// The columns of a feed's polling state, in `state_of`'s order.
+macro_rules! state_columns {
+    () => {
+        "etag, last_modified, body_hash, fetch_url, redirect_target, redirect_count, error_count,
+         disabled_reason, interval_secs, last_success_at, next_poll_at, retry_until, hints"
+    };
+}
+
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
@@ -193,31 +201,29 @@ impl PgStore {
     }
 
     pub async fn feed_state(&self, feed_id: i64) -> Result<FeedState, StoreError> {
-        let r = sqlx::query(
-            "SELECT etag, last_modified, body_hash, fetch_url, redirect_target, redirect_count,
-                    error_count, disabled_reason, interval_secs, last_success_at, next_poll_at,
-                    retry_until, hints
-             FROM feeds WHERE id = $1",
-        )
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            state_columns!(),
+            " FROM feeds WHERE id = $1"
+        ))
         .bind(feed_id)
         .fetch_one(&self.pool)
         .await
         .ctx("reading a feed's state")?;
-        Ok(FeedState {
-            etag: r.col(0)?,
-            last_modified: r.col(1)?,
-            body_hash: r.col(2)?,
-            fetch_url: r.col(3)?,
-            redirect_target: r.col(4)?,
-            redirect_count: r.col(5)?,
-            error_count: r.col(6)?,
-            disabled_reason: r.col(7)?,
-            interval_secs: r.col(8)?,
-            last_success_at: r.col::<Option<DateTime<Utc>>>(9)?,
-            next_poll_at: r.col::<Option<DateTime<Utc>>>(10)?,
-            retry_until: r.col::<Option<DateTime<Utc>>>(11)?,
-            hints: r.col(12)?,
-        })
+        state_of(&r, 0)
+    }
+
+    pub async fn feed_states(&self) -> Result<HashMap<i64, FeedState>, StoreError> {
+        let rows = sqlx::query(concat!("SELECT id, ", state_columns!(), " FROM feeds"))
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading the feeds' states")?;
+        // A row that does not read (a value edited by hand) is left out: that feed's own read
+        // reports it, failing that feed alone.
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r.col::<i64>(0).ok()?, state_of(r, 1).ok()?)))
+            .collect())
     }
 
     /// The feed's learned boilerplate model (JSON), if it has one.
@@ -629,4 +635,23 @@ pub(super) async fn update_feeds(
 
 fn pending_from_row(r: &PgRow) -> Result<PendingRecord, StoreError> {
     rows::pending_record(r, Some(9))
+}
+
+/// A feed's polling state from the columns `state_columns!` names, starting at column `at`.
+fn state_of(r: &sqlx::postgres::PgRow, at: usize) -> Result<FeedState, StoreError> {
+    Ok(FeedState {
+        etag: r.col(at)?,
+        last_modified: r.col(at + 1)?,
+        body_hash: r.col(at + 2)?,
+        fetch_url: r.col(at + 3)?,
+        redirect_target: r.col(at + 4)?,
+        redirect_count: r.col(at + 5)?,
+        error_count: r.col(at + 6)?,
+        disabled_reason: r.col(at + 7)?,
+        interval_secs: r.col(at + 8)?,
+        last_success_at: r.col::<Option<DateTime<Utc>>>(at + 9)?,
+        next_poll_at: r.col::<Option<DateTime<Utc>>>(at + 10)?,
+        retry_until: r.col::<Option<DateTime<Utc>>>(at + 11)?,
+        hints: r.col(at + 12)?,
+    })
 }

@@ -28,8 +28,8 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use super::batch::store_fetches;
 use super::rows::{self, Col, Context};
 use super::{
-    EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats, SearchHit,
-    SearchQuery, StoreError, Totals, now_rfc3339,
+    CorpusMark, EntryFilter, EntryRow, FeedRow, FeedSpec, FetchWrite, IngestRules, IngestStats,
+    SearchHit, SearchQuery, StoreError, Totals, now_rfc3339,
 };
 use crate::model::feed::FeedState;
 use crate::model::record::PendingRecord;
@@ -68,6 +68,14 @@ async fn connect(
 /// One connection for the writer, one for the readers (fetch state, pending records): more only
 /// multiplied page caches.
 const POOL_CONNECTIONS: u32 = 2;
+
+/// The columns of a feed's polling state, in `state_of`'s order.
+macro_rules! state_columns {
+    () => {
+        "etag, last_modified, body_hash, fetch_url, redirect_target, redirect_count, error_count,
+         disabled_reason, interval_secs, last_success_at, next_poll_at, retry_until, hints"
+    };
+}
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -190,14 +198,19 @@ impl SqliteStore {
     ) -> Result<HashMap<String, i64>, StoreError> {
         let now = now_rfc3339();
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE feeds SET active = 0")
-            .execute(&mut *tx)
-            .await
-            .ctx("marking feeds inactive")?;
         // Four statements whatever the number of feeds: a daemon with thousands of feeds
-        // starts (and reloads) without thousands of round trips.
+        // starts (and reloads) without thousands of round trips. Rows that stay as they are
+        // are not written (a start with an unchanged feed list writes nothing).
         let list: Vec<(&str, &str)> = feeds.iter().map(|f| (f.name, f.url)).collect();
         let list = json_array(&list);
+        sqlx::query(
+            "UPDATE feeds SET active = 0
+             WHERE active <> 0 AND name NOT IN (SELECT value ->> 0 FROM json_each(?1))",
+        )
+        .bind(&list)
+        .execute(&mut *tx)
+        .await
+        .ctx("marking feeds inactive")?;
         // A changed URL is a new source: forget validators, redirects, backoff and a 410.
         sqlx::query(
             "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL,
@@ -214,7 +227,8 @@ impl SqliteStore {
         sqlx::query(
             "INSERT INTO feeds (name, url, active, added_at)
              SELECT value ->> 0, value ->> 1, 1, ?2 FROM json_each(?1) WHERE true
-             ON CONFLICT(name) DO UPDATE SET url = excluded.url, active = 1",
+             ON CONFLICT(name) DO UPDATE SET url = excluded.url, active = 1
+                 WHERE feeds.url <> excluded.url OR feeds.active <> 1",
         )
         .bind(&list)
         .bind(&now)
@@ -246,31 +260,29 @@ impl SqliteStore {
 
     /// Reads a feed's polling state.
     pub async fn feed_state(&self, feed_id: i64) -> Result<FeedState, StoreError> {
-        let r = sqlx::query(
-            "SELECT etag, last_modified, body_hash, fetch_url, redirect_target, redirect_count,
-                    error_count, disabled_reason, interval_secs, last_success_at, next_poll_at,
-                    retry_until, hints
-             FROM feeds WHERE id = ?1",
-        )
+        let r = sqlx::query(concat!(
+            "SELECT ",
+            state_columns!(),
+            " FROM feeds WHERE id = ?1"
+        ))
         .bind(feed_id)
         .fetch_one(&self.pool)
         .await
         .ctx("reading a feed's state")?;
-        Ok(FeedState {
-            etag: r.col(0)?,
-            last_modified: r.col(1)?,
-            body_hash: r.col(2)?,
-            fetch_url: r.col(3)?,
-            redirect_target: r.col(4)?,
-            redirect_count: r.col(5)?,
-            error_count: r.col(6)?,
-            disabled_reason: r.col(7)?,
-            interval_secs: r.col(8)?,
-            last_success_at: time_col(&r, 9)?,
-            next_poll_at: time_col(&r, 10)?,
-            retry_until: time_col(&r, 11)?,
-            hints: r.col(12)?,
-        })
+        state_of(&r, 0)
+    }
+
+    pub async fn feed_states(&self) -> Result<HashMap<i64, FeedState>, StoreError> {
+        let rows = sqlx::query(concat!("SELECT id, ", state_columns!(), " FROM feeds"))
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading the feeds' states")?;
+        // A row that does not read (a value edited by hand) is left out: that feed's own read
+        // reports it, failing that feed alone.
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r.col::<i64>(0).ok()?, state_of(r, 1).ok()?)))
+            .collect())
     }
 
     /// The feed's learned boilerplate model (JSON), if it has one.
@@ -451,6 +463,51 @@ impl SqliteStore {
         rows.iter()
             .map(|r| -> Result<_, StoreError> { Ok((r.col::<i64>(0)?, r.col::<String>(1)?)) })
             .collect::<Result<_, _>>()
+    }
+
+    /// The mark of the last complete record check of `corpus_dir`, with the entries that have a
+    /// record path now.
+    pub async fn corpus_mark(&self, corpus_dir: &str) -> Result<Option<CorpusMark>, StoreError> {
+        let row = sqlx::query(
+            "SELECT folder_state, records, checked_at,
+                    (SELECT count(*) FROM entries WHERE record_path IS NOT NULL)
+             FROM corpus_marks WHERE corpus_dir = ?1",
+        )
+        .bind(corpus_dir)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("reading the corpus folder's mark")?;
+        let Some(r) = row else { return Ok(None) };
+        // A checked_at edited into something else reads as never checked.
+        Ok(Some(CorpusMark {
+            folder_state: r.col(0)?,
+            records: r.col(1)?,
+            checked_at: time_col(&r, 2)?.unwrap_or_default(),
+            records_now: r.col(3)?,
+        }))
+    }
+
+    /// Saves (replacing) the mark of `corpus_dir`: its folder in `folder_state` holds the
+    /// record of every entry that has a record path now.
+    pub async fn save_corpus_mark(
+        &self,
+        corpus_dir: &str,
+        folder_state: &str,
+        checked_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO corpus_marks (corpus_dir, folder_state, records, checked_at)
+             VALUES (?1, ?2, (SELECT count(*) FROM entries WHERE record_path IS NOT NULL), ?3)
+             ON CONFLICT (corpus_dir) DO UPDATE SET folder_state = excluded.folder_state,
+                 records = excluded.records, checked_at = excluded.checked_at",
+        )
+        .bind(corpus_dir)
+        .bind(folder_state)
+        .bind(rfc3339(checked_at))
+        .execute(&self.pool)
+        .await
+        .ctx("saving the corpus folder's mark")?;
+        Ok(())
     }
 
     /// Full rows for the given entries (used to re-emit records whose file went missing).
@@ -683,8 +740,12 @@ pub(super) async fn update_feeds(
         .iter()
         .map(|w| FeedStateRow::new(w, now, rfc3339))
         .collect();
+    // Each row's object is turned into JSONB once (a materialized CTE): the two dozen `->>`
+    // below then look fields up in the binary form instead of parsing the text again each
+    // (that made one statement for 8 feeds take 0.5 ms, the writer's pace on a round of 304s).
     sqlx::query(
-        "UPDATE feeds SET
+        "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each(?1))
+         UPDATE feeds SET
             last_fetch_at = u.fetched_at,
             last_success_at = CASE WHEN u.ok THEN u.fetched_at ELSE feeds.last_success_at END,
             last_status = u.status,
@@ -726,7 +787,7 @@ pub(super) async fn update_feeds(
                       value ->> '$.redirect_count' AS redirect_count,
                       value ->> '$.fetch_url' AS fetch_url,
                       value ->> '$.disabled_reason' AS disabled_reason
-               FROM json_each(?1)) AS u
+               FROM r) AS u
          WHERE feeds.id = u.id",
     )
     .bind(ingest::json_array(&rows))
@@ -761,4 +822,23 @@ fn time_col(
     Ok(r.col::<Option<String>>(index)?
         .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
         .map(|d| d.with_timezone(&Utc)))
+}
+
+/// A feed's polling state from the columns `state_columns!` names, starting at column `at`.
+fn state_of(r: &sqlx::sqlite::SqliteRow, at: usize) -> Result<FeedState, StoreError> {
+    Ok(FeedState {
+        etag: r.col(at)?,
+        last_modified: r.col(at + 1)?,
+        body_hash: r.col(at + 2)?,
+        fetch_url: r.col(at + 3)?,
+        redirect_target: r.col(at + 4)?,
+        redirect_count: r.col(at + 5)?,
+        error_count: r.col(at + 6)?,
+        disabled_reason: r.col(at + 7)?,
+        interval_secs: r.col(at + 8)?,
+        last_success_at: time_col(r, at + 9)?,
+        next_poll_at: time_col(r, at + 10)?,
+        retry_until: time_col(r, at + 11)?,
+        hints: r.col(at + 12)?,
+    })
 }
