@@ -249,12 +249,20 @@ impl FolderState {
     /// Whether the filesystem's clock has moved past the folder's last change by `now`: a later
     /// change then shows in the times. Only such a state is worth saving.
     pub fn settled(&self, now: std::time::SystemTime) -> bool {
+        self.settles_in(now).is_none()
+    }
+
+    /// How long until the state is [settled](FolderState::settled) (`None`: it is); never more
+    /// than the margin itself, whatever the clock says.
+    pub fn settles_in(&self, now: std::time::SystemTime) -> Option<std::time::Duration> {
         let Ok(since) = now.duration_since(std::time::UNIX_EPOCH) else {
-            return false;
+            return Some(SETTLED);
         };
         let now_ns = i128::try_from(since.as_nanos()).unwrap_or(i128::MAX);
         let settled = i128::try_from(SETTLED.as_nanos()).unwrap_or(i128::MAX);
-        now_ns.saturating_sub(self.mtime_ns.max(self.ctime_ns)) >= settled
+        let left = settled.saturating_sub(now_ns.saturating_sub(self.mtime_ns.max(self.ctime_ns)));
+        (left > 0)
+            .then(|| std::time::Duration::from_nanos(u64::try_from(left.min(settled)).unwrap_or(0)))
     }
 
     /// The stored form, `dev:ino:mtime_ns:ctime_ns`.
@@ -604,6 +612,17 @@ mod tests {
         assert!(
             !state.settled(std::time::UNIX_EPOCH),
             "a clock before the change"
+        );
+        assert_eq!(state.settles_in(changed), Some(SETTLED));
+        assert_eq!(
+            state.settles_in(changed + SETTLED / 5),
+            Some(SETTLED * 4 / 5)
+        );
+        assert_eq!(state.settles_in(changed + SETTLED * 2), None);
+        assert_eq!(
+            state.settles_in(std::time::UNIX_EPOCH),
+            Some(SETTLED),
+            "never longer"
         );
     }
 

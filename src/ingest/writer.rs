@@ -312,19 +312,30 @@ impl Writer {
         self.folder = before;
         self.checked_at = Some(now);
         let repaired = self.check_records().await?;
-        self.save_mark().await;
+        // A folder changed moments ago (a poll that just ended) is marked at the end instead:
+        // fetches are waiting.
+        self.save_mark(false).await;
         Ok(repaired)
     }
 
-    /// Saves the folder's mark if it is still known complete and its last change is settled.
-    async fn save_mark(&mut self) {
+    /// Saves the folder's mark if it is still known complete and its last change is settled;
+    /// with `wait`, waits the few milliseconds until it is (a poll that wrote records ends so).
+    async fn save_mark(&mut self, wait: bool) {
         let (Some(known), Some(checked_at)) = (self.folder, self.checked_at) else {
             return;
         };
-        if FolderState::of(&self.corpus_dir) != Some(known)
-            || !known.settled(std::time::SystemTime::now())
-        {
+        let unchanged = |dir: &std::path::Path| FolderState::of(dir) == Some(known);
+        if !unchanged(&self.corpus_dir) {
             return;
+        }
+        if let Some(left) = known.settles_in(std::time::SystemTime::now()) {
+            if !wait {
+                return;
+            }
+            tokio::time::sleep(left).await;
+            if !unchanged(&self.corpus_dir) || !known.settled(std::time::SystemTime::now()) {
+                return;
+            }
         }
         let key = self.corpus_dir.display().to_string();
         if let Err(e) = self
@@ -514,7 +525,7 @@ impl Writer {
         }
         self.flush_and_report(&mut waiting, &reports).await?;
         self.store.flush_bands().await?;
-        self.save_mark().await;
+        self.save_mark(true).await;
         Ok(self)
     }
 }
