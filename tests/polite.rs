@@ -2,6 +2,7 @@
 
 mod common;
 
+use chrono::Timelike;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +101,12 @@ fn retry_after_holds_the_feed_and_briefly_its_host() {
         "[poll]\ninterval = \"30s\"\nstartup_jitter = \"0s\"\n",
     );
     let rt = tokio::runtime::Runtime::new().expect("rt");
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    // The clock starts between two microseconds (PostgreSQL keeps microseconds): a due time
+    // the store kept must still be due when the clock reaches it.
+    let start = chrono::Utc::now()
+        .with_nanosecond(123_456_789)
+        .expect("a valid nanosecond");
+    let clock = Arc::new(ManualClock::new(start));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let config = Config::load(&setup.config).expect("config");
     let daemon = {

@@ -545,10 +545,12 @@ impl PgStore {
     }
 }
 
-/// Full precision, inside PostgreSQL's range: a `poll` round compares fetch times with its
-/// start.
+/// PostgreSQL's full precision (microseconds), inside its range: a `poll` round compares fetch
+/// times with its start. Truncated, as a time bound as a parameter is: PostgreSQL would round
+/// the text of a finer time to the nearest microsecond, so a due time written from the clock
+/// could land after the same clock time bound in a claim, and not be due when it is.
 fn pg_time(t: DateTime<Utc>) -> String {
-    text::in_range(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    text::in_range(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// Stores fetches' new feed states in one statement (then the boilerplate models some of them
@@ -654,4 +656,23 @@ fn state_of(r: &sqlx::postgres::PgRow, at: usize) -> Result<FeedState, StoreErro
         retry_until: r.col::<Option<DateTime<Utc>>>(at + 11)?,
         hints: r.col(at + 12)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_truncated_to_microseconds() {
+        let at = |nanos: u32| {
+            DateTime::from_timestamp(1_780_000_000, nanos).unwrap_or_else(|| unreachable!())
+        };
+        for (nanos, text) in [
+            (0, "2026-05-28T20:26:40.000000Z"),
+            (123_456_789, "2026-05-28T20:26:40.123456Z"),
+            (999_999_999, "2026-05-28T20:26:40.999999Z"),
+        ] {
+            assert_eq!(pg_time(at(nanos)), text, "{nanos} ns");
+        }
+    }
 }
