@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use feedcorpus::config::{Feed, FullText};
+use feedcorpus::config::Feed;
 use feedcorpus::pipeline::fetch::{cache_hints, retry_after};
 use feedcorpus::pipeline::hints::read_hints;
 use feedcorpus::schedule::{add, next_after_failure, next_after_success, retry_hold};
@@ -15,19 +15,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 fn feed(interval: Duration) -> Feed {
-    Feed {
-        name: "f".into(),
-        url: url::Url::parse("https://e.org/feed").expect("url"),
+    Feed::plain(
+        "f".into(),
+        url::Url::parse("https://e.org/feed").expect("url"),
         interval,
-        schedule: None,
-        pin_interval: false,
-        adaptive: false,
-        full_text: FullText::Never,
-        strip: Vec::new(),
-        languages: Vec::new(),
-        min_words: 0,
-        keep_html: false,
-    }
+    )
 }
 
 /// Header values as hostile servers write them: numbers of any size, signs, dates of any
