@@ -377,6 +377,7 @@ fn entry(key: &str) -> feedcorpus::model::entry::NewEntry {
         fingerprint: None,
         bands: Vec::new(),
         excluded: None,
+        unchanged: false,
     }
 }
 

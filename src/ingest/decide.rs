@@ -494,6 +494,7 @@ mod tests {
             fingerprint: None,
             bands: Vec::new(),
             excluded: None,
+            unchanged: false,
         }
     }
 

@@ -170,6 +170,11 @@ pub struct NewEntry {
     pub bands: Vec<i64>,
     /// Why the entry gets no record, decided before storing.
     pub excluded: Option<Exclusion>,
+    /// Known, and made from the same source as its stored text (the feed's entry memo): only
+    /// its key, GUID, link, dates and feed-text hash are filled. The store links it and leaves
+    /// its row alone; it is never inserted (a row gone since the poll read it is made again
+    /// by the next poll).
+    pub unchanged: bool,
 }
 
 /// Where an entry's text came from (`entries.text_source`).

@@ -125,6 +125,7 @@ async fn page_text(
             min_words: cfg.min_words,
             model: None,
             keep_html: cfg.keep_html,
+            reuse: false,
         };
         let used = crate::pipeline::text::quality::use_page_text(&mut entry, article, &q);
         Ok::<_, crate::pipeline::text::extract::ExtractError>((entry, used))

@@ -163,6 +163,9 @@ pub async fn run_feed(
         fetch.outcome = Outcome::Skipped(reason);
         return fetch;
     }
+    // Only the feed's own document remembers what it made of its entries (see
+    // `text::memo`): `inspect` shows every entry's text, and archive pages are other documents.
+    let reuse = matches!(source, Source::Feed);
     let body = match get_body(fetcher, &mut fetch, source).await {
         Ok(body) => body,
         Err(outcome) => {
@@ -170,7 +173,7 @@ pub async fn run_feed(
             return fetch;
         }
     };
-    fetch.outcome = read_document(fetcher, store, &fetch, body, poll_slot).await;
+    fetch.outcome = read_document(fetcher, store, &fetch, body, poll_slot, reuse).await;
     fetch
 }
 
@@ -269,6 +272,7 @@ async fn read_document(
     fetch: &Fetch,
     body: Body,
     poll_slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    reuse: bool,
 ) -> Outcome {
     let job = &fetch.job;
     let status = body.status;
@@ -301,7 +305,7 @@ async fn read_document(
         None => None,
     };
     let (doc, mut entries, boilerplate) =
-        match text_stage(job, doc, Arc::clone(&known), model).await {
+        match text_stage(job, doc, Arc::clone(&known), model, reuse).await {
             Ok(done) => done,
             Err(e) => return failure(e, status),
         };
@@ -374,6 +378,7 @@ async fn text_stage(
     doc: ParsedFeed,
     known: Arc<HashMap<String, String>>,
     model_json: Option<String>,
+    reuse: bool,
 ) -> Result<(ParsedFeed, Vec<NewEntry>, Option<String>), String> {
     let cfg = job.cfg.clone();
     tokio::task::spawn_blocking(move || {
@@ -389,6 +394,7 @@ async fn text_stage(
             model: Some(&mut model),
             known: Some(known.as_ref()),
             keep_html: cfg.keep_html,
+            reuse,
         };
         let entries = prepare(&doc, Utc::now(), &mut q);
         (doc, entries, serde_json::to_string(&model).ok())

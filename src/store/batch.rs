@@ -479,10 +479,12 @@ async fn store_entries<'a, B: BatchSql>(
             // Stored earlier in this transaction (by another feed, or the same key twice in
             // one document): an update check against the row as it is now.
             again.push(e);
-        } else {
+        } else if !e.unchanged {
             seen.insert(&e.key);
             fresh.push(e);
         }
+        // An unchanged entry is known when the poll read it; one whose row is gone since (a
+        // hand edit) has no text here and is made again by the next poll.
     }
     let ids = if fresh.is_empty() {
         Vec::new()
@@ -618,6 +620,7 @@ mod tests {
             fingerprint: None,
             bands: Vec::new(),
             excluded: None,
+            unchanged: false,
         }
     }
 

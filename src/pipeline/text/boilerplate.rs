@@ -17,6 +17,8 @@ use regex::{Regex, RegexSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::pipeline::text::memo::EntryMemo;
+
 /// Paragraphs longer than this (in words) are never boilerplate.
 pub const MAX_BOILERPLATE_WORDS: usize = 60;
 
@@ -219,6 +221,10 @@ pub struct LineStats {
 pub struct BoilerplateModel {
     pub stats: LineStats,
     pub thresholds: Thresholds,
+    /// What the feed's last document made of each of its entries (see [`EntryMemo`]); absent
+    /// in models written by earlier versions.
+    #[serde(default, skip_serializing_if = "EntryMemo::is_empty")]
+    pub memo: EntryMemo,
 }
 
 impl BoilerplateModel {
@@ -226,6 +232,7 @@ impl BoilerplateModel {
         Self {
             stats: LineStats::default(),
             thresholds,
+            memo: EntryMemo::default(),
         }
     }
 
@@ -253,15 +260,35 @@ impl BoilerplateModel {
 
     /// [`BoilerplateModel::observe`], with the document's keys.
     pub fn observe_with(&mut self, paragraphs: &[String], keys: &mut LineKeys) {
-        let mut seen = std::collections::HashSet::new();
+        let seen = self.seen_keys(paragraphs, keys);
+        self.observe_keys(&seen);
+    }
+
+    /// The keys [`observe`](Self::observe) counts for an entry: each distinct short line after
+    /// the title once, in order.
+    pub fn seen_keys(&self, paragraphs: &[String], keys: &mut LineKeys) -> Vec<String> {
+        let mut distinct = std::collections::HashSet::new();
+        let mut seen: Vec<String> = Vec::new();
         for p in paragraphs.iter().skip(1) {
-            let n = words_up_to(p, self.thresholds.max_words);
-            if n == 0 || n > self.thresholds.max_words {
+            if !self.is_short(p) {
                 continue;
             }
             let f = keys.of(p);
-            if seen.insert(f.to_string()) {
-                *self.stats.counts.entry(f.to_string()).or_default() += 1;
+            if distinct.insert(f.to_string()) {
+                seen.push(f.to_string());
+            }
+        }
+        seen
+    }
+
+    /// Counts one entry whose lines' keys ([`seen_keys`](Self::seen_keys)) are known already:
+    /// the same as observing its paragraphs.
+    pub fn observe_keys(&mut self, seen: &[String]) {
+        for f in seen {
+            if let Some(c) = self.stats.counts.get_mut(f.as_str()) {
+                *c += 1;
+            } else {
+                self.stats.counts.insert(f.clone(), 1);
             }
         }
         self.stats.entries += 1;
@@ -280,21 +307,48 @@ impl BoilerplateModel {
     }
 
     fn is_boilerplate_with(&self, paragraph: &str, keys: &mut LineKeys) -> bool {
+        self.stats.entries >= self.thresholds.min_entries
+            && self.is_short(paragraph)
+            && self.recurs(keys.of(paragraph))
+    }
+
+    /// Whether a paragraph is short enough to be learned and judged (1 to `max_words` words).
+    fn is_short(&self, paragraph: &str) -> bool {
+        let n = words_up_to(paragraph, self.thresholds.max_words);
+        n > 0 && n <= self.thresholds.max_words
+    }
+
+    /// Whether the line under `key` recurs in enough entries (the paragraph being short).
+    fn recurs(&self, key: &str) -> bool {
         let t = &self.thresholds;
-        if self.stats.entries < t.min_entries {
-            return false;
+        let count = self.stats.counts.get(key).copied().unwrap_or(0);
+        self.stats.entries >= t.min_entries
+            && f64::from(count) >= t.min_fraction * f64::from(self.stats.entries)
+    }
+
+    /// What [`strip`](Self::strip) decides on these paragraphs, line by line: each distinct
+    /// short line after the title, with whether the model calls it boilerplate now. Two
+    /// states of the model that give the same verdicts strip the paragraphs the same way.
+    pub fn verdicts(&self, paragraphs: &[String], keys: &mut LineKeys) -> Vec<(String, bool)> {
+        let mut distinct = std::collections::HashSet::new();
+        let mut out: Vec<(String, bool)> = Vec::new();
+        for p in paragraphs.iter().skip(1) {
+            if !self.is_short(p) {
+                continue;
+            }
+            let k = keys.of(p);
+            if distinct.insert(k.to_string()) {
+                let v = self.recurs(k);
+                out.push((k.to_string(), v));
+            }
         }
-        let n = words_up_to(paragraph, t.max_words);
-        if n == 0 || n > t.max_words {
-            return false;
-        }
-        let count = self
-            .stats
-            .counts
-            .get(keys.of(paragraph))
-            .copied()
-            .unwrap_or(0);
-        f64::from(count) >= t.min_fraction * f64::from(self.stats.entries)
+        out
+    }
+
+    /// Whether the line under `key` is boilerplate now (for a short line, as
+    /// [`verdicts`](Self::verdicts) tells).
+    pub fn verdict(&self, key: &str) -> bool {
+        self.recurs(key)
     }
 
     /// Removes learned boilerplate lines, never the first paragraph.

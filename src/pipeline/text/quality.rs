@@ -5,10 +5,12 @@
 //! This is the normalize stage as the pipeline uses it; the pieces live in [`normalize`],
 //! [`boilerplate`], [`lang`], [`neardup`] and [`extract`], each testable on its own.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 use crate::config::{FullText, StripPattern};
-use crate::model::entry::{Exclusion, NewEntry, TextSource};
+use crate::model::entry::{Entry, Exclusion, NewEntry, TextSource};
 use crate::model::entry::{rfc3339_utc, sha256_hex};
 use crate::pipeline::parse::ParsedFeed;
 use crate::pipeline::text::boilerplate::{
@@ -16,8 +18,9 @@ use crate::pipeline::text::boilerplate::{
 };
 use crate::pipeline::text::extract::{Article, is_teaser, prefer_extracted};
 use crate::pipeline::text::lang::{detect_language, language_allowed};
+use crate::pipeline::text::memo::{self, EntryMemo, MemoBuilder, Recalled};
 use crate::pipeline::text::neardup::{stored_form, stored_near_duplicate};
-use crate::pipeline::text::normalize::normalize_entry;
+use crate::pipeline::text::normalize::{Normalized, normalize_entry};
 use crate::pipeline::text::repair;
 
 /// A feed's quality settings and learned boilerplate.
@@ -32,6 +35,9 @@ pub struct FeedQuality<'a> {
     pub known: Option<&'a std::collections::HashMap<String, String>>,
     /// Entries keep the HTML their text was made from (`[corpus] keep_html`).
     pub keep_html: bool,
+    /// Known entries the model's memo recalls as made from the same source are not made again
+    /// (a poll of the feed; `inspect` and archive pages make every entry).
+    pub reuse: bool,
 }
 
 impl FeedQuality<'_> {
@@ -44,17 +50,34 @@ impl FeedQuality<'_> {
             model: None,
             known: None,
             keep_html: true,
+            reuse: false,
         }
     }
 }
 
 fn clean(paragraphs: &mut Vec<String>, q: &FeedQuality<'_>, keys: &mut LineKeys) {
+    clean_judged(paragraphs, q, keys, false);
+}
+
+/// [`clean`], returning the model's verdicts on the lines it judged when `judge` is set (what
+/// the entry memo keeps).
+fn clean_judged(
+    paragraphs: &mut Vec<String>,
+    q: &FeedQuality<'_>,
+    keys: &mut LineKeys,
+    judge: bool,
+) -> Vec<(String, bool)> {
     strip_boilerplate(paragraphs);
+    let mut judged = Vec::new();
     if let Some(m) = &q.model {
+        if judge {
+            judged = m.verdicts(paragraphs, keys);
+        }
         m.strip_with(paragraphs, keys);
     }
     let patterns: Vec<regex::Regex> = q.strip.iter().map(|p| p.0.clone()).collect();
     apply_strip_regexes(paragraphs, &patterns);
+    judged
 }
 
 /// Words of the record's body: the text without its title paragraph.
@@ -90,67 +113,188 @@ fn finish(entry: &mut NewEntry, q: &FeedQuality<'_>) {
 
 /// Normalizes parsed entries into rows ready to store. The feed's boilerplate model first learns
 /// from every entry of the document, then strips them all.
+///
+/// With `q.reuse`, the model's [`EntryMemo`](crate::pipeline::text::memo::EntryMemo) tells which
+/// known entries come again from the same source as their stored text and would be made the
+/// same: those are counted by the model from their remembered line keys and come out
+/// [`NewEntry::unchanged`], without being repaired, normalized or cleaned. The model leaves
+/// with the memo of this document.
 pub fn prepare(
     feed: &ParsedFeed,
     fetched_at: DateTime<Utc>,
     q: &mut FeedQuality<'_>,
 ) -> Vec<NewEntry> {
-    let repaired: Vec<_> = feed.entries.iter().map(repair::entry).collect();
-    let normalized: Vec<_> = repaired.iter().map(|e| normalize_entry(e)).collect();
+    let reuse = q.reuse && q.known.is_some() && q.model.is_some();
+    let old = match (reuse, q.model.as_deref_mut()) {
+        (true, Some(m)) => std::mem::take(&mut m.memo),
+        _ => EntryMemo::default(),
+    };
+    let salt = memo::salt(
+        q.strip,
+        q.model.as_deref().map_or(0, |m| m.thresholds.max_words),
+    );
     let mut keys = LineKeys::default();
-    if let Some(model) = q.model.as_deref_mut() {
-        for n in &normalized {
-            model.observe_with(&n.paragraphs, &mut keys);
-        }
-    }
-    repaired
-        .iter()
-        .zip(normalized)
-        .map(|(e, n)| {
-            let mut paragraphs = n.paragraphs;
-            clean(&mut paragraphs, q, &mut keys);
-            let content_text = paragraphs.join("\n\n");
-            let mut row = NewEntry {
-                key: e.key.clone(),
-                guid: e.guid.clone(),
-                url: e.url.clone(),
-                title: n.title,
-                author: e.author.clone(),
-                published: e.published.as_ref().map(rfc3339_utc),
-                // feed-rs copies an RSS item's pubDate into `updated`; only a real update counts.
-                updated: e
-                    .updated
-                    .filter(|u| Some(u) != e.published.as_ref())
-                    .as_ref()
-                    .map(rfc3339_utc),
-                record_date: e.record_date(fetched_at),
-                feed_hash: sha256_hex(&content_text),
-                content_html: e
-                    .body
-                    .as_ref()
-                    .filter(|b| b.is_html && q.keep_html)
-                    .map(|b| b.text.clone()),
-                content_text,
-                content_hash: String::new(),
-                feed_text: None,
-                text_source: TextSource::Feed,
-                language: None,
-                fingerprint: None,
-                bands: Vec::new(),
-                excluded: None,
-            };
-            let unchanged = q
-                .known
-                .and_then(|k| k.get(&row.key))
-                .is_some_and(|h| *h == row.feed_hash);
-            if unchanged {
-                row.content_hash = row.feed_hash.clone();
-            } else {
-                finish(&mut row, q);
+    // Learning first: every entry counted, from its paragraphs or its remembered keys.
+    let mut made: Vec<(Option<String>, Made<'_>)> = Vec::with_capacity(feed.entries.len());
+    for e in &feed.entries {
+        let source = reuse.then(|| memo::source_key(&salt, e));
+        let recalled = source.as_deref().and_then(|s| old.recall(s)).filter(|r| {
+            q.known
+                .and_then(|k| k.get(&e.key))
+                .is_some_and(|h| r.is_stored_as(h))
+        });
+        let m = match recalled {
+            Some(r) => {
+                if let Some(model) = q.model.as_deref_mut() {
+                    model.observe_keys(&r.seen);
+                }
+                Made::Recalled(r)
             }
-            row
-        })
-        .collect()
+            None => {
+                let (repaired, n) = made_again(e);
+                let seen = match q.model.as_deref_mut() {
+                    Some(model) => {
+                        let seen = model.seen_keys(&n.paragraphs, &mut keys);
+                        model.observe_keys(&seen);
+                        seen
+                    }
+                    None => Vec::new(),
+                };
+                Made::Fresh(repaired, n, seen)
+            }
+        };
+        made.push((source, m));
+    }
+    let mut memo = MemoBuilder::default();
+    let rows =
+        feed.entries
+            .iter()
+            .zip(made)
+            .map(|(e, (source, m))| {
+                let (repaired, n, seen) = match m {
+                    Made::Recalled(r) => {
+                        let same = q.model.as_deref().is_some_and(|model| {
+                            r.judged.iter().all(|(k, v)| model.verdict(k) == *v)
+                        });
+                        if same {
+                            if let Some(s) = source {
+                                memo.keep(s, &r);
+                            }
+                            return unchanged_row(e, fetched_at, q);
+                        }
+                        let (repaired, n) = made_again(e);
+                        (repaired, n, r.seen)
+                    }
+                    Made::Fresh(repaired, n, seen) => (repaired, n, seen),
+                };
+                made_row(&repaired, n, fetched_at, q, &mut keys, |hash, judged| {
+                    if let Some(s) = source {
+                        memo.add(s, hash, &seen, judged);
+                    }
+                })
+            })
+            .collect();
+    if reuse && let Some(model) = q.model.as_deref_mut() {
+        model.memo = memo.finish();
+    }
+    rows
+}
+
+/// An entry on its way through [`prepare`]: what the memo recalls of it, or its repaired
+/// form, its paragraphs and the line keys the model counted.
+enum Made<'a> {
+    Recalled(Recalled),
+    Fresh(Cow<'a, Entry>, Normalized, Vec<String>),
+}
+
+/// Repair and normalization: the costly steps a recalled entry skips.
+fn made_again(e: &Entry) -> (Cow<'_, Entry>, Normalized) {
+    let repaired = repair::entry(e);
+    let n = normalize_entry(&repaired);
+    (repaired, n)
+}
+
+/// A known entry taken as made: the store links it and leaves its row alone.
+fn unchanged_row(e: &Entry, fetched_at: DateTime<Utc>, q: &FeedQuality<'_>) -> NewEntry {
+    let hash = q
+        .known
+        .and_then(|k| k.get(&e.key))
+        .cloned()
+        .unwrap_or_default();
+    NewEntry {
+        content_hash: hash.clone(),
+        feed_hash: hash,
+        unchanged: true,
+        ..bare_row(e, fetched_at)
+    }
+}
+
+/// What every row of an entry holds, whatever its text: key, GUID, link and dates.
+fn bare_row(e: &Entry, fetched_at: DateTime<Utc>) -> NewEntry {
+    NewEntry {
+        key: e.key.clone(),
+        guid: e.guid.clone(),
+        url: e.url.clone(),
+        title: None,
+        author: None,
+        published: e.published.as_ref().map(rfc3339_utc),
+        // feed-rs copies an RSS item's pubDate into `updated`; only a real update counts.
+        updated: e
+            .updated
+            .filter(|u| Some(u) != e.published.as_ref())
+            .as_ref()
+            .map(rfc3339_utc),
+        record_date: e.record_date(fetched_at),
+        content_text: String::new(),
+        content_hash: String::new(),
+        content_html: None,
+        feed_text: None,
+        feed_hash: String::new(),
+        text_source: TextSource::Feed,
+        language: None,
+        fingerprint: None,
+        bands: Vec::new(),
+        excluded: None,
+        unchanged: false,
+    }
+}
+
+/// The row of an entry made from its paragraphs; `made` is told the feed-text hash and the
+/// model's verdicts on the lines it judged.
+fn made_row(
+    repaired: &Entry,
+    n: Normalized,
+    fetched_at: DateTime<Utc>,
+    q: &FeedQuality<'_>,
+    keys: &mut LineKeys,
+    made: impl FnOnce(&str, &[(String, bool)]),
+) -> NewEntry {
+    let mut paragraphs = n.paragraphs;
+    let judged = clean_judged(&mut paragraphs, q, keys, q.reuse);
+    let content_text = paragraphs.join("\n\n");
+    let mut row = NewEntry {
+        title: n.title,
+        author: repaired.author.clone(),
+        feed_hash: sha256_hex(&content_text),
+        content_html: repaired
+            .body
+            .as_ref()
+            .filter(|b| b.is_html && q.keep_html)
+            .map(|b| b.text.clone()),
+        content_text,
+        ..bare_row(repaired, fetched_at)
+    };
+    made(&row.feed_hash, &judged);
+    let unchanged = q
+        .known
+        .and_then(|k| k.get(&row.key))
+        .is_some_and(|h| *h == row.feed_hash);
+    if unchanged {
+        row.content_hash = row.feed_hash.clone();
+    } else {
+        finish(&mut row, q);
+    }
+    row
 }
 
 /// Whether to fetch the article page of an entry.
@@ -220,6 +364,8 @@ pub fn near_duplicate(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
     use crate::pipeline::parse::parse_feed;
 
@@ -259,6 +405,113 @@ mod tests {
         }
     }
 
+    /// One feed's documents over time: entries `from..from + 6`, a slogan under those from the
+    /// fifth on. The model counts the slogan in a growing share of what it observes, until it
+    /// calls it boilerplate while entries carrying it are known (step 9 of 12 in the test).
+    fn evolving_document(from: usize) -> ParsedFeed {
+        let items: String = (from..from + 6)
+            .map(|i| {
+                let slogan = if i >= 5 {
+                    "<p>Support the Steppe Herald today</p>"
+                } else {
+                    ""
+                };
+                format!(
+                    "<item><title>Story {i}</title><guid>g{i}</guid><description><![CDATA[\
+                     <p>Paragraph one of story {i} about the river, the dam and the harvest in \
+                     the valley, long enough to be prose.</p><p>Short line {i}</p>{slogan}]]>\
+                     </description></item>"
+                )
+            })
+            .collect();
+        let xml = format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>");
+        parse_feed(xml.as_bytes(), None, "https://e.org/feed").expect("feed")
+    }
+
+    #[test]
+    fn recalled_entries_leave_the_store_and_the_model_as_making_them_again_would() {
+        let strip = vec![StripPattern(
+            regex::Regex::new("^Short line [24]$").expect("re"),
+        )];
+        // Each side: its model and the store's feed-text hash per key.
+        let mut plain = (
+            BoilerplateModel::default(),
+            HashMap::<String, String>::new(),
+        );
+        let mut memo = (
+            BoilerplateModel::default(),
+            HashMap::<String, String>::new(),
+        );
+        let (mut recalled, mut remade) = (0, 0);
+        // Steps 3 and 4 change the rules (the feed's `strip`, then back).
+        let strip_steps = [3, 4];
+        for step in 0..12 {
+            let doc = evolving_document(step / 2);
+            let strip: &[StripPattern] = if step == 3 { &strip } else { &[] };
+            let run = |side: &mut (BoilerplateModel, HashMap<String, String>), reuse: bool| {
+                let known = side.1.clone();
+                let mut q = FeedQuality {
+                    strip,
+                    model: Some(&mut side.0),
+                    known: Some(&known),
+                    reuse,
+                    ..FeedQuality::none()
+                };
+                let rows = prepare(&doc, Utc::now(), &mut q);
+                for r in &rows {
+                    // What the store keeps: a new or changed feed text replaces the old.
+                    if !r.unchanged && !r.content_text.is_empty() {
+                        side.1.insert(r.key.clone(), r.feed_hash.clone());
+                    }
+                }
+                rows
+            };
+            let before = memo.1.clone();
+            let a = run(&mut plain, false);
+            let b = run(&mut memo, true);
+            assert_eq!(
+                plain.0.stats, memo.0.stats,
+                "step {step}: the model learned the same"
+            );
+            assert_eq!(
+                plain.1, memo.1,
+                "step {step}: the store holds the same texts"
+            );
+            assert!(a.iter().all(|r| !r.unchanged));
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.key, y.key);
+                assert_eq!(x.feed_hash, y.feed_hash, "step {step} {}", x.key);
+                if y.unchanged {
+                    recalled += 1;
+                    assert_eq!(
+                        x.content_hash, x.feed_hash,
+                        "making it again finds it unchanged"
+                    );
+                    assert_eq!(
+                        (y.published.as_ref(), &y.record_date),
+                        (x.published.as_ref(), &x.record_date)
+                    );
+                } else {
+                    assert_eq!(x.content_text, y.content_text, "step {step} {}", x.key);
+                    if before.contains_key(&y.key) && !strip_steps.contains(&step) {
+                        remade += 1;
+                    }
+                }
+            }
+            assert_eq!(
+                memo.0.memo.len(),
+                doc.entries.len(),
+                "the memo holds this document"
+            );
+            assert!(plain.0.memo.is_empty());
+        }
+        assert!(recalled > 20, "entries were recalled: {recalled}");
+        assert!(
+            remade > 0,
+            "entries whose verdicts or rules changed were made again"
+        );
+    }
+
     #[test]
     fn seed_entries_lose_donation_and_follow_lines_only() {
         let feed = parse_feed(
@@ -283,6 +536,7 @@ mod tests {
             min_words: 3,
             model: None,
             keep_html: true,
+            reuse: false,
         };
         let mut q = q;
         let rows = prepare(&feed, Utc::now(), &mut q);

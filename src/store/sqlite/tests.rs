@@ -45,6 +45,7 @@ fn entry(key: &str, text: &str) -> NewEntry {
         fingerprint: None,
         bands: Vec::new(),
         excluded: None,
+        unchanged: false,
     }
 }
 
@@ -102,6 +103,51 @@ async fn ingest_dedups_and_links_across_feeds() {
     );
     assert_eq!(store.record_paths().await.expect("paths").len(), 1);
     assert_eq!(store.integrity_check().await.expect("check"), "ok");
+}
+
+#[tokio::test]
+async fn an_unchanged_entry_is_linked_and_never_inserted_without_its_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&file(&dir.path().join("u.db")))
+        .await
+        .expect("open");
+    let ids = store
+        .sync_feeds(&[FeedSpec {
+            name: "a",
+            url: "https://a/feed",
+            host: String::new(),
+        }])
+        .await
+        .expect("sync");
+    let rules = IngestRules::plain();
+    store
+        .apply_fetch(ids["a"], &ok_update(), &[entry("k1", "one")], &rules)
+        .await
+        .expect("first");
+    // The poll's view of k1 as the entry memo gives it: no text, the stored hash; and k2,
+    // known when the poll read it, whose row has gone since.
+    let unchanged = |key: &str, text: &str| NewEntry {
+        content_text: String::new(),
+        title: None,
+        unchanged: true,
+        ..entry(key, text)
+    };
+    let s = store
+        .apply_fetch(
+            ids["a"],
+            &ok_update(),
+            &[unchanged("k1", "one"), unchanged("k2", "two")],
+            &rules,
+        )
+        .await
+        .expect("again");
+    assert_eq!((s.new, s.updated), (0, 0));
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT key, content_text, title FROM entries ORDER BY key")
+            .fetch_all(pool(&store))
+            .await
+            .expect("rows");
+    assert_eq!(rows, vec![("k1".into(), "one".into(), Some("t".into()))]);
 }
 
 #[tokio::test]
