@@ -286,12 +286,12 @@ impl BoilerplateModel {
     pub fn observe_keys(&mut self, seen: &[String]) {
         for f in seen {
             if let Some(c) = self.stats.counts.get_mut(f.as_str()) {
-                *c += 1;
+                *c = c.saturating_add(1);
             } else {
                 self.stats.counts.insert(f.clone(), 1);
             }
         }
-        self.stats.entries += 1;
+        self.stats.entries = self.stats.entries.saturating_add(1);
         if self.thresholds.window > 0 && self.stats.entries >= self.thresholds.window {
             self.stats.entries /= 2;
             self.stats.counts.retain(|_, c| {
@@ -583,6 +583,20 @@ mod tests {
         p.push("The compiler was upgraded today.".into());
         m.strip(&mut p);
         assert_eq!(p, ["Build 8", "The compiler was upgraded today."]);
+    }
+
+    #[test]
+    fn a_hand_edited_model_at_the_counters_limit_is_counted_without_overflow() {
+        let key = line_key("Support our work");
+        let json = format!(
+            r#"{{"stats":{{"entries":4294967295,"counts":{{"{key}":4294967295}}}},
+               "thresholds":{{"min_entries":5,"min_fraction":0.5,"max_words":40,"window":0}}}}"#
+        );
+        let mut m: BoilerplateModel = serde_json::from_str(&json).expect("model");
+        m.observe(&paras(&["Title", "Support our work"]));
+        assert_eq!(m.stats.entries, u32::MAX);
+        assert_eq!(m.stats.counts.get(&key), Some(&u32::MAX));
+        assert!(m.is_boilerplate("Support our work"));
     }
 
     #[test]
