@@ -93,10 +93,11 @@ impl EntryMemo {
                 .cloned()
         };
         let seen = made.seen.iter().map(key).collect::<Option<Vec<_>>>()?;
+        let dropped: std::collections::HashSet<u32> = made.dropped.iter().copied().collect();
         let judged = made
             .judged
             .iter()
-            .map(|i| Some((key(i)?, made.dropped.contains(i))))
+            .map(|i| Some((key(i)?, dropped.contains(i))))
             .collect::<Option<Vec<_>>>()?;
         Some(Recalled {
             text: made.text.clone(),
