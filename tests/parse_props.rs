@@ -180,6 +180,47 @@ proptest! {
 
     /// Whatever the damage and wherever it lands, the recovery pass ends with at least as many
     /// entries as the strict parse of the same document had read when it hit the defect.
+    /// Text elements read the same through the rewriter as plain feed-rs reads the well-formed
+    /// source, however they are written: escaped, as CDATA (split where the text holds `]]>`),
+    /// or both, with markup, references, `]]>` and line breaks in the text.
+    #[test]
+    fn text_elements_read_as_plain_feed_rs_reads_them(
+        pieces in prop::collection::vec(("[<>&\\]a é\r\n\t;#x/p\"]{0,12}", 0usize..3), 1..6),
+        title in "[<>&\\]a é;p/]{1,20}",
+    ) {
+        let escape = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let mut body = String::from("x");
+        for (text, form) in &pieces {
+            match form {
+                0 => body.push_str(&escape(text)),
+                1 => {
+                    body.push_str("<![CDATA[");
+                    body.push_str(&text.replace("]]>", "]]]]><![CDATA[>"));
+                    body.push_str("]]>");
+                }
+                _ => body.push_str(&format!("&#{};{}", u32::from('<'), escape(text))),
+            }
+        }
+        let doc = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>c</title>\
+             <item><guid>g</guid><title>{}</title><description>{body}</description>\
+             <content:encoded xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">{body}</content:encoded>\
+             </item></channel></rss>",
+            escape(&title)
+        );
+        let plain = feed_rs::parser::parse(doc.as_bytes()).expect("the source is well-formed");
+        let want = &plain.entries[0];
+        let feed = parse_feed(doc.as_bytes(), None, FEED_URL).expect("parses");
+        prop_assert!(!feed.recovered);
+        let got = &feed.entries[0];
+        prop_assert_eq!(
+            got.title.as_deref(),
+            want.title.as_ref().map(|t| t.content.as_str()).filter(|t| !t.trim().is_empty())
+        );
+        let want_body = want.content.as_ref().and_then(|c| c.body.clone());
+        prop_assert_eq!(got.body.as_ref().map(|b| b.text.clone()), want_body);
+    }
+
     #[test]
     fn recovery_never_ends_with_fewer_entries(
         file in 0usize..RECOVERY_FIXTURES.len(),
