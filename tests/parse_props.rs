@@ -178,8 +178,6 @@ proptest! {
         }
     }
 
-    /// Whatever the damage and wherever it lands, the recovery pass ends with at least as many
-    /// entries as the strict parse of the same document had read when it hit the defect.
     /// Text elements read the same through the rewriter as plain feed-rs reads the well-formed
     /// source, however they are written: escaped, as CDATA (split where the text holds `]]>`),
     /// or both, with markup, references, `]]>` and line breaks in the text.
@@ -221,6 +219,8 @@ proptest! {
         prop_assert_eq!(got.body.as_ref().map(|b| b.text.clone()), want_body);
     }
 
+    /// Whatever the damage and wherever it lands, the recovery pass ends with at least as many
+    /// entries as the strict parse of the same document had read when it hit the defect.
     #[test]
     fn recovery_never_ends_with_fewer_entries(
         file in 0usize..RECOVERY_FIXTURES.len(),
