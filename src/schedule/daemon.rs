@@ -703,6 +703,9 @@ pub async fn run_daemon(
                 systemd::status(&fleet.status(clock.now()));
                 if !fleet.in_flight() {
                     // The round is over and its records are written: give its memory back.
+                    if long_pause(clock.now(), fleet.wake()) {
+                        engine.fetcher.close_idle_connections();
+                    }
                     engine.store.release_memory().await;
                     trim_heap();
                 }
@@ -736,6 +739,16 @@ pub async fn run_daemon(
     writer_task.await??;
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+/// A pause between fetches this long makes kept-alive connections not worth keeping: servers
+/// close theirs after seconds to a minute or so.
+const KEEP_CONNECTIONS_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether nothing is due for [`KEEP_CONNECTIONS_FOR`] from `now` (`next`: the next due time,
+/// none when nothing is scheduled).
+fn long_pause(now: DateTime<Utc>, next: Option<DateTime<Utc>>) -> bool {
+    next.is_none_or(|next| next >= schedule::add(now, KEEP_CONNECTIONS_FOR))
 }
 
 /// Hands heap memory the allocator holds but no longer uses back to the system: between rounds
@@ -793,6 +806,23 @@ mod tests {
             due: due.map(at),
             in_flight: false,
             failing: false,
+        }
+    }
+
+    #[test]
+    fn connections_are_closed_only_for_a_long_pause() {
+        let now = at(10);
+        let secs = |s: i64| Some(now + chrono::Duration::seconds(s));
+        let cases = [
+            (None, true),
+            (secs(-5), false),
+            (secs(0), false),
+            (secs(59), false),
+            (secs(60), true),
+            (secs(3600), true),
+        ];
+        for (next, closes) in cases {
+            assert_eq!(long_pause(now, next), closes, "next due {next:?}");
         }
     }
 

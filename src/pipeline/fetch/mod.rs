@@ -285,11 +285,8 @@ pub enum Origin<'a> {
 
 #[derive(Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
-    /// The same client with a resolver that refuses internal addresses, for hops to hosts the
-    /// operator did not name. Built when first needed: most runs never redirect to another
-    /// host, and building a client reads and parses the system's CA certificates.
-    public_client: Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
+    /// The clients and their pools of kept-alive connections, shared by every clone.
+    clients: Arc<Mutex<Clients>>,
     builder: Arc<dyn Fn() -> reqwest::ClientBuilder + Send + Sync>,
     allow_internal: Arc<Vec<String>>,
     robots: Arc<RobotsCache>,
@@ -299,6 +296,15 @@ pub struct Fetcher {
     max_redirects: usize,
     timeout: Duration,
     limiter: Arc<HostLimiter>,
+}
+
+/// The client for the operator's hosts and, built when first needed, the same client with a
+/// resolver that refuses internal addresses, for hops to hosts the operator did not name (most
+/// runs never redirect to another host, and building a client reads and parses the system's CA
+/// certificates).
+struct Clients {
+    trusted: reqwest::Client,
+    public: Option<Result<reqwest::Client, String>>,
 }
 
 const ACCEPT_FEEDS: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
@@ -333,8 +339,10 @@ impl Fetcher {
             .build()
             .map_err(|e| FetchError::Client(e.to_string()))?;
         Ok(Fetcher {
-            client,
-            public_client: Arc::new(std::sync::OnceLock::new()),
+            clients: Arc::new(Mutex::new(Clients {
+                trusted: client,
+                public: None,
+            })),
             builder: Arc::new(builder),
             allow_internal: Arc::new(
                 cfg.allow_internal_hosts
@@ -438,15 +446,39 @@ impl Fetcher {
         self.limiter.len()
     }
 
+    /// Closes the kept-alive connections nobody uses (each holds a read buffer that grew with
+    /// the largest body it read) by starting new clients; requests in flight keep theirs. For a
+    /// pause long enough that servers would close them anyway. A client that cannot be built
+    /// keeps the old one.
+    pub fn close_idle_connections(&self) {
+        let Ok(fresh) = (self.builder)().build() else {
+            return;
+        };
+        if let Ok(mut clients) = self.clients.lock() {
+            *clients = Clients {
+                trusted: fresh,
+                public: None,
+            };
+        }
+    }
+
+    /// The client for the operator's hosts.
+    fn trusted_client(&self) -> Result<reqwest::Client, FetchError> {
+        self.clients
+            .lock()
+            .map(|c| c.trusted.clone())
+            .map_err(|_| FetchError::Client("the HTTP client's lock is poisoned".into()))
+    }
+
     /// Which client a hop goes through, or why it may not be made.
     fn client_for(
         &self,
         hop: &Url,
         trusted: bool,
         home: &Url,
-    ) -> Result<&reqwest::Client, FetchError> {
+    ) -> Result<reqwest::Client, FetchError> {
         if trusted {
-            return Ok(&self.client);
+            return self.trusted_client();
         }
         let host = hop
             .host_str()
@@ -458,7 +490,7 @@ impl Fetcher {
                 .is_some_and(|h| h.trim_matches(['[', ']']).eq_ignore_ascii_case(&host))
         };
         if same_host(home) || self.allow_internal.contains(&host) {
-            return Ok(&self.client);
+            return self.trusted_client();
         }
         if let Ok(ip) = host.parse::<IpAddr>()
             && is_internal(ip)
@@ -467,15 +499,20 @@ impl Fetcher {
                 "{hop} is an internal address; add {host:?} to [http] allow_internal_hosts to allow it"
             )));
         }
-        self.public_client
-            .get_or_init(|| {
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| FetchError::Client("the HTTP client's lock is poisoned".into()))?;
+        clients
+            .public
+            .get_or_insert_with(|| {
                 (self.builder)()
                     .dns_resolver(Arc::new(PublicOnly))
                     .build()
                     .map_err(|e| e.to_string())
             })
-            .as_ref()
-            .map_err(|e| FetchError::Client(e.clone()))
+            .clone()
+            .map_err(FetchError::Client)
     }
 
     async fn get_from(
@@ -517,7 +554,7 @@ impl Fetcher {
                 .timeout
                 .checked_sub(started.elapsed().saturating_sub(waited))
                 .ok_or(FetchError::Timeout(self.timeout))?;
-            let mut resp = conditional_get(client, &current, validators, left)
+            let mut resp = conditional_get(&client, &current, validators, left)
                 .send()
                 .await
                 .map_err(|e| self.classify(e))?;
@@ -714,6 +751,76 @@ fn conditional_get(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A loopback server that answers every request with a small feed, keeping connections
+    /// alive, and counts the connections it accepted.
+    async fn counting_server() -> (Url, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let url = Url::parse(&format!(
+            "http://{}/feed",
+            listener.local_addr().expect("address")
+        ))
+        .expect("url");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = conn.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        request.extend_from_slice(&buf[..n]);
+                        while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                            request.drain(..end + 4);
+                            let body = "<rss version=\"2.0\"><channel></channel></rss>";
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\n\r\n",
+                                body.len()
+                            );
+                            if conn
+                                .write_all(format!("{head}{body}").as_bytes())
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    #[tokio::test]
+    async fn closing_idle_connections_makes_the_next_request_connect_again() {
+        let (url, accepted) = counting_server().await;
+        let fetcher = Fetcher::new(&Http::default()).expect("fetcher");
+        for _ in 0..2 {
+            fetcher.get(&url, None).await.expect("first requests");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "kept alive and reused");
+        fetcher.clone().close_idle_connections();
+        fetcher
+            .get(&url, None)
+            .await
+            .expect("request after closing");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
+        fetcher.get(&url, None).await.expect("and another");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "which is kept alive in turn"
+        );
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -77,7 +77,9 @@ impl BandFilter {
             self.looked_up = self.looked_up.saturating_add(probes);
             return Ok(());
         }
-        let capacity = self.rows.saturating_mul(4).max(MIN_CAPACITY);
+        // Room to double within a round (the daemon drops the filter after each): more room
+        // is memory held at the peak of a cold poll, which fills it from empty.
+        let capacity = self.rows.saturating_mul(2).max(MIN_CAPACITY);
         let mut bloom = BloomFilter::with_false_pos(FALSE_POSITIVES)
             .expected_items(usize::try_from(capacity).unwrap_or(usize::MAX));
         let mut items = 0u64;
