@@ -462,12 +462,15 @@ impl Fetcher {
         }
     }
 
-    /// The client for the operator's hosts.
-    fn trusted_client(&self) -> Result<reqwest::Client, FetchError> {
+    fn clients(&self) -> Result<std::sync::MutexGuard<'_, Clients>, FetchError> {
         self.clients
             .lock()
-            .map(|c| c.trusted.clone())
             .map_err(|_| FetchError::Client("the HTTP client's lock is poisoned".into()))
+    }
+
+    /// The client for the operator's hosts.
+    fn trusted_client(&self) -> Result<reqwest::Client, FetchError> {
+        self.clients().map(|c| c.trusted.clone())
     }
 
     /// Which client a hop goes through, or why it may not be made.
@@ -499,11 +502,7 @@ impl Fetcher {
                 "{hop} is an internal address; add {host:?} to [http] allow_internal_hosts to allow it"
             )));
         }
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| FetchError::Client("the HTTP client's lock is poisoned".into()))?;
-        clients
+        self.clients()?
             .public
             .get_or_insert_with(|| {
                 (self.builder)()
