@@ -54,6 +54,31 @@ pub struct Writer {
     checked_at: Option<DateTime<Utc>>,
 }
 
+/// What a blocking corpus operation gives back: the corpus, its result, the folder's state.
+type CorpusOutcome<T> = Result<(Corpus, T, Option<FolderState>), CorpusError>;
+
+/// A blocking corpus operation under way (see [`Writer::start_corpus`]).
+struct CorpusJob<T> {
+    task: tokio::task::JoinHandle<CorpusOutcome<T>>,
+    /// The operation opened the folder (it was not open before).
+    opened: bool,
+}
+
+/// Records written and the error that stopped their batch, if any.
+type Written = (Vec<(i64, String)>, Option<CorpusError>);
+
+/// A batch of records on its way to the folder while the writer goes on storing fetches: the
+/// files and their barrier take as long as storing several fetches, and fetches waited for
+/// them.
+struct Flight {
+    job: CorpusJob<Written>,
+    /// Records in the batch; a full batch may have left others pending.
+    len: usize,
+    /// Reports of fetches stored before the batch was read, sent once their records are
+    /// durable.
+    reports: Vec<FeedReport>,
+}
+
 /// Fetch results stored in one transaction at most, and the entries they may carry.
 const BATCH_FETCHES: usize = 64;
 const BATCH_ENTRIES: usize = 500;
@@ -217,6 +242,18 @@ impl Writer {
         &mut self,
         op: impl FnOnce(&mut Corpus) -> T + Send + 'static,
     ) -> Result<T, CorpusError> {
+        let job = self.start_corpus(op).await?;
+        let joined = job.task.await;
+        self.finish_corpus(joined, job.opened).await
+    }
+
+    /// Starts a blocking corpus operation: the corpus (and the folder's known state) is the
+    /// operation's until [`Writer::finish_corpus`] takes its result, and no other may start
+    /// meanwhile.
+    async fn start_corpus<T: Send + 'static>(
+        &mut self,
+        op: impl FnOnce(&mut Corpus) -> T + Send + 'static,
+    ) -> Result<CorpusJob<T>, CorpusError> {
         let corpus = self.corpus.take();
         let opened = corpus.is_none();
         let floor = match &corpus {
@@ -235,7 +272,7 @@ impl Writer {
         // The folder stays known complete through this writer's own changes, not through anyone
         // else's: one made since the last operation unsettles it.
         let known = self.folder.take();
-        let joined = tokio::task::spawn_blocking(move || {
+        let task = tokio::task::spawn_blocking(move || {
             let still_known = known.is_some() && FolderState::of(&dir) == known;
             let mut corpus = match corpus {
                 Some(c) => c,
@@ -254,8 +291,17 @@ impl Writer {
                 None
             };
             Ok::<_, CorpusError>((corpus, out, folder))
-        })
-        .await;
+        });
+        Ok(CorpusJob { task, opened })
+    }
+
+    /// Takes back the corpus from an operation [`Writer::start_corpus`] started, and its result.
+    async fn finish_corpus<T>(
+        &mut self,
+        joined: Result<CorpusOutcome<T>, tokio::task::JoinError>,
+        opened: bool,
+    ) -> Result<T, CorpusError> {
+        let shared = self.store.is_shared();
         match joined {
             Ok(Ok((corpus, out, folder))) => {
                 self.folder = folder;
@@ -399,43 +445,93 @@ impl Writer {
     /// disk, read-only folder) is logged and kept for the summary; the entries stay pending in
     /// the database and are written by a later flush.
     pub async fn flush_records(&mut self) -> Result<usize, StoreError> {
-        let mut total = 0;
-        if !self.open_numbering().await {
-            return Ok(0);
-        }
+        let before = self.stats.records_written;
         loop {
-            let markdown = self.corpus_settings.record_format == config::RecordFormat::Markdown;
-            let pending = self.store.pending_records(RECORD_BATCH, markdown).await?;
-            if pending.is_empty() {
-                self.stats.records_pending = 0;
+            let Ok(mut flight) = self.launch(Vec::new()).await? else {
                 break;
-            }
-            let batch_len = pending.len();
-            let form = Form::of(&self.corpus_settings);
-            let (written, err) = match self.with_corpus(move |c| c.write(&pending, form)).await {
-                Ok(r) => r,
-                Err(e) => (Vec::new(), Some(e)),
             };
-            self.store.set_record_paths(&written).await?;
-            total += written.len();
-            self.stats.records_written += written.len();
-            if let Some(m) = &self.metrics {
-                m.records_written(written.len());
+            let joined = (&mut flight.job.task).await;
+            let (_, more) = self.land(flight, joined).await?;
+            if !more {
+                break;
             }
-            if let Some(e) = err {
+        }
+        Ok(self.stats.records_written - before)
+    }
+
+    /// Reads the next batch of pending records and starts writing it, for `reports`. The
+    /// reports come back when there is nothing to write or it cannot start (logged; the
+    /// entries stay pending). No other corpus operation may run until the batch has landed.
+    async fn launch(
+        &mut self,
+        reports: Vec<FeedReport>,
+    ) -> Result<Result<Flight, Vec<FeedReport>>, StoreError> {
+        if !self.open_numbering().await {
+            return Ok(Err(reports));
+        }
+        let markdown = self.corpus_settings.record_format == config::RecordFormat::Markdown;
+        let pending = self.store.pending_records(RECORD_BATCH, markdown).await?;
+        if pending.is_empty() {
+            self.stats.records_pending = 0;
+            return Ok(Err(reports));
+        }
+        let len = pending.len();
+        let form = Form::of(&self.corpus_settings);
+        match self.start_corpus(move |c| c.write(&pending, form)).await {
+            Ok(job) => Ok(Ok(Flight { job, len, reports })),
+            Err(e) => {
                 self.note_corpus_error(&e);
-                self.stats.records_pending = batch_len - written.len();
-                break;
-            }
-            if batch_len < RECORD_BATCH {
-                self.stats.records_pending = 0;
-                break;
+                self.stats.records_pending = len;
+                Ok(Err(reports))
             }
         }
-        if total > 0 {
-            tracing::info!(records = total, "records written");
+    }
+
+    /// Marks the records of a batch that has been written, once they are durable. Returns
+    /// the batch's reports and whether more records may be pending (a full batch written
+    /// without error).
+    async fn land(
+        &mut self,
+        flight: Flight,
+        joined: Result<CorpusOutcome<Written>, tokio::task::JoinError>,
+    ) -> Result<(Vec<FeedReport>, bool), StoreError> {
+        let (written, err) = self
+            .finish_corpus(joined, flight.job.opened)
+            .await
+            .unwrap_or_else(|e| (Vec::new(), Some(e)));
+        self.store.set_record_paths(&written).await?;
+        self.stats.records_written += written.len();
+        if let Some(m) = &self.metrics {
+            m.records_written(written.len());
         }
-        Ok(total)
+        if !written.is_empty() {
+            tracing::info!(records = written.len(), "records written");
+        }
+        if let Some(e) = err {
+            self.note_corpus_error(&e);
+            self.stats.records_pending = flight.len - written.len();
+            return Ok((flight.reports, false));
+        }
+        let more = flight.len >= RECORD_BATCH;
+        if !more {
+            self.stats.records_pending = 0;
+        }
+        Ok((flight.reports, more))
+    }
+
+    /// [`Writer::launch`], sending the reports at once when there is nothing to write.
+    async fn launch_or_report(
+        &mut self,
+        reports: Vec<FeedReport>,
+        tx: &Option<mpsc::UnboundedSender<FeedReport>>,
+    ) -> Result<Option<Flight>, StoreError> {
+        Ok(match self.launch(reports).await? {
+            Ok(flight) => Some(flight),
+            Err(reports) => {
+                send_reports(tx, reports);
+                None
+            }
+        })
     }
 
     async fn flush_and_report(
@@ -444,13 +540,7 @@ impl Writer {
         reports: &Option<mpsc::UnboundedSender<FeedReport>>,
     ) -> Result<(), StoreError> {
         self.flush_records().await?;
-        if let Some(tx) = reports {
-            for r in waiting.drain(..) {
-                let _ = tx.send(r);
-            }
-        } else {
-            waiting.clear();
-        }
+        send_reports(reports, std::mem::take(waiting));
         Ok(())
     }
 
@@ -482,50 +572,84 @@ impl Writer {
         reports: Option<mpsc::UnboundedSender<FeedReport>>,
     ) -> Result<Writer, StoreError> {
         // Records are written in batches: when enough entries wait, or when no fetch result has
-        // arrived for a moment. One durability barrier then covers many feeds.
+        // arrived for a moment. One durability barrier then covers many feeds, and the fetches
+        // that arrive meanwhile are stored while the batch is written (a report waits for its
+        // records).
         let mut waiting: Vec<FeedReport> = Vec::new();
         let mut unflushed = 0usize;
-        loop {
-            let next = if waiting.is_empty() {
-                results.recv().await
-            } else {
-                match tokio::time::timeout(FLUSH_IDLE, results.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        self.flush_and_report(&mut waiting, &reports).await?;
+        let mut flight: Option<Flight> = None;
+        let mut open = true;
+        while open || flight.is_some() {
+            tokio::select! {
+                biased;
+                joined = async {
+                    match flight.as_mut() {
+                        Some(f) => (&mut f.job.task).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let Some(done) = flight.take() else { continue };
+                    let (mut landed, more) = self.land(done, joined).await?;
+                    if more {
+                        // Records of these fetches may still be pending: the next batch.
+                        landed.append(&mut waiting);
                         unflushed = 0;
-                        continue;
+                        flight = self.launch_or_report(landed, &reports).await?;
+                    } else {
+                        send_reports(&reports, landed);
+                        if unflushed >= RECORD_BATCH {
+                            unflushed = 0;
+                            flight = self.launch_or_report(std::mem::take(&mut waiting), &reports).await?;
+                        }
                     }
                 }
-            };
-            let Some(first) = next else { break };
-            // Whatever arrived together is stored in one transaction, up to a bound on the
-            // entries it holds in memory.
-            let mut entries = first.entry_count();
-            let mut batch = vec![first];
-            while entries < BATCH_ENTRIES
-                && batch.len() < BATCH_FETCHES
-                && let Ok(more) = results.try_recv()
-            {
-                entries += more.entry_count();
-                batch.push(more);
-            }
-            let stored = self.store_batch(batch).await;
-            self.stored.notify_one();
-            for report in stored {
-                if let FeedResult::Stored(s) = &report.result {
-                    unflushed += s.new + s.updated;
+                next = results.recv(), if open => {
+                    let Some(first) = next else {
+                        open = false;
+                        continue;
+                    };
+                    // Whatever arrived together is stored in one transaction, up to a bound on
+                    // the entries it holds in memory.
+                    let mut entries = first.entry_count();
+                    let mut batch = vec![first];
+                    while entries < BATCH_ENTRIES
+                        && batch.len() < BATCH_FETCHES
+                        && let Ok(more) = results.try_recv()
+                    {
+                        entries += more.entry_count();
+                        batch.push(more);
+                    }
+                    let stored = self.store_batch(batch).await;
+                    self.stored.notify_one();
+                    for report in stored {
+                        if let FeedResult::Stored(s) = &report.result {
+                            unflushed += s.new + s.updated;
+                        }
+                        waiting.push(report);
+                    }
+                    if unflushed >= RECORD_BATCH && flight.is_none() {
+                        unflushed = 0;
+                        flight = self.launch_or_report(std::mem::take(&mut waiting), &reports).await?;
+                    }
                 }
-                waiting.push(report);
-            }
-            if unflushed >= RECORD_BATCH {
-                self.flush_and_report(&mut waiting, &reports).await?;
-                unflushed = 0;
+                () = tokio::time::sleep(FLUSH_IDLE), if open && flight.is_none() && !waiting.is_empty() => {
+                    unflushed = 0;
+                    flight = self.launch_or_report(std::mem::take(&mut waiting), &reports).await?;
+                }
             }
         }
         self.flush_and_report(&mut waiting, &reports).await?;
         self.store.flush_bands().await?;
         self.save_mark(true).await;
         Ok(self)
+    }
+}
+
+/// Hands reports on (to nobody when no one listens).
+fn send_reports(tx: &Option<mpsc::UnboundedSender<FeedReport>>, reports: Vec<FeedReport>) {
+    if let Some(tx) = tx {
+        for r in reports {
+            let _ = tx.send(r);
+        }
     }
 }

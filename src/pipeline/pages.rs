@@ -115,7 +115,7 @@ async fn page_text(
     .text;
     let cfg = job.cfg.clone();
     let _cpu = cpu_slots().acquire().await.ok();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = crate::pipeline::on_cpu(move || {
         let article = crate::pipeline::text::extract::extract_article(&html, Some(&page_url))?;
         let mut entry = entry;
         let q = FeedQuality {

@@ -348,7 +348,7 @@ async fn parse_stage(
     // Keys of non-global GUIDs hang off the configured URL, which stays stable when a feed moves.
     let feed_url = job.url.as_str().to_string();
     let max_entries = job.max_entries;
-    let parsed = tokio::task::spawn_blocking(move || {
+    let parsed = crate::pipeline::on_cpu(move || {
         let hints = read_hints(&body);
         parse_feed(&body, content_type.as_deref(), &feed_url).map(|mut p| {
             let left_out = crate::pipeline::parse::keep_newest(&mut p.entries, max_entries);
@@ -381,7 +381,7 @@ async fn text_stage(
     reuse: bool,
 ) -> Result<(ParsedFeed, Vec<NewEntry>, Option<String>), String> {
     let cfg = job.cfg.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::pipeline::on_cpu(move || {
         let mut model: BoilerplateModel = model_json
             .as_deref()
             .and_then(|m| serde_json::from_str::<BoilerplateModel>(m).ok())

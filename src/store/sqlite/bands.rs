@@ -4,9 +4,11 @@
 //!
 //! Only SQLite uses it: one process writes the file (the instance lock), so every band row the
 //! filter has not seen was there when it was built. It is built from the table once enough
-//! lookups have been paid for to cover the scan, grows by rebuilding, and is given up above
-//! [`MAX_BANDS`] rows (lookups in SQL then, as without it). A false positive costs one lookup;
-//! there are no false negatives.
+//! lookups have been paid for to cover the scan, grows by adding a layer as large as all before
+//! it (every key this process writes goes into the filter, so growing needs no second scan: a
+//! cold poll of 1,000 feeds read 3 million band rows twice to grow), and is given up above
+//! [`MAX_BANDS`] rows (lookups in SQL then, as without it). A false positive costs one lookup
+//! (each layer adds its rate); there are no false negatives.
 //!
 //! Band rows of new entries are also held here for a while ([`PENDING_BANDS`] at most) and
 //! written together: each write touches pages all over the index, so one write per poll's batch
@@ -32,8 +34,9 @@ const FALSE_POSITIVES: f64 = 0.01;
 
 #[derive(Default)]
 pub(super) struct BandFilter {
-    bloom: Option<BloomFilter>,
-    /// Keys the filter was sized for, and keys in it.
+    /// The filter's layers, oldest first; new keys go into the last. Empty: no filter.
+    layers: Vec<BloomFilter>,
+    /// Keys the layers were sized for (all of them), and keys in them.
     capacity: u64,
     items: u64,
     /// Band rows the table held when last counted (the filter's build cost).
@@ -56,29 +59,43 @@ impl BandFilter {
         conn: &mut SqliteConnection,
         probes: u64,
     ) -> Result<(), StoreError> {
-        let full = self.bloom.is_some() && self.items > self.capacity;
+        let built = !self.layers.is_empty();
         // Nothing to look up (a round of 304s): not even the table is counted.
-        if probes == 0 || (self.bloom.is_some() && !full) {
+        if probes == 0 || (built && self.items <= self.capacity) {
             return Ok(());
         }
-        if !self.counted || full {
+        if built {
+            if self.items > MAX_BANDS {
+                self.rows = self.items;
+                self.layers = Vec::new();
+                return Ok(());
+            }
+            // Full: a layer as large as the others together, so rates add up slowly.
+            let more = self.capacity;
+            self.layers.push(
+                BloomFilter::with_false_pos(FALSE_POSITIVES)
+                    .expected_items(usize::try_from(more).unwrap_or(usize::MAX)),
+            );
+            self.capacity = self.capacity.saturating_add(more);
+            return Ok(());
+        }
+        if !self.counted {
             let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM entry_bands")
                 .fetch_one(&mut *conn)
                 .await
                 .ctx("counting band keys")?;
             self.rows = u64::try_from(rows).unwrap_or(0);
             self.counted = true;
-            self.bloom = None;
         }
         // A lookup costs several times reading one row: build once the lookups paid for
         // (and about to be) reach a quarter of the table.
         let paid = self.looked_up.saturating_add(probes).saturating_mul(4);
-        if self.rows > MAX_BANDS || (paid < self.rows && !full) {
+        if self.rows > MAX_BANDS || paid < self.rows {
             self.looked_up = self.looked_up.saturating_add(probes);
             return Ok(());
         }
-        // Room to double within a round (the daemon drops the filter after each): more room
-        // is memory held at the peak of a cold poll, which fills it from empty.
+        // Room to double before the first new layer: more room is memory held at the peak of a
+        // cold poll, which fills it from empty.
         let capacity = self.rows.saturating_mul(2).max(MIN_CAPACITY);
         let mut bloom = BloomFilter::with_false_pos(FALSE_POSITIVES)
             .expected_items(usize::try_from(capacity).unwrap_or(usize::MAX));
@@ -93,7 +110,7 @@ impl BandFilter {
             bloom.insert(band);
             items += 1;
         }
-        self.bloom = Some(bloom);
+        self.layers = vec![bloom];
         self.capacity = capacity;
         self.items = items;
         self.looked_up = 0;
@@ -102,15 +119,19 @@ impl BandFilter {
 
     /// The keys of `bands` the index may hold (all of them without a filter).
     pub(super) fn maybe_stored(&self, bands: &[i64]) -> Vec<i64> {
-        match &self.bloom {
-            Some(b) => bands.iter().copied().filter(|k| b.contains(k)).collect(),
-            None => bands.to_vec(),
+        if self.layers.is_empty() {
+            return bands.to_vec();
         }
+        bands
+            .iter()
+            .copied()
+            .filter(|k| self.layers.iter().any(|b| b.contains(k)))
+            .collect()
     }
 
     /// Band keys this process writes: in the filter from now on.
     pub(super) fn add(&mut self, bands: impl Iterator<Item = i64>) {
-        if let Some(b) = &mut self.bloom {
+        if let Some(b) = self.layers.last_mut() {
             for k in bands {
                 b.insert(&k);
                 self.items += 1;
@@ -191,7 +212,7 @@ mod tests {
     fn without_a_filter_every_key_is_looked_up_and_with_one_none_is_missed() {
         let mut f = BandFilter::default();
         assert_eq!(f.maybe_stored(&[1, 2, 3]), vec![1, 2, 3]);
-        f.bloom = Some(BloomFilter::with_false_pos(FALSE_POSITIVES).expected_items(1000));
+        f.layers = vec![BloomFilter::with_false_pos(FALSE_POSITIVES).expected_items(1000)];
         f.capacity = 1000;
         f.add([5i64, 7, -9].into_iter());
         let keys: Vec<i64> = (-500..500).collect();
@@ -206,5 +227,53 @@ mod tests {
         );
         f.reset();
         assert_eq!(f.maybe_stored(&[4]), vec![4]);
+    }
+
+    #[tokio::test]
+    async fn a_full_filter_grows_a_layer_without_reading_the_table_and_misses_nothing() {
+        use sqlx::Connection;
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE entry_bands (band INTEGER, entry_id INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO entry_bands VALUES (1, 1), (2, 1)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mut f = BandFilter::default();
+        f.prepare(&mut conn, 1).await.unwrap();
+        assert_eq!(
+            f.layers.len(),
+            1,
+            "built at the first lookup of a small table"
+        );
+        assert_eq!(f.items, 2);
+        let capacity = f.capacity;
+        let written: Vec<i64> = (10..).step_by(7).take(capacity as usize + 5).collect();
+        f.add(written.iter().copied());
+        // Growing must not read the table: gone, it would fail.
+        sqlx::query("DROP TABLE entry_bands")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        f.prepare(&mut conn, 64).await.unwrap();
+        assert_eq!(f.layers.len(), 2);
+        assert_eq!(f.capacity, capacity * 2);
+        f.add([-3i64].into_iter());
+        let mut all = written.clone();
+        all.extend([1, 2, -3]);
+        assert_eq!(f.maybe_stored(&all), all, "no key written is ruled out");
+        let absent: Vec<i64> = (-100_000..-4).collect();
+        let maybe = f.maybe_stored(&absent).len();
+        assert!(
+            maybe < absent.len() / 20,
+            "absent keys are mostly ruled out: {maybe}"
+        );
+        // Full again but past the bound: no filter, lookups in SQL.
+        f.items = MAX_BANDS + 1;
+        f.prepare(&mut conn, 64).await.unwrap();
+        assert!(f.layers.is_empty());
+        assert_eq!(f.maybe_stored(&[5, 6]), vec![5, 6]);
     }
 }
