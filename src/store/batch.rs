@@ -33,7 +33,7 @@ pub(crate) enum Revision {
     Full { stale: bool },
 }
 
-/// A new entry row, as the backends' batched inserts read it (JSON).
+/// A new entry row, as the backends' batched inserts read it (bound values, or JSON).
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct EntryRow<'a> {
     pub id: i64,
@@ -53,8 +53,9 @@ pub(crate) struct EntryRow<'a> {
     pub feed_hash: &'a str,
     pub text_source: &'a str,
     pub language: Option<&'a str>,
-    /// Hex: JSON has no bytes.
-    pub fingerprint: Option<String>,
+    /// Hex in JSON, which has no bytes.
+    #[serde(serialize_with = "hex_bytes")]
+    pub fingerprint: Option<&'a [u8]>,
     pub excluded: Option<&'a str>,
     pub cluster_id: i64,
 }
@@ -85,10 +86,18 @@ impl<'a> EntryRow<'a> {
             feed_hash: &e.feed_hash,
             text_source: e.text_source.as_str(),
             language: e.language.as_deref(),
-            fingerprint: e.fingerprint.as_deref().map(hex::encode),
+            fingerprint: e.fingerprint.as_deref(),
             excluded,
             cluster_id,
         }
+    }
+}
+
+/// Bytes as a hex string (or null).
+pub(crate) fn hex_bytes<S: serde::Serializer>(bytes: &Option<&[u8]>, s: S) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(b) => s.serialize_str(&hex::encode(b)),
+        None => s.serialize_none(),
     }
 }
 

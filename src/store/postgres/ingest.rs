@@ -41,7 +41,8 @@ struct PgEntry<'a> {
     feed_hash: &'a str,
     text_source: &'a str,
     language: Option<&'a str>,
-    fingerprint: Option<&'a str>,
+    #[serde(serialize_with = "crate::store::batch::hex_bytes")]
+    fingerprint: Option<&'a [u8]>,
     excluded: Option<&'a str>,
     cluster_id: i64,
     stored_by: Option<i64>,
@@ -67,7 +68,7 @@ impl<'a> PgEntry<'a> {
             feed_hash: r.feed_hash,
             text_source: r.text_source,
             language: r.language,
-            fingerprint: r.fingerprint.as_deref(),
+            fingerprint: r.fingerprint,
             excluded: r.excluded,
             cluster_id: r.cluster_id,
             stored_by,

@@ -157,25 +157,35 @@ impl BatchSql for SqliteBatch<'_> {
         rows: &[EntryRow<'_>],
     ) -> Result<HashSet<i64>, StoreError> {
         // No other writer: every row is new (a key stored twice is a bug, and fails the fetch).
-        sqlx::query(
-            "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
-                                  record_date, content_text, content_hash, first_seen_at,
-                                  content_html, feed_text, feed_hash, text_source, language,
-                                  fingerprint, excluded, cluster_id)
-             SELECT value ->> '$.id', value ->> '$.key', value ->> '$.guid', value ->> '$.url',
-                    value ->> '$.title', value ->> '$.author', value ->> '$.published',
-                    value ->> '$.updated', value ->> '$.record_date', value ->> '$.content_text',
-                    value ->> '$.content_hash', value ->> '$.first_seen_at',
-                    value ->> '$.content_html', value ->> '$.feed_text', value ->> '$.feed_hash',
-                    value ->> '$.text_source', value ->> '$.language',
-                    unhex(value ->> '$.fingerprint'), value ->> '$.excluded',
-                    value ->> '$.cluster_id'
-             FROM json_each(?1)",
-        )
-        .bind(json_array(rows))
-        .execute(&mut *conn)
-        .await
-        .ctx("inserting entries")?;
+        // Values are bound, a chunk of rows per statement: passing them as JSON cost an
+        // escaped copy of every text and parsing it back, field by field.
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::query(insert_sql(chunk.len()));
+            for r in chunk {
+                q = q
+                    .bind(r.id)
+                    .bind(r.key)
+                    .bind(r.guid)
+                    .bind(r.url)
+                    .bind(r.title)
+                    .bind(r.author)
+                    .bind(r.published)
+                    .bind(r.updated)
+                    .bind(r.record_date)
+                    .bind(r.content_text)
+                    .bind(r.content_hash)
+                    .bind(r.first_seen_at)
+                    .bind(r.content_html)
+                    .bind(r.feed_text)
+                    .bind(r.feed_hash)
+                    .bind(r.text_source)
+                    .bind(r.language)
+                    .bind(r.fingerprint)
+                    .bind(r.excluded)
+                    .bind(r.cluster_id);
+            }
+            q.execute(&mut *conn).await.ctx("inserting entries")?;
+        }
         Ok(rows.iter().map(|r| r.id).collect())
     }
 
@@ -269,6 +279,30 @@ impl BatchSql for SqliteBatch<'_> {
             None => super::write_band_rows(conn, pairs).await,
         }
     }
+}
+
+/// Rows per insert statement (20 values each; SQLite takes 32,766).
+const INSERT_CHUNK: usize = 32;
+
+/// The insert statement for `n` rows (1 to [`INSERT_CHUNK`]), made once per size: sqlx keeps
+/// prepared statements by their text, which must live as long as the connection's cache.
+fn insert_sql(n: usize) -> &'static str {
+    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        (0..=INSERT_CHUNK)
+            .map(|n| {
+                let one = format!("({})", vec!["?"; 20].join(", "));
+                format!(
+                    "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
+                                  record_date, content_text, content_hash, first_seen_at,
+                                  content_html, feed_text, feed_hash, text_source, language,
+                                  fingerprint, excluded, cluster_id)
+                     VALUES {}",
+                    vec![one; n].join(", ")
+                )
+            })
+            .collect()
+    });
+    SQL.get(n).map_or("", String::as_str)
 }
 
 pub(super) fn json_array<T: serde::Serialize>(items: &[T]) -> String {

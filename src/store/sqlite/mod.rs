@@ -685,17 +685,33 @@ pub(super) async fn write_band_rows(
     conn: &mut SqliteConnection,
     pairs: &[(i64, i64)],
 ) -> Result<(), StoreError> {
-    for chunk in pairs.chunks(4096) {
-        sqlx::query(
-            "INSERT OR IGNORE INTO entry_bands (band, entry_id)
-             SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
-        )
-        .bind(json_array(chunk))
-        .execute(&mut *conn)
-        .await
-        .ctx("indexing band keys")?;
+    // Bound values, a chunk of rows per statement (JSON cost more to write and read back).
+    for chunk in pairs.chunks(BAND_CHUNK) {
+        let mut q = sqlx::query(band_sql(chunk.len()));
+        for &(band, id) in chunk {
+            q = q.bind(band).bind(id);
+        }
+        q.execute(&mut *conn).await.ctx("indexing band keys")?;
     }
     Ok(())
+}
+
+/// Band rows per insert statement (two values each; SQLite takes 32,766).
+const BAND_CHUNK: usize = 512;
+
+/// The band insert for `n` rows (1 to [`BAND_CHUNK`]), made once per size (sqlx keeps prepared
+/// statements by their text).
+fn band_sql(n: usize) -> &'static str {
+    static SQL: std::sync::LazyLock<Vec<std::sync::OnceLock<String>>> =
+        std::sync::LazyLock::new(|| (0..=BAND_CHUNK).map(|_| std::sync::OnceLock::new()).collect());
+    SQL.get(n).map_or("", |cell| {
+        cell.get_or_init(|| {
+            format!(
+                "INSERT OR IGNORE INTO entry_bands (band, entry_id) VALUES {}",
+                vec!["(?, ?)"; n].join(", ")
+            )
+        })
+    })
 }
 
 /// Entries `ids` (inserted by this binary, their band rows written) hold current fingerprints:
