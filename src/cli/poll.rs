@@ -1,6 +1,6 @@
 //! `feedcorpus poll`: every configured feed once, a progress bar on a terminal, a summary.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use feedcorpus::ingest::report::{FeedReport, FeedResult};
 use feedcorpus::runtime::engine::Engine;
@@ -56,8 +56,10 @@ fn report_line(r: &FeedReport) -> String {
 }
 
 fn print_summary(s: &PollSummary) {
+    // One line per feed: written in blocks, not a write per line (1,000 feeds made 1,000).
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for r in &s.reports {
-        println!("{}", report_line(r));
+        let _ = writeln!(out, "{}", report_line(r));
     }
     let failed = s.count(FeedResult::is_failure);
     let skipped = s.count(|r| matches!(r, FeedResult::Skipped(_)));
@@ -68,7 +70,8 @@ fn print_summary(s: &PollSummary) {
             String::new()
         }
     };
-    println!(
+    let _ = writeln!(
+        out,
         "polled {} feeds: {} ok, {} failed{}{}; {} new entries, {} records written",
         s.reports.len() - skipped,
         s.reports.len() - failed - skipped,
@@ -79,7 +82,8 @@ fn print_summary(s: &PollSummary) {
         s.writer.records_written
     );
     if let Some(e) = &s.writer.last_corpus_error {
-        println!(
+        let _ = writeln!(
+            out,
             "records: {} pending, not written: {e} (entries are stored; the next poll writes them)",
             s.writer.records_pending
         );

@@ -94,7 +94,10 @@ impl<'a> EntryRow<'a> {
 }
 
 /// Bytes as a hex string (or null).
-pub(crate) fn hex_bytes<S: serde::Serializer>(bytes: &Option<&[u8]>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn hex_bytes<S: serde::Serializer>(
+    bytes: &Option<&[u8]>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match bytes {
         Some(b) => s.serialize_str(&hex::encode(b)),
         None => s.serialize_none(),

@@ -196,6 +196,12 @@ impl SqliteStore {
         &self,
         feeds: &[FeedSpec<'_>],
     ) -> Result<HashMap<String, i64>, StoreError> {
+        // A start with the feed list the table already has (most starts) reads it once and
+        // writes nothing: the four statements below cost a write transaction and each parses
+        // the whole list again (about 10 ms for 1,000 feeds, a sixth of a poll of 304s).
+        if let Some(ids) = self.unchanged_feed_ids(feeds).await? {
+            return Ok(ids);
+        }
         let now = now_rfc3339();
         let mut tx = self.write_tx().await?;
         // Four statements whatever the number of feeds: a daemon with thousands of feeds
@@ -250,6 +256,45 @@ impl SqliteStore {
         Ok(ids)
     }
 
+    /// The row ids of `feeds` when the table already matches them (each one there, with its
+    /// URL, active; no other feed active), else `None`: [`SqliteStore::sync_feeds`] then
+    /// writes. Names and URLs compare as SQL's `=` does (bytes).
+    async fn unchanged_feed_ids(
+        &self,
+        feeds: &[FeedSpec<'_>],
+    ) -> Result<Option<HashMap<String, i64>>, StoreError> {
+        // One row of JSON (rows through the driver cost several microseconds each); a list
+        // it cannot carry is written the long way.
+        let json: Result<String, _> = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(id, name, url, active)) FROM feeds",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        let Some(rows) = json
+            .ok()
+            .and_then(|j| serde_json::from_str::<Vec<(i64, String, String, i64)>>(&j).ok())
+        else {
+            return Ok(None);
+        };
+        let mut stored: HashMap<&str, (i64, &str, bool)> = HashMap::with_capacity(rows.len());
+        let mut active = 0usize;
+        for (id, name, url, is_active) in &rows {
+            active += usize::from(*is_active != 0);
+            stored.insert(name.as_str(), (*id, url.as_str(), *is_active != 0));
+        }
+        let mut ids = HashMap::with_capacity(feeds.len());
+        for f in feeds {
+            match stored.get(f.name) {
+                Some((id, url, true)) if *url == f.url => {
+                    ids.insert(f.name.to_string(), *id);
+                }
+                _ => return Ok(None),
+            }
+        }
+        // Every active row is a configured feed (names are unique on both sides).
+        Ok((active == ids.len()).then_some(ids))
+    }
+
     pub async fn feed_id(&self, name: &str) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar("SELECT id FROM feeds WHERE name = ?1")
             .bind(name)
@@ -273,6 +318,21 @@ impl SqliteStore {
     }
 
     pub async fn feed_states(&self) -> Result<HashMap<i64, FeedState>, StoreError> {
+        // One row of JSON: 1,000 rows through the driver took 10 ms, a sixth of a poll of
+        // 1,000 unchanged feeds.
+        let json: Result<String, _> = sqlx::query_scalar(concat!(
+            "SELECT json_group_array(json_array(id, ",
+            state_columns!(),
+            ")) FROM feeds"
+        ))
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok(json) = json
+            && let Ok(rows) = serde_json::from_str::<Vec<Vec<serde_json::Value>>>(&json)
+        {
+            return Ok(rows.iter().filter_map(|r| state_of_json(r)).collect());
+        }
+        // A value JSON cannot carry (bytes written by hand): row by row.
         let rows = sqlx::query(concat!("SELECT id, ", state_columns!(), " FROM feeds"))
             .fetch_all(&self.pool)
             .await
@@ -703,7 +763,11 @@ const BAND_CHUNK: usize = 512;
 /// statements by their text).
 fn band_sql(n: usize) -> &'static str {
     static SQL: std::sync::LazyLock<Vec<std::sync::OnceLock<String>>> =
-        std::sync::LazyLock::new(|| (0..=BAND_CHUNK).map(|_| std::sync::OnceLock::new()).collect());
+        std::sync::LazyLock::new(|| {
+            (0..=BAND_CHUNK)
+                .map(|_| std::sync::OnceLock::new())
+                .collect()
+        });
     SQL.get(n).map_or("", |cell| {
         cell.get_or_init(|| {
             format!(
@@ -838,6 +902,46 @@ fn time_col(
     Ok(r.col::<Option<String>>(index)?
         .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
         .map(|d| d.with_timezone(&Utc)))
+}
+
+/// A feed's id and polling state from a JSON array of `id` and the columns `state_columns!`
+/// names; `None` where a value is not of its column's type, as the row would not read.
+fn state_of_json(v: &[serde_json::Value]) -> Option<(i64, FeedState)> {
+    use serde_json::Value;
+    let text = |i: usize| match v.get(i)? {
+        Value::Null => Some(None),
+        Value::String(s) => Some(Some(s.clone())),
+        _ => None,
+    };
+    let int = |i: usize| v.get(i)?.as_i64();
+    let opt_int = |i: usize| match v.get(i)? {
+        Value::Null => Some(None),
+        n => n.as_i64().map(Some),
+    };
+    let time = |i: usize| {
+        text(i).map(|t| {
+            t.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                .map(|d| d.with_timezone(&Utc))
+        })
+    };
+    Some((
+        int(0)?,
+        FeedState {
+            etag: text(1)?,
+            last_modified: text(2)?,
+            body_hash: text(3)?,
+            fetch_url: text(4)?,
+            redirect_target: text(5)?,
+            redirect_count: int(6)?,
+            error_count: int(7)?,
+            disabled_reason: text(8)?,
+            interval_secs: opt_int(9)?,
+            last_success_at: time(10)?,
+            next_poll_at: time(11)?,
+            retry_until: time(12)?,
+            hints: text(13)?,
+        },
+    ))
 }
 
 /// A feed's polling state from the columns `state_columns!` names, starting at column `at`.

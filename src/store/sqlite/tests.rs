@@ -623,3 +623,124 @@ async fn count_in(dir: &tempfile::TempDir, sql: &'static str) -> i64 {
         .expect("open");
     count(&store, sql).await
 }
+
+/// A start with the feed list the table holds writes nothing; any difference (a URL, a feed
+/// added, removed or made active again) is written as before.
+#[tokio::test]
+async fn an_unchanged_feed_list_is_read_not_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&file(&dir.path().join("f.db")))
+        .await
+        .expect("open");
+    let spec = |name: &'static str, url: &'static str| FeedSpec {
+        name,
+        url,
+        host: String::new(),
+    };
+    let list = [spec("a", "https://a/feed"), spec("b", "https://b/feed")];
+    let first = store.sync_feeds(&list).await.expect("sync");
+    // From here on any write to the feed list fails.
+    for event in ["INSERT", "UPDATE", "DELETE"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TRIGGER no_{event} BEFORE {event} ON feeds BEGIN SELECT RAISE(FAIL, 'written'); END"
+        )))
+        .execute(pool(&store))
+        .await
+        .expect("trigger");
+    }
+    let again = store.sync_feeds(&list).await.expect("unchanged list");
+    assert_eq!(again, first);
+    // Each of these differs from the table, so it must be written (and the triggers refuse).
+    let changed: [&[FeedSpec<'_>]; 4] = [
+        &[spec("a", "https://a/other"), spec("b", "https://b/feed")],
+        &[spec("a", "https://a/feed")],
+        &[
+            spec("a", "https://a/feed"),
+            spec("b", "https://b/feed"),
+            spec("c", "https://c/feed"),
+        ],
+        &[spec("a", "https://a/feed"), spec("b", "https://B/feed")],
+    ];
+    for list in changed {
+        let names: Vec<&str> = list.iter().map(|f| f.name).collect();
+        assert!(
+            store.sync_feeds(list).await.is_err(),
+            "{names:?} must be written"
+        );
+    }
+    for event in ["INSERT", "UPDATE", "DELETE"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER no_{event}")))
+            .execute(pool(&store))
+            .await
+            .expect("drop trigger");
+    }
+    // A feed made inactive and configured again is written active.
+    let one = store.sync_feeds(&list[..1]).await.expect("remove b");
+    assert_eq!(one.len(), 1);
+    let both = store.sync_feeds(&list).await.expect("b again");
+    assert_eq!(both, first);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM feeds WHERE active = 1").await,
+        2
+    );
+}
+
+/// All feeds' states read in one query (JSON) are each feed's own state; a row a hand edit
+/// made unreadable is left out (its own read reports it); bytes JSON cannot carry are read
+/// row by row.
+#[tokio::test]
+async fn feed_states_in_one_query_are_each_feeds_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&file(&dir.path().join("f.db")))
+        .await
+        .expect("open");
+    let names = ["a", "b", "c", "d"];
+    let specs: Vec<FeedSpec<'_>> = names
+        .iter()
+        .map(|n| FeedSpec {
+            name: n,
+            url: "https://x/feed",
+            host: String::new(),
+        })
+        .collect();
+    let ids = store.sync_feeds(&specs).await.expect("sync");
+    let edits = [
+        "UPDATE feeds SET etag = '\"e\\\\1\"', last_modified = 'Tue, 01 Dec 2026 10:00:00 GMT',
+                body_hash = 'h', redirect_count = 2, error_count = 3, interval_secs = 900,
+                last_success_at = '2026-12-01T10:00:00.123456Z', next_poll_at = '2026-12-01T11:00:00Z',
+                retry_until = 'not a time', hints = '{\"ttl\":60,\"note\":\"é\\n\"}',
+                fetch_url = 'https://y/feed', redirect_target = 'https://z/feed',
+                disabled_reason = 'gone' WHERE name = 'a'",
+        "UPDATE feeds SET interval_secs = NULL, error_count = 0 WHERE name = 'b'",
+        // Not a number where one must be: this feed's state does not read.
+        "UPDATE feeds SET error_count = 'many' WHERE name = 'c'",
+    ];
+    for e in edits {
+        sqlx::query(e).execute(pool(&store)).await.expect("edit");
+    }
+    let dump = |s: &FeedState| format!("{s:?}");
+    let all = store.feed_states().await.expect("states");
+    for n in ["a", "b", "d"] {
+        let own = store.feed_state(ids[n]).await.expect("own state");
+        assert_eq!(all.get(&ids[n]).map(dump), Some(dump(&own)), "feed {n}");
+    }
+    assert!(store.feed_state(ids["c"]).await.is_err());
+    assert!(
+        !all.contains_key(&ids["c"]),
+        "an unreadable row is left out"
+    );
+    // Bytes in a text column: JSON cannot carry them; the rows are read one by one.
+    sqlx::query("UPDATE feeds SET etag = x'00ff' WHERE name = 'd'")
+        .execute(pool(&store))
+        .await
+        .expect("edit");
+    let again = store.feed_states().await.expect("states");
+    assert_eq!(again.get(&ids["a"]).map(dump), all.get(&ids["a"]).map(dump));
+    assert!(!again.contains_key(&ids["c"]));
+    assert_eq!(
+        again.len(),
+        2,
+        "a and b read, c and d left out: {:?}",
+        again.keys()
+    );
+}
