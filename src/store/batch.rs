@@ -357,33 +357,33 @@ impl<'a> FeedWrite<'a> {
     }
 }
 
-/// A feed's new state as the backends' batched updates read it (JSON).
+/// A feed's new state as the backends' batched updates read it (bound values, or JSON).
 #[derive(serde::Serialize)]
 pub(crate) struct FeedStateRow<'a> {
-    id: i64,
-    fetched_at: String,
-    ok: bool,
-    status: &'static str,
-    http_status: Option<i64>,
-    error: Option<&'a str>,
-    new_entries: i64,
-    title: Option<&'a str>,
-    site_url: Option<&'a str>,
-    has_validators: bool,
-    etag: Option<&'a str>,
-    last_modified: Option<&'a str>,
-    body_hash: Option<&'a str>,
-    hints: Option<&'a str>,
-    next_poll_at: Option<String>,
-    retry_until: Option<String>,
-    interval_secs: Option<i64>,
-    gap: i64,
-    recovered: bool,
-    duration_ms: Option<i64>,
-    redirect_target: Option<&'a str>,
-    redirect_count: i64,
-    fetch_url: Option<&'a str>,
-    disabled_reason: Option<&'a str>,
+    pub(crate) id: i64,
+    pub(crate) fetched_at: String,
+    pub(crate) ok: bool,
+    pub(crate) status: &'static str,
+    pub(crate) http_status: Option<i64>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) new_entries: i64,
+    pub(crate) title: Option<&'a str>,
+    pub(crate) site_url: Option<&'a str>,
+    pub(crate) has_validators: bool,
+    pub(crate) etag: Option<&'a str>,
+    pub(crate) last_modified: Option<&'a str>,
+    pub(crate) body_hash: Option<&'a str>,
+    pub(crate) hints: Option<&'a str>,
+    pub(crate) next_poll_at: Option<String>,
+    pub(crate) retry_until: Option<String>,
+    pub(crate) interval_secs: Option<i64>,
+    pub(crate) gap: i64,
+    pub(crate) recovered: bool,
+    pub(crate) duration_ms: Option<i64>,
+    pub(crate) redirect_target: Option<&'a str>,
+    pub(crate) redirect_count: i64,
+    pub(crate) fetch_url: Option<&'a str>,
+    pub(crate) disabled_reason: Option<&'a str>,
 }
 
 impl<'a> FeedStateRow<'a> {
