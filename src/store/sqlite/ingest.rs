@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::SqliteConnection;
 
 use super::bands::BandFilter;
-use super::{Col, Context};
+use super::{Col, Context, RowStatements};
 use crate::ingest::cluster::Stored;
 use crate::model::entry::{NewEntry, TextSource};
 use crate::store::StoreError;
@@ -159,8 +159,8 @@ impl BatchSql for SqliteBatch<'_> {
         // No other writer: every row is new (a key stored twice is a bug, and fails the fetch).
         // Values are bound, a chunk of rows per statement: passing them as JSON cost an
         // escaped copy of every text and parsing it back, field by field.
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let mut q = sqlx::query(insert_sql(chunk.len()));
+        for chunk in rows.chunks(ENTRY_INSERT.max_rows) {
+            let mut q = sqlx::query(ENTRY_INSERT.text(chunk.len()));
             for r in chunk {
                 q = q
                     .bind(r.id)
@@ -281,29 +281,17 @@ impl BatchSql for SqliteBatch<'_> {
     }
 }
 
-/// Rows per insert statement (20 values each; SQLite takes 32,766).
-const INSERT_CHUNK: usize = 32;
-
-/// The insert statement for `n` rows (1 to [`INSERT_CHUNK`]), made once per size: sqlx keeps
-/// prepared statements by their text, which must live as long as the connection's cache.
-fn insert_sql(n: usize) -> &'static str {
-    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-        (0..=INSERT_CHUNK)
-            .map(|n| {
-                let one = format!("({})", vec!["?"; 20].join(", "));
-                format!(
-                    "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
-                                  record_date, content_text, content_hash, first_seen_at,
-                                  content_html, feed_text, feed_hash, text_source, language,
-                                  fingerprint, excluded, cluster_id)
-                     VALUES {}",
-                    vec![one; n].join(", ")
-                )
-            })
-            .collect()
-    });
-    SQL.get(n).map_or("", String::as_str)
-}
+/// New entries: 20 values each, 32 rows per statement.
+static ENTRY_INSERT: RowStatements = RowStatements::new(
+    "INSERT INTO entries (id, key, guid, url, title, author, published, updated,
+                          record_date, content_text, content_hash, first_seen_at,
+                          content_html, feed_text, feed_hash, text_source, language,
+                          fingerprint, excluded, cluster_id)
+     VALUES ",
+    20,
+    32,
+    "",
+);
 
 pub(super) fn json_array<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())

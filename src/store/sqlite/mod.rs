@@ -746,8 +746,8 @@ pub(super) async fn write_band_rows(
     pairs: &[(i64, i64)],
 ) -> Result<(), StoreError> {
     // Bound values, a chunk of rows per statement (JSON cost more to write and read back).
-    for chunk in pairs.chunks(BAND_CHUNK) {
-        let mut q = sqlx::query(band_sql(chunk.len()));
+    for chunk in pairs.chunks(BAND_INSERT.max_rows) {
+        let mut q = sqlx::query(BAND_INSERT.text(chunk.len()));
         for &(band, id) in chunk {
             q = q.bind(band).bind(id);
         }
@@ -756,26 +756,61 @@ pub(super) async fn write_band_rows(
     Ok(())
 }
 
-/// Band rows per insert statement (two values each; SQLite takes 32,766).
-const BAND_CHUNK: usize = 512;
+/// Band rows: two values each, 512 rows per statement.
+static BAND_INSERT: RowStatements = RowStatements::new(
+    "INSERT OR IGNORE INTO entry_bands (band, entry_id) VALUES ",
+    2,
+    512,
+    "",
+);
 
-/// The band insert for `n` rows (1 to [`BAND_CHUNK`]), made once per size (sqlx keeps prepared
-/// statements by their text).
-fn band_sql(n: usize) -> &'static str {
-    static SQL: std::sync::LazyLock<Vec<std::sync::OnceLock<String>>> =
-        std::sync::LazyLock::new(|| {
-            (0..=BAND_CHUNK)
+/// The text of a statement that carries `n` rows of bound values (`n` from 1 to `max_rows`),
+/// made when first used and kept: sqlx keeps prepared statements by their text, so each row
+/// count is prepared once. Values are bound row after row; SQLite takes 32,766 in all.
+pub(super) struct RowStatements {
+    /// Before the rows, and after them.
+    head: &'static str,
+    tail: &'static str,
+    /// Values per row.
+    width: usize,
+    pub(super) max_rows: usize,
+    texts: std::sync::OnceLock<Vec<std::sync::OnceLock<String>>>,
+}
+
+impl RowStatements {
+    pub(super) const fn new(
+        head: &'static str,
+        width: usize,
+        max_rows: usize,
+        tail: &'static str,
+    ) -> RowStatements {
+        RowStatements {
+            head,
+            tail,
+            width,
+            max_rows,
+            texts: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The statement for `n` rows: `head`, the rows' `(?, …)` lists, `tail` (empty for `n`
+    /// outside 1..=`max_rows`).
+    pub(super) fn text(&self, n: usize) -> &str {
+        if n == 0 {
+            return "";
+        }
+        let texts = self.texts.get_or_init(|| {
+            (0..=self.max_rows)
                 .map(|_| std::sync::OnceLock::new())
                 .collect()
         });
-    SQL.get(n).map_or("", |cell| {
-        cell.get_or_init(|| {
-            format!(
-                "INSERT OR IGNORE INTO entry_bands (band, entry_id) VALUES {}",
-                vec!["(?, ?)"; n].join(", ")
-            )
+        texts.get(n).map_or("", |t| {
+            t.get_or_init(|| {
+                let row = format!("({})", vec!["?"; self.width].join(", "));
+                format!("{}{}{}", self.head, vec![row; n].join(", "), self.tail)
+            })
         })
-    })
+    }
 }
 
 /// Entries `ids` (inserted by this binary, their band rows written) hold current fingerprints:
@@ -809,20 +844,9 @@ fn fts_query(words: &str, raw: bool) -> String {
         .join(" ")
 }
 
-/// Stores fetches' new feed states in one statement (a poll of many unchanged feeds is
-/// mostly these), then the boilerplate models some of them learned.
-/// Feeds per status update statement (24 values each; SQLite takes 32,766).
-const UPDATE_CHUNK: usize = 64;
-
-/// The status update of `n` feeds (1 to [`UPDATE_CHUNK`]), made once per size (sqlx keeps
-/// prepared statements by their text). Values come in [`FeedStateRow`]'s field order.
-fn feed_update_sql(n: usize) -> &'static str {
-    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-        (0..=UPDATE_CHUNK)
-            .map(|n| {
-                let row = format!("({})", vec!["?"; 24].join(", "));
-                format!(
-                    "UPDATE feeds SET
+/// Feed states: 24 values each ([`FeedStateRow`]'s fields in order), 64 feeds per statement.
+static FEED_UPDATE: RowStatements = RowStatements::new(
+    "UPDATE feeds SET
             last_fetch_at = u.fetched_at,
             last_success_at = CASE WHEN u.ok THEN u.fetched_at ELSE feeds.last_success_at END,
             last_status = u.status,
@@ -856,16 +880,15 @@ fn feed_update_sql(n: usize) -> &'static str {
                       column20 AS duration_ms, column21 AS redirect_target,
                       column22 AS redirect_count, column23 AS fetch_url,
                       column24 AS disabled_reason
-               FROM (VALUES {})) AS u
+               FROM (VALUES ",
+    24,
+    64,
+    ")) AS u
          WHERE feeds.id = u.id",
-                    vec![row; n].join(", ")
-                )
-            })
-            .collect()
-    });
-    SQL.get(n).map_or("", String::as_str)
-}
+);
 
+/// Stores fetches' new feed states, 64 feeds per statement (a poll of many unchanged feeds is
+/// mostly these), then the boilerplate models some of them learned.
 pub(super) async fn update_feeds(
     conn: &mut SqliteConnection,
     updates: &[FeedWrite<'_>],
@@ -877,8 +900,8 @@ pub(super) async fn update_feeds(
         .collect();
     // Bound values, a chunk of feeds per statement. JSON read back with two dozen `->>` per
     // row cost 0.15 ms a statement of 8 feeds, the writer's pace on a round of 304s.
-    for chunk in rows.chunks(UPDATE_CHUNK) {
-        let mut q = sqlx::query(feed_update_sql(chunk.len()));
+    for chunk in rows.chunks(FEED_UPDATE.max_rows) {
+        let mut q = sqlx::query(FEED_UPDATE.text(chunk.len()));
         for r in chunk {
             q = q
                 .bind(r.id)

@@ -744,3 +744,23 @@ async fn feed_states_in_one_query_are_each_feeds_state() {
         again.keys()
     );
 }
+
+#[test]
+fn row_statements_carry_as_many_rows_as_asked() {
+    static S: RowStatements =
+        RowStatements::new("INSERT INTO t VALUES ", 2, 3, " ON CONFLICT DO NOTHING");
+    let table: &[(usize, &str)] = &[
+        (0, ""),
+        (1, "INSERT INTO t VALUES (?, ?) ON CONFLICT DO NOTHING"),
+        (
+            3,
+            "INSERT INTO t VALUES (?, ?), (?, ?), (?, ?) ON CONFLICT DO NOTHING",
+        ),
+        (4, ""),
+    ];
+    for &(n, want) in table {
+        assert_eq!(S.text(n), want, "{n} rows");
+    }
+    // Made once: the same text each time.
+    assert!(std::ptr::eq(S.text(3), S.text(3)));
+}
