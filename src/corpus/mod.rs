@@ -54,6 +54,46 @@ const TMP_PREFIX: &str = ".tmp-";
 /// renames its file within moments).
 const SHARED_TMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// This host, in temp file names: 8 hex digits of its name's hash. Instances on several hosts
+/// may share a folder; only a temp file of this host can be told to be a gone process's.
+static HOST_TAG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    key_hash16(&host).chars().take(8).collect()
+});
+
+/// A record's temp file name: the writer's process id and host keep instances apart, and tell
+/// whose crash left it.
+fn tmp_name_of(pid: u32, host: &str, name: &str) -> String {
+    format!("{TMP_PREFIX}{pid}-{host}-{name}")
+}
+
+/// Whether a temp file in a shared folder can no longer be renamed by its writer: a process
+/// of this host that is gone, or a file older than [`SHARED_TMP_AGE`] (a writer elsewhere).
+fn shared_tmp_is_stale(name: &str, item: &fs::DirEntry) -> bool {
+    let gone_here = name
+        .strip_prefix(TMP_PREFIX)
+        .and_then(|rest| {
+            let mut parts = rest.splitn(3, '-');
+            let pid: i32 = parts.next()?.parse().ok()?;
+            let host = parts.next()?;
+            (pid > 0 && host == HOST_TAG.as_str()).then_some(pid)
+        })
+        .is_some_and(|pid| {
+            // No signal is sent: this only asks whether the process exists.
+            let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None);
+            matches!(alive, Err(nix::errno::Errno::ESRCH))
+        });
+    gone_here
+        || item
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > SHARED_TMP_AGE)
+}
+
 /// Holds the corpus folder for one process: record numbers are handed out by whoever writes
 /// there, so two processes with different databases must never share a `corpus_dir`. The lock
 /// is an advisory `flock` on the folder itself (no file is added to the corpus); the kernel
@@ -327,13 +367,7 @@ impl Corpus {
             let name = item.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.starts_with(TMP_PREFIX) {
-                let stale = !shared
-                    || item
-                        .metadata()
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > SHARED_TMP_AGE);
+                let stale = !shared || shared_tmp_is_stale(name, &item);
                 if !stale {
                     continue;
                 }
@@ -418,7 +452,7 @@ impl Corpus {
             // The process id keeps two instances writing the same record apart.
             let tmp = self
                 .dir
-                .join(format!("{TMP_PREFIX}{}-{name}", std::process::id()));
+                .join(tmp_name_of(std::process::id(), &HOST_TAG, &name));
             let write_err = |source| CorpusError::Write {
                 path: path.clone(),
                 source,
@@ -639,6 +673,48 @@ mod tests {
         assert!(parse_record_name("04_bd3ee2f2bbef7fa1.txt").is_none());
         assert!(parse_record_name("004_BD3EE2F2BBEF7FA1.txt").is_none());
         assert!(parse_record_name(".tmp-004_bd3ee2f2bbef7fa1.txt").is_none());
+    }
+
+    /// In a folder shared by instances, a temp file is someone's crash to clean up when its
+    /// writer is a process of this host that is gone, or when it is an hour old; a live
+    /// process's file, or another host's young one, is left alone.
+    #[test]
+    fn a_shared_folder_keeps_only_temps_that_may_still_be_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = "007_0000000000000000.txt";
+        // A process of this host that has ended.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = child.id();
+        child.wait().expect("wait");
+        let dead_here = tmp_name_of(dead, &HOST_TAG, name);
+        let live_here = tmp_name_of(std::process::id(), &HOST_TAG, name);
+        let other_host = tmp_name_of(dead, "00000000", name);
+        let old_other = tmp_name_of(dead, "ffffffff", "008_0000000000000000.txt");
+        let unparsed = format!("{TMP_PREFIX}{name}");
+        for t in [&dead_here, &live_here, &other_host, &old_other, &unparsed] {
+            fs::write(dir.path().join(t), "half").expect("tmp");
+        }
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        File::options()
+            .write(true)
+            .open(dir.path().join(&old_other))
+            .and_then(|f| f.set_modified(two_hours_ago))
+            .expect("age");
+        Corpus::open_with(dir.path(), true).expect("open");
+        let left = |t: &str| dir.path().join(t).exists();
+        assert!(
+            !left(&dead_here),
+            "a dead process's temp file of this host is removed"
+        );
+        assert!(!left(&old_other), "an hour-old temp file is removed");
+        assert!(left(&live_here), "a live process's temp file stays");
+        assert!(left(&other_host), "another host's young temp file stays");
+        assert!(left(&unparsed), "a young temp file of unknown writer stays");
+        // Alone on the folder, every temp file is a crash's.
+        Corpus::open_with(dir.path(), false).expect("open");
+        for t in [&live_here, &other_host, &unparsed] {
+            assert!(!left(t), "{t}");
+        }
     }
 
     #[test]
