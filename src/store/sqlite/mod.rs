@@ -542,7 +542,7 @@ impl SqliteStore {
         Ok(Some(CorpusMark {
             folder_state: r.col(0)?,
             records: r.col(1)?,
-            checked_at: time_col(&r, 2)?.unwrap_or_default(),
+            checked_at: r.time(2)?.unwrap_or_default(),
             records_now: r.col(3)?,
         }))
     }
@@ -953,71 +953,78 @@ fn pending_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PendingRecord, StoreE
     rows::pending_record(r, None)
 }
 
-/// A stored time (RFC 3339 text); a value that does not read as one (a hand edit) is no time.
-fn time_col(
-    r: &sqlx::sqlite::SqliteRow,
-    index: usize,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    Ok(r.col::<Option<String>>(index)?
-        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|d| d.with_timezone(&Utc)))
+/// The cells of a stored row, by column, as a feed's state reads them: from a row of the
+/// driver, or from a row the database handed over as a JSON array.
+trait StateCells {
+    type Error;
+    fn text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    fn int(&self, i: usize) -> Result<i64, Self::Error>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    /// A stored time (RFC 3339 text); a value that does not read as one (a hand edit) is no
+    /// time.
+    fn time(&self, i: usize) -> Result<Option<DateTime<Utc>>, Self::Error> {
+        Ok(self
+            .text(i)?
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|d| d.with_timezone(&Utc)))
+    }
+}
+
+impl StateCells for sqlx::sqlite::SqliteRow {
+    type Error = StoreError;
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.col(i)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.col(i)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.col(i)
+    }
+}
+
+/// A JSON array's values: a value not of its column's type does not read, as in the driver.
+impl StateCells for [serde_json::Value] {
+    type Error = ();
+    fn text(&self, i: usize) -> Result<Option<String>, ()> {
+        match self.get(i) {
+            Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            _ => Err(()),
+        }
+    }
+    fn int(&self, i: usize) -> Result<i64, ()> {
+        self.get(i).and_then(serde_json::Value::as_i64).ok_or(())
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, ()> {
+        match self.get(i) {
+            Some(serde_json::Value::Null) => Ok(None),
+            v => v.and_then(serde_json::Value::as_i64).map(Some).ok_or(()),
+        }
+    }
 }
 
 /// A feed's id and polling state from a JSON array of `id` and the columns `state_columns!`
 /// names; `None` where a value is not of its column's type, as the row would not read.
 fn state_of_json(v: &[serde_json::Value]) -> Option<(i64, FeedState)> {
-    use serde_json::Value;
-    let text = |i: usize| match v.get(i)? {
-        Value::Null => Some(None),
-        Value::String(s) => Some(Some(s.clone())),
-        _ => None,
-    };
-    let int = |i: usize| v.get(i)?.as_i64();
-    let opt_int = |i: usize| match v.get(i)? {
-        Value::Null => Some(None),
-        n => n.as_i64().map(Some),
-    };
-    let time = |i: usize| {
-        text(i).map(|t| {
-            t.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-                .map(|d| d.with_timezone(&Utc))
-        })
-    };
-    Some((
-        int(0)?,
-        FeedState {
-            etag: text(1)?,
-            last_modified: text(2)?,
-            body_hash: text(3)?,
-            fetch_url: text(4)?,
-            redirect_target: text(5)?,
-            redirect_count: int(6)?,
-            error_count: int(7)?,
-            disabled_reason: text(8)?,
-            interval_secs: opt_int(9)?,
-            last_success_at: time(10)?,
-            next_poll_at: time(11)?,
-            retry_until: time(12)?,
-            hints: text(13)?,
-        },
-    ))
+    Some((v.int(0).ok()?, state_of(v, 1).ok()?))
 }
 
 /// A feed's polling state from the columns `state_columns!` names, starting at column `at`.
-fn state_of(r: &sqlx::sqlite::SqliteRow, at: usize) -> Result<FeedState, StoreError> {
+fn state_of<C: StateCells + ?Sized>(r: &C, at: usize) -> Result<FeedState, C::Error> {
     Ok(FeedState {
-        etag: r.col(at)?,
-        last_modified: r.col(at + 1)?,
-        body_hash: r.col(at + 2)?,
-        fetch_url: r.col(at + 3)?,
-        redirect_target: r.col(at + 4)?,
-        redirect_count: r.col(at + 5)?,
-        error_count: r.col(at + 6)?,
-        disabled_reason: r.col(at + 7)?,
-        interval_secs: r.col(at + 8)?,
-        last_success_at: time_col(r, at + 9)?,
-        next_poll_at: time_col(r, at + 10)?,
-        retry_until: time_col(r, at + 11)?,
-        hints: r.col(at + 12)?,
+        etag: r.text(at)?,
+        last_modified: r.text(at + 1)?,
+        body_hash: r.text(at + 2)?,
+        fetch_url: r.text(at + 3)?,
+        redirect_target: r.text(at + 4)?,
+        redirect_count: r.int(at + 5)?,
+        error_count: r.int(at + 6)?,
+        disabled_reason: r.text(at + 7)?,
+        interval_secs: r.opt_int(at + 8)?,
+        last_success_at: r.time(at + 9)?,
+        next_poll_at: r.time(at + 10)?,
+        retry_until: r.time(at + 11)?,
+        hints: r.text(at + 12)?,
     })
 }
