@@ -480,20 +480,39 @@ impl SqliteStore {
         limit: usize,
         with_html: bool,
     ) -> Result<Vec<PendingRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, key, record_date, content_text, record_path, title, author, url,
-                    CASE WHEN ?2 THEN content_html END
-             FROM entries
+        // Which entries, from the index `entries_pending` alone (it holds exactly the pending
+        // rows that get a record, in this order), then their rows: reading the rows while
+        // choosing meant reading every pending row's text to keep the first batch.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM entries
              WHERE (record_path IS NULL OR record_stale = 1) AND content_text <> '' AND excluded IS NULL
              ORDER BY COALESCE(published, first_seen_at), id
              LIMIT ?1",
         )
-        .bind(limit as i64)
-        .bind(with_html)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .ctx("listing entries without a record")?;
-        rows.iter().map(pending_from_row).collect::<Result<_, _>>()
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT id, key, record_date, content_text, record_path, title, author, url,
+                    CASE WHEN ?2 THEN content_html END
+             FROM entries WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_array(&ids))
+        .bind(with_html)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("reading entries without a record")?;
+        let mut by_id: HashMap<i64, PendingRecord> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let p = pending_from_row(r)?;
+            by_id.insert(p.entry_id, p);
+        }
+        // In the index's order; an entry gone between the two reads is left out.
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     /// Every written record: (entry id, record path).

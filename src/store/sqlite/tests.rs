@@ -764,3 +764,55 @@ fn row_statements_carry_as_many_rows_as_asked() {
     // Made once: the same text each time.
     assert!(std::ptr::eq(S.text(3), S.text(3)));
 }
+
+/// The writer's to-do list is read from the index of pending entries in record order: no sort
+/// of all pending rows (each of which would be read, text and all, to choose the first batch).
+#[tokio::test]
+async fn pending_records_are_chosen_from_their_index_without_a_sort() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, a, _) = two_feeds(&dir).await;
+    let update = ok_update();
+    let mut batch = Vec::new();
+    for (i, day) in [(0, "12"), (1, "03"), (2, "25"), (3, "03")] {
+        let mut e = entry(&format!("k{i}"), &format!("text number {i}"));
+        e.published = Some(format!("2026-06-{day}T10:00:00Z"));
+        batch.push(e);
+    }
+    let mut empty = entry("empty", "");
+    empty.published = Some("2026-06-01T10:00:00Z".into());
+    batch.push(empty);
+    store
+        .apply_fetch(a, &update, &batch, &near_rules())
+        .await
+        .expect("store");
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN
+         SELECT id FROM entries
+         WHERE (record_path IS NULL OR record_stale = 1) AND content_text <> '' AND excluded IS NULL
+         ORDER BY COALESCE(published, first_seen_at), id
+         LIMIT 500",
+    )
+    .fetch_all(pool(&store))
+    .await
+    .expect("plan");
+    let steps: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+    assert!(
+        steps.iter().any(|s| s.contains("entries_pending")),
+        "{steps:?}"
+    );
+    assert!(
+        !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+        "{steps:?}"
+    );
+    let keys = |v: Vec<crate::model::record::PendingRecord>| -> Vec<String> {
+        v.into_iter().map(|p| p.key).collect()
+    };
+    let pending = store.pending_records(500, false).await.expect("pending");
+    assert_eq!(
+        keys(pending),
+        ["k1", "k3", "k0", "k2"],
+        "oldest first, then by id; no empty text"
+    );
+    let first = store.pending_records(2, false).await.expect("pending");
+    assert_eq!(keys(first), ["k1", "k3"]);
+}
