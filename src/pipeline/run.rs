@@ -286,7 +286,11 @@ async fn read_document(
     let known = match store {
         Some(store) => {
             let keys: Vec<&str> = doc.entries.iter().map(|e| e.key.as_str()).collect();
-            store.known_feed_hashes(&keys).await.unwrap_or_default()
+            // Without them every entry is made again: slower, never wrong.
+            store.known_feed_hashes(&keys).await.unwrap_or_else(|e| {
+                tracing::warn!(feed = %job.name, url = %job.url, error = %e, "cannot read the feed's known entries; making every entry again");
+                HashMap::new()
+            })
         }
         None => HashMap::new(),
     };
