@@ -549,8 +549,8 @@ fn inspect_applies_a_configured_feeds_own_settings() {
 
 /// `tests/fixtures/upgrade/schema6-seed.db` was written by the release before the code moved
 /// into its current folders (schema version 6, the seed feed polled once): read-only commands
-/// refuse it with a clear message, `poll` migrates it (0007 re-declares the search index) and
-/// polls on, and search finds the old entries.
+/// refuse it with a clear message, `poll` migrates it (0007 re-declares the search index, 0011
+/// the index of pending entries) and polls on, and search finds the old entries.
 #[test]
 fn a_database_from_the_previous_layout_opens_and_polls_on() {
     let server = FeedServer::start();
@@ -580,7 +580,16 @@ fn a_database_from_the_previous_layout_opens_and_polls_on() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("ok      novastan  0 new"), "{out}");
     assert!(out.contains("ok      other  3 new"), "{out}");
-    assert_eq!(versions(&setup), [["10", "10"]], "four migrations ran");
+    assert_eq!(versions(&setup), [["11", "11"]], "five migrations ran");
+    // The writer's to-do list is the index of pending entries in record order (0011).
+    let pending = setup.query("SELECT sql FROM sqlite_master WHERE name = 'entries_pending'");
+    assert!(
+        pending
+            .first()
+            .and_then(|r| r.first())
+            .is_some_and(|sql| sql.contains("COALESCE(published, first_seen_at)")),
+        "{pending:?}"
+    );
     // The boilerplate model moved to its own table and went on learning: the seed's 7 entries
     // counted again on top of the 7 the earlier release had counted.
     assert_eq!(
