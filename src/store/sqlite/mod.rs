@@ -483,16 +483,11 @@ impl SqliteStore {
         // Which entries, from the index `entries_pending` alone (it holds exactly the pending
         // rows that get a record, in this order), then their rows: reading the rows while
         // choosing meant reading every pending row's text to keep the first batch.
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM entries
-             WHERE (record_path IS NULL OR record_stale = 1) AND content_text <> '' AND excluded IS NULL
-             ORDER BY COALESCE(published, first_seen_at), id
-             LIMIT ?1",
-        )
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .ctx("listing entries without a record")?;
+        let ids: Vec<i64> = sqlx::query_scalar(PENDING_IDS)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing entries without a record")?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -782,6 +777,12 @@ static BAND_INSERT: RowStatements = RowStatements::new(
     512,
     "",
 );
+
+/// The next entries that need a record, in record order (answered from `entries_pending`).
+pub(super) const PENDING_IDS: &str = "SELECT id FROM entries
+     WHERE (record_path IS NULL OR record_stale = 1) AND content_text <> '' AND excluded IS NULL
+     ORDER BY COALESCE(published, first_seen_at), id
+     LIMIT ?1";
 
 /// The text of a statement that carries `n` rows of bound values (`n` from 1 to `max_rows`),
 /// made when first used and kept: sqlx keeps prepared statements by their text, so each row

@@ -785,16 +785,13 @@ async fn pending_records_are_chosen_from_their_index_without_a_sort() {
         .apply_fetch(a, &update, &batch, &near_rules())
         .await
         .expect("store");
-    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-        "EXPLAIN QUERY PLAN
-         SELECT id FROM entries
-         WHERE (record_path IS NULL OR record_stale = 1) AND content_text <> '' AND excluded IS NULL
-         ORDER BY COALESCE(published, first_seen_at), id
-         LIMIT 500",
-    )
-    .fetch_all(pool(&store))
-    .await
-    .expect("plan");
+    // The statement the store runs, planned.
+    let explain = format!("EXPLAIN QUERY PLAN {PENDING_IDS}");
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
+        .bind(500i64)
+        .fetch_all(pool(&store))
+        .await
+        .expect("plan");
     let steps: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
     assert!(
         steps.iter().any(|s| s.contains("entries_pending")),
