@@ -52,14 +52,9 @@ impl BatchSql for SqliteBatch<'_> {
         keys: &[&str],
     ) -> Result<HashMap<String, KnownRow>, StoreError> {
         // Answered from the entries_key_state index: no article text is read.
-        let rows = sqlx::query(
-            "SELECT id, feed_hash, text_source, key
-             FROM entries WHERE key IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json_array(keys))
-        .fetch_all(&mut *conn)
-        .await
-        .ctx("looking up known entries")?;
+        let rows = super::fetch_by_key(conn, super::KNOWN_ROWS, &json_array(keys))
+            .await
+            .ctx("looking up known entries")?;
         rows.iter()
             .map(|r| -> Result<_, StoreError> {
                 let row = KnownRow {

@@ -362,14 +362,14 @@ impl SqliteStore {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows = sqlx::query(
-            "SELECT key, coalesce(feed_hash, '') FROM entries
-             WHERE key IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json_array(keys))
-        .fetch_all(&self.pool)
-        .await
-        .ctx("looking up known entries")?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .ctx("looking up known entries")?;
+        let rows = fetch_by_key(&mut conn, KNOWN_FEED_HASHES, &json_array(keys))
+            .await
+            .ctx("looking up known entries")?;
         rows.iter()
             .map(|r| -> Result<_, StoreError> { Ok((r.col::<String>(0)?, r.col::<String>(1)?)) })
             .collect::<Result<_, _>>()
@@ -777,6 +777,58 @@ static BAND_INSERT: RowStatements = RowStatements::new(
     512,
     "",
 );
+
+/// A lookup of entries by dedup key (a JSON array bound as `?1`), planned on `$index`.
+macro_rules! by_key {
+    ($columns:literal, $index:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM entries ",
+            $index,
+            " WHERE key IN (SELECT value FROM json_each(?1))"
+        )
+    };
+}
+
+/// Known entries by key: id, feed-text hash and text source, then the key. Each statement comes
+/// as a pair: first the one named `INDEXED BY entries_key_state`, whose columns that index
+/// holds, then the same without the hint. Left to itself SQLite plans these on the unique index
+/// of `key` (one row at most per key) and reads each entry's row for the rest, and in a row the
+/// columns after the article text lie in its overflow pages: two or three page reads per known
+/// entry where the covering index takes one. The plain form is for a database whose index was
+/// dropped by hand (the hinted one then fails to prepare).
+pub(super) const KNOWN_ROWS: [&str; 2] = [
+    by_key!(
+        "id, feed_hash, text_source, key",
+        "INDEXED BY entries_key_state"
+    ),
+    by_key!("id, feed_hash, text_source, key", ""),
+];
+/// Known entries' feed-text hashes by key (see [`KNOWN_ROWS`]).
+pub(super) const KNOWN_FEED_HASHES: [&str; 2] = [
+    by_key!("key, coalesce(feed_hash, '')", "INDEXED BY entries_key_state"),
+    by_key!("key, coalesce(feed_hash, '')", ""),
+];
+
+/// Runs the first of a pair of statements (see [`KNOWN_ROWS`]) with a JSON array of keys, and
+/// the second when the first names an index the database no longer has.
+pub(super) async fn fetch_by_key(
+    conn: &mut SqliteConnection,
+    statements: [&'static str; 2],
+    keys: &str,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+    match sqlx::query(statements[0])
+        .bind(keys)
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Err(sqlx::Error::Database(e)) if e.message().contains("no such index") => {
+            sqlx::query(statements[1]).bind(keys).fetch_all(conn).await
+        }
+        other => other,
+    }
+}
 
 /// The next entries that need a record, in record order (answered from `entries_pending`).
 pub(super) const PENDING_IDS: &str = "SELECT id FROM entries

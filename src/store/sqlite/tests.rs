@@ -813,3 +813,54 @@ async fn pending_records_are_chosen_from_their_index_without_a_sort() {
     let first = store.pending_records(2, false).await.expect("pending");
     assert_eq!(keys(first), ["k1", "k3"]);
 }
+
+#[tokio::test]
+async fn known_entries_are_read_from_the_covering_index_or_without_it_when_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, a, _) = two_feeds(&dir).await;
+    let update = ok_update();
+    let first = [entry("k0", "zero"), entry("k1", "one")];
+    store
+        .apply_fetch(a, &update, &first, &IngestRules::plain())
+        .await
+        .expect("first");
+    // The statements the store runs, planned: no row of `entries` is read for them.
+    for statements in [KNOWN_ROWS, KNOWN_FEED_HASHES] {
+        let explain = format!("EXPLAIN QUERY PLAN {}", statements[0]);
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
+            .bind(r#"["k0"]"#)
+            .fetch_all(pool(&store))
+            .await
+            .expect("plan");
+        assert!(
+            plan.iter()
+                .any(|p| p.3.contains("COVERING INDEX entries_key_state")),
+            "{plan:?}"
+        );
+    }
+    let hashes = store
+        .known_feed_hashes(&["k0", "k1", "unknown"])
+        .await
+        .expect("hashes");
+    let expected: HashMap<String, String> = first
+        .iter()
+        .map(|e| (e.key.clone(), e.feed_hash.clone()))
+        .collect();
+    assert_eq!(hashes, expected);
+    // The index dropped by hand: the same answers, and known entries are still recognized.
+    sqlx::query("DROP INDEX entries_key_state")
+        .execute(pool(&store))
+        .await
+        .expect("drop");
+    let again = store
+        .known_feed_hashes(&["k0", "k1", "unknown"])
+        .await
+        .expect("hashes without the index");
+    assert_eq!(again, expected);
+    let second = [entry("k0", "zero"), entry("k1", "one, changed")];
+    let stats = store
+        .apply_fetch(a, &update, &second, &IngestRules::plain())
+        .await
+        .expect("second without the index");
+    assert_eq!((stats.new, stats.updated, stats.total), (0, 1, 2));
+}
