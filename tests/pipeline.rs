@@ -366,6 +366,14 @@ fn a_corpus_folder_unchanged_since_its_check_is_trusted_and_a_changed_one_checke
         polls += 1;
     }
     let before = setup.records();
+    // From here every write of the mark is noted.
+    setup.query("CREATE TABLE mark_writes (n INTEGER)");
+    for event in ["INSERT", "UPDATE"] {
+        setup.query(&format!(
+            "CREATE TRIGGER mark_{event} AFTER {event} ON corpus_marks
+             BEGIN INSERT INTO mark_writes VALUES (1); END"
+        ));
+    }
     // Behind the folder's back, an entry's record path is edited to name a file that is not
     // there. The folder is as the mark says, so the start does not list it...
     setup.query(
@@ -378,6 +386,8 @@ fn a_corpus_folder_unchanged_since_its_check_is_trusted_and_a_changed_one_checke
     assert!(ok, "{err}");
     assert!(!err.contains("missing"), "{err}");
     assert_eq!(setup.records(), before);
+    // A poll that wrote nothing leaves the mark it trusted as it was.
+    assert_eq!(count(&setup, "SELECT count(*) FROM mark_writes"), 0);
     // ...until the folder changes: a file added and removed is enough.
     let stray = setup.corpus().join("stray");
     fs::write(&stray, "x").expect("write");

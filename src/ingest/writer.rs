@@ -52,6 +52,9 @@ pub struct Writer {
     folder: Option<FolderState>,
     /// When every record path was last compared with the folder.
     checked_at: Option<DateTime<Utc>>,
+    /// The mark the database holds (folder state and check time), as read or saved by this
+    /// writer: saving the same again is skipped.
+    marked: Option<(FolderState, DateTime<Utc>)>,
 }
 
 /// What a blocking corpus operation gives back: the corpus, its result, the folder's state.
@@ -109,6 +112,7 @@ impl Writer {
             stored: Arc::new(tokio::sync::Notify::new()),
             folder: None,
             checked_at: None,
+            marked: None,
         }
     }
 
@@ -353,6 +357,7 @@ impl Writer {
             tracing::debug!(corpus = %key, "corpus folder unchanged since its last check");
             self.folder = Some(state);
             self.checked_at = Some(mark.checked_at);
+            self.marked = Some((state, mark.checked_at));
             return Ok(0);
         }
         self.folder = before;
@@ -374,6 +379,13 @@ impl Writer {
         if !unchanged(&self.corpus_dir) {
             return;
         }
+        // The database holds this mark already (a poll that wrote no record): saving it again
+        // would only count the record paths once more. A record path stored meanwhile without
+        // a file written (an entry adopting its record) leaves the saved count behind, which
+        // makes the next start check the folder: the safe side.
+        if self.marked == Some((known, checked_at)) {
+            return;
+        }
         if let Some(left) = known.settles_in(std::time::SystemTime::now()) {
             if !wait {
                 return;
@@ -384,12 +396,15 @@ impl Writer {
             }
         }
         let key = self.corpus_dir.display().to_string();
-        if let Err(e) = self
+        match self
             .store
             .save_corpus_mark(&key, &known.encode(), checked_at)
             .await
         {
-            tracing::warn!(corpus = %key, error = %e, "cannot save the corpus folder's mark; the next start checks every record");
+            Ok(()) => self.marked = Some((known, checked_at)),
+            Err(e) => {
+                tracing::warn!(corpus = %key, error = %e, "cannot save the corpus folder's mark; the next start checks every record");
+            }
         }
     }
 

@@ -362,11 +362,7 @@ impl SqliteStore {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .ctx("looking up known entries")?;
+        let mut conn = self.pool.acquire().await.ctx("looking up known entries")?;
         let rows = fetch_by_key(&mut conn, KNOWN_FEED_HASHES, &json_array(keys))
             .await
             .ctx("looking up known entries")?;
@@ -807,7 +803,10 @@ pub(super) const KNOWN_ROWS: [&str; 2] = [
 ];
 /// Known entries' feed-text hashes by key (see [`KNOWN_ROWS`]).
 pub(super) const KNOWN_FEED_HASHES: [&str; 2] = [
-    by_key!("key, coalesce(feed_hash, '')", "INDEXED BY entries_key_state"),
+    by_key!(
+        "key, coalesce(feed_hash, '')",
+        "INDEXED BY entries_key_state"
+    ),
     by_key!("key, coalesce(feed_hash, '')", ""),
 ];
 
