@@ -26,6 +26,10 @@ use crate::store::rows::{Col, Context};
 /// Band rows held before they are written (about 1 MB).
 pub(super) const PENDING_BANDS: usize = 65_536;
 
+/// Bits of the bitmap that rules out held rows a lookup does not want (a transaction looks
+/// up a few thousand band keys at most).
+const PROBE_BITS: usize = 16_384;
+
 /// Band rows above which no filter is kept (about 10 MB of filter at this size).
 pub(super) const MAX_BANDS: u64 = 8_000_000;
 /// A filter is made for at least this many band keys.
@@ -152,15 +156,27 @@ impl BandFilter {
         };
     }
 
-    /// Held rows carrying any of `bands` (sorted), as (band, entry id).
+    /// Held rows carrying any of `bands`, as (band, entry id), in the order they were held.
+    ///
+    /// Every held row is tested (up to [`PENDING_BANDS`] for each transaction's lookups), so
+    /// the test is one load for most: band keys are hashes, and their low bits index a bitmap
+    /// of the wanted keys; only a row whose bit is set is searched for among them.
     pub(super) fn pending_under(&self, bands: &[i64]) -> Vec<(i64, i64)> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() || bands.is_empty() {
             return Vec::new();
         }
-        let wanted: std::collections::HashSet<i64> = bands.iter().copied().collect();
+        let mut wanted = bands.to_vec();
+        wanted.sort_unstable();
+        let mut bits = [0u64; PROBE_BITS / 64];
+        let slot = |band: i64| (band as u64 % PROBE_BITS as u64) as usize;
+        for &b in &wanted {
+            bits[slot(b) / 64] |= 1 << (slot(b) % 64);
+        }
         self.pending
             .iter()
-            .filter(|(b, _)| wanted.contains(b))
+            .filter(|(b, _)| {
+                (bits[slot(*b) / 64] >> (slot(*b) % 64)) & 1 == 1 && wanted.binary_search(b).is_ok()
+            })
             .copied()
             .collect()
     }
@@ -227,6 +243,36 @@ mod tests {
         );
         f.reset();
         assert_eq!(f.maybe_stored(&[4]), vec![4]);
+    }
+
+    #[test]
+    fn held_rows_under_the_wanted_bands_are_found_and_no_others() {
+        let mut f = BandFilter::default();
+        assert!(f.pending_under(&[1]).is_empty(), "nothing held");
+        let step = PROBE_BITS as i64;
+        // Keys that share their low bits with a wanted one (the bitmap's slot) but are not it,
+        // negative keys, the extremes, and a band held for two entries.
+        f.hold(&[
+            (7, 1),
+            (7 + step, 2),
+            (-7, 3),
+            (i64::MIN, 4),
+            (i64::MAX, 5),
+            (7 - step, 6),
+            (7, 8),
+            (42, 9),
+        ]);
+        type Case<'a> = (&'a [i64], &'a [(i64, i64)]);
+        let cases: [Case; 5] = [
+            (&[], &[]),
+            (&[7], &[(7, 1), (7, 8)]),
+            (&[7 + step, -7], &[(7 + step, 2), (-7, 3)]),
+            (&[i64::MAX, i64::MIN, 8], &[(i64::MIN, 4), (i64::MAX, 5)]),
+            (&[41, 43, 7 + 2 * step], &[]),
+        ];
+        for (bands, expected) in cases {
+            assert_eq!(f.pending_under(bands), expected, "{bands:?}");
+        }
     }
 
     #[tokio::test]
