@@ -43,6 +43,11 @@ impl SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .ctx("looking for fingerprints of an earlier format")?;
+        // Band rows are written below without the filter: a saved one no longer covers them.
+        sqlx::query("DELETE FROM band_filter_state")
+            .execute(&self.pool)
+            .await
+            .ctx("dropping the saved band filter")?;
         // Stale fingerprints' band keys go first, in one pass over the band index (which has no
         // index by entry). A crash after this leaves the fingerprints stale: the next open
         // starts again.

@@ -271,7 +271,7 @@ impl BatchSql for SqliteBatch<'_> {
                 f.hold(pairs);
                 Ok(())
             }
-            None => super::write_band_rows(conn, pairs).await,
+            None => super::write_band_rows(conn, pairs).await.map(|_| ()),
         }
     }
 }

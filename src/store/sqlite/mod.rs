@@ -412,16 +412,18 @@ impl SqliteStore {
             }
             let mut ids: Vec<i64> = batch.inserted.clone();
             ids.extend(filter.unmarked.iter().flat_map(|&(a, b)| [a, b]));
+            let mut written = 0;
             if filter.held() >= bands::PENDING_BANDS {
                 earlier = Some(filter.held_prefix(held_before));
                 let taken = filter.take_pending();
-                write_band_rows(&mut tx, &taken).await?;
+                written = write_band_rows(&mut tx, &taken).await?;
             }
             let marked = filter.held() == 0;
             if marked {
                 mark_checked(&mut tx, &ids).await?;
             }
             tx.commit().await.ctx("committing fetches")?;
+            filter.wrote(written);
             if marked {
                 filter.unmarked = None;
             } else {
@@ -448,7 +450,7 @@ impl SqliteStore {
     /// daemon's rounds, and at close.
     pub async fn flush_bands(&self) -> Result<(), StoreError> {
         let mut filter = self.bands.lock().await;
-        if filter.held() == 0 && filter.unmarked.is_none() {
+        if filter.held() == 0 && filter.unmarked.is_none() && !filter.to_save() {
             return Ok(());
         }
         let rows = filter.take_pending();
@@ -456,16 +458,42 @@ impl SqliteStore {
         ids.extend(filter.unmarked.iter().flat_map(|&(a, b)| [a, b]));
         let done = async {
             let mut tx = self.write_tx().await?;
-            write_band_rows(&mut tx, &rows).await?;
+            let written = write_band_rows(&mut tx, &rows).await?;
             mark_checked(&mut tx, &ids).await?;
-            tx.commit().await.ctx("committing band keys")
+            // The filter is saved with the rows it covers, for the next process.
+            let saved = match filter.rows_after(written) {
+                Some(band_rows) => match filter.save(&mut tx, band_rows).await {
+                    Ok(saved) => saved,
+                    Err(e) => {
+                        // A cache: the band rows are written without it, and a half-saved
+                        // filter is never loaded.
+                        tracing::warn!(error = %e, "cannot save the band filter; the next process builds it");
+                        let _ = sqlx::query("DELETE FROM band_filter_state")
+                            .execute(&mut *tx)
+                            .await;
+                        false
+                    }
+                },
+                None => false,
+            };
+            tx.commit().await.ctx("committing band keys")?;
+            Ok::<_, StoreError>((written, saved))
         }
         .await;
         match done {
-            Ok(()) => filter.unmarked = None,
-            Err(_) => filter.hold(&rows),
+            Ok((written, saved)) => {
+                filter.unmarked = None;
+                filter.wrote(written);
+                if saved {
+                    filter.saved_as();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                filter.hold(&rows);
+                Err(e)
+            }
         }
-        done
     }
 
     /// Entries without a durable record, oldest publication first. Entries whose text is empty
@@ -751,19 +779,22 @@ impl SqliteStore {
 
 /// Band rows into `entry_bands`, sorted, in chunks: a statement that changes pages all over a
 /// large index keeps a copy of each in its statement journal until it ends.
+/// Returns the rows added (a row the table holds already is not).
 pub(super) async fn write_band_rows(
     conn: &mut SqliteConnection,
     pairs: &[(i64, i64)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     // Bound values, a chunk of rows per statement (JSON cost more to write and read back).
+    let mut added = 0u64;
     for chunk in pairs.chunks(BAND_INSERT.max_rows) {
         let mut q = sqlx::query(BAND_INSERT.text(chunk.len()));
         for &(band, id) in chunk {
             q = q.bind(band).bind(id);
         }
-        q.execute(&mut *conn).await.ctx("indexing band keys")?;
+        let done = q.execute(&mut *conn).await.ctx("indexing band keys")?;
+        added = added.saturating_add(done.rows_affected());
     }
-    Ok(())
+    Ok(added)
 }
 
 /// Band rows: two values each, 512 rows per statement.
