@@ -41,8 +41,9 @@ const CHUNK_WORDS: usize = 32_768;
 /// The filter's hash seed: fixed, so that a saved filter answers as it did when saved.
 const SEED: u128 = 0x6665_6564_636f_7270_7573_2d62_616e_6473;
 
-/// Band keys of the table a loaded filter must hold (half the smallest, half from the middle of
-/// the key range): a filter hashed another way, or a table changed by hand, fails the check.
+/// Band keys of the table a loaded filter must hold (this many of the smallest, and this many
+/// from 2^30 up, a quarter into the 32-bit key range): a filter hashed another way, or a table
+/// changed by hand, fails the check.
 const CANARIES: i64 = 32;
 
 /// A load reads this many saved bytes for the cost of one row of a scan (a lookup costs 4).
